@@ -1,0 +1,57 @@
+# Revisit: the two commands a newcomer needs are `make run` and `make test`.
+# Every install step lives here: the virtualenv is created from the hashed lock on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+BENCHES := backbone
+
+.PHONY: install run test test-fast lint format lock bench clean-dev help images compose-up $(addprefix bench-,$(BENCHES))
+
+help:
+	@echo "make run      start the embedded stack (Postgres, broker, every service) and the demo"
+	@echo "make test     lint + the whole test suite (unit, integration, end to end)"
+	@echo "make lint     ruff + mypy"
+	@echo "make bench    every benchmark; make bench-NAME for one ($(BENCHES))"
+	@echo "make install  only create .venv from requirements/lock.txt"
+	@echo "make lock     re-resolve requirements/lock.txt from pyproject.toml"
+
+$(STAMP): requirements/lock.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --require-hashes -r requirements/lock.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(PY) -m revisit dev
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy revisit shared services simulator
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not e2e"
+
+bench: $(addprefix bench-,$(BENCHES))
+
+$(addprefix bench-,$(BENCHES)): bench-%: install
+	$(PY) -m bench.$*
+
+lock: install
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-index-url \
+	  --no-emit-find-links --no-emit-trusted-host --strip-extras --extra dev \
+	  -o requirements/lock.txt pyproject.toml
+
+clean-dev:
+	rm -rf .revisit

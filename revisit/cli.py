@@ -1,0 +1,154 @@
+"""The `revisit` command: argument parsing and dispatch only.
+
+Every handler imports what it needs inside itself, so `revisit --help` loads nothing heavy.
+Exit codes: 0 success, 1 the command failed, 2 wrong usage or missing configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from typing import Literal
+
+
+class UsageError(Exception):
+    """Missing configuration, reported like an argparse error (exit 2)."""
+
+
+def _required_env(name: str, hint: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise UsageError(f"{name} is not set; {hint}")
+    return value
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from revisit import dev
+
+    return dev.main(args)
+
+
+def _service(args: argparse.Namespace) -> int:
+    from shared.config import SERVICE_NAMES
+
+    if args.name not in SERVICE_NAMES:
+        raise UsageError(f"unknown service {args.name!r}; one of: {', '.join(SERVICE_NAMES)}")
+    from revisit.serve import run_service
+
+    run_service(args.name)
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from revisit.migrate import migrate_all
+
+    url = _required_env("DATABASE_URL", "e.g. postgresql+asyncpg://user:pw@host:5432/revisit")
+    asyncio.run(migrate_all(url))
+    return 0
+
+
+def _topics(args: argparse.Namespace) -> int:
+    from shared.config import KafkaSettings
+    from shared.kafka import ensure_topics
+
+    bootstrap = _required_env("KAFKA_BOOTSTRAP_SERVERS", "e.g. 127.0.0.1:9092")
+    kafka = KafkaSettings()
+    asyncio.run(ensure_topics(bootstrap, kafka.kafka_partitions, kafka.kafka_replication_factor))
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from shared.auth import issue_staff_token
+    from shared.config import AuthSettings
+
+    _required_env("REVISIT_JWT_SECRET", "tokens are signed with the services' secret")
+    if args.ttl_hours <= 0:
+        raise UsageError("--ttl-hours must be positive")
+    auth = AuthSettings()  # same issuer and audience the services verify against
+    clinics: list[str] | Literal["*"] = "*" if args.all_clinics else list(args.clinic)
+    try:
+        token = issue_staff_token(
+            auth.revisit_jwt_secret,
+            subject=args.subject,
+            role=args.role,
+            clinics=clinics,
+            ttl=timedelta(hours=args.ttl_hours),
+            issuer=auth.revisit_jwt_issuer,
+            audience=auth.revisit_jwt_audience,
+        )
+    except ValueError as exc:  # e.g. --all-clinics for a role other than admin
+        raise UsageError(str(exc)) from None
+    print(token)
+    return 0
+
+
+def _apikey_create(args: argparse.Namespace) -> int:
+    from services.ingest.keys import create_api_key
+
+    url = _required_env("DATABASE_URL", "the key is stored (hashed) in ingest's schema")
+    key = asyncio.run(create_api_key(url, args.clinic, args.label))
+    print(key)  # shown once: only its hash is stored
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="revisit", description="Revisit: patient recall for dermatology practices."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = sub.add_parser("dev", help="run the whole stack locally (what `make run` does)")
+    dev.add_argument("--data-dir", default=".revisit", help="state folder (default: .revisit)")
+    dev.add_argument("--fresh", action="store_true", help="new database and dev credentials")
+    dev.add_argument("--no-simulator", action="store_true", help="no synthetic practice")
+    dev.set_defaults(handler=_dev)
+
+    # Names are checked in the handler: importing shared.config here would slow down --help.
+    service = sub.add_parser("service", help="run one service (configured from the environment)")
+    service.add_argument("name", help="e.g. ingest, segmenter, sequencer, messenger, ...")
+    service.set_defaults(handler=_service)
+
+    sub.add_parser("migrate", help="run every service's migrations ($DATABASE_URL)").set_defaults(
+        handler=_migrate
+    )
+    sub.add_parser("topics", help="create every topic ($KAFKA_BOOTSTRAP_SERVERS)").set_defaults(
+        handler=_topics
+    )
+
+    token = sub.add_parser("token", help="print a staff JWT ($REVISIT_JWT_SECRET)")
+    token.add_argument("--role", required=True, choices=("viewer", "operator", "admin"))
+    scope = token.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--clinic", action="append", metavar="ID", help="repeat for several")
+    scope.add_argument("--all-clinics", action="store_true")
+    token.add_argument("--subject", required=True, metavar="NAME", help="who the token is for")
+    token.add_argument("--ttl-hours", type=float, default=8.0, metavar="N", help="default 8")
+    token.set_defaults(handler=_token)
+
+    apikey = sub.add_parser("apikey", help="integration API keys ($DATABASE_URL)")
+    apikey_sub = apikey.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = apikey_sub.add_parser("create", help="create a key and print it once")
+    create.add_argument("--clinic", required=True, metavar="ID")
+    create.add_argument("--label", required=True, metavar="TEXT")
+    create.set_defaults(handler=_apikey_create)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except UsageError as exc:
+        parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

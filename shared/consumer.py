@@ -1,0 +1,271 @@
+"""Consume a topic in batches: parse, dead-letter the bad, one transaction for the good.
+
+For each batch the runner
+1. parses every record into a typed envelope; a record that cannot be parsed goes to the
+   topic's DLQ with the original bytes and the error, and the rest carry on;
+2. opens ONE transaction: claims the batch in the inbox (redeliveries drop out), calls the
+   handler (state + staged outgoing events), commits;
+3. if that transaction fails for a transient reason (database or broker unreachable), raises so
+   the batch is redelivered; if it fails for any other reason, it replays the batch one event at
+   a time so that only the event that breaks the handler is dead-lettered;
+4. only then are offsets committed (by FastStream's NACK_ON_ERROR policy).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaError
+from faststream import AckPolicy, Context
+from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaMessage
+from opentelemetry import trace
+from opentelemetry.context import Context as TraceContext
+from opentelemetry.trace import Span
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared import pipeline_metrics as pm
+from shared.config import KafkaSettings
+from shared.events.envelope import Envelope, EventError, parse_event
+from shared.inbox import Inbox
+from shared.telemetry import context_from_kafka_headers, inject_headers
+from shared.topics import Topic
+
+log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("revisit.consumer")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One consumed event with where it came from and its trace context."""
+
+    envelope: Envelope[Any]
+    topic: str
+    partition: int
+    offset: int
+    trace_context: TraceContext
+    # W3C headers of a span started for this event: stage caused events with these.
+    trace_headers: dict[str, str]
+
+    def activate(self) -> AbstractContextManager[Span]:
+        """Make this event's trace current (for handlers that call out while handling it)."""
+        return _tracer.start_as_current_span(
+            f"handle {self.envelope.type}",
+            context=TraceContextTextMapPropagator().extract(self.trace_headers),
+        )
+
+
+BatchHandler = Callable[[AsyncSession, Sequence[Delivery]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    topics: tuple[Topic, ...]
+    name: str  # the consumer's name: its group is "<service>.<name>", its inbox key too
+    handler: BatchHandler
+    event_types: frozenset[str] | None = None  # None: every type on the topics
+
+    def topic_of(self, name: str) -> Topic:
+        for topic in self.topics:
+            if topic.name == name:
+                return topic
+        raise KeyError(name)
+
+
+class HandlerFailed(Exception):
+    """A non-transient failure of one event; the message is PHI-free by construction."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError | KafkaError | ConnectionError | TimeoutError | OSError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        # serialization failure, deadlock, too many connections, admin shutdown
+        return code in {"40001", "40P01", "53300", "57P01"}
+    return False
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        service: str,
+        sessions: async_sessionmaker[AsyncSession],
+        inbox: Inbox,
+        producer: AIOKafkaProducer,
+    ) -> None:
+        self.service = service
+        self.sessions = sessions
+        self.inbox = inbox
+        self.producer = producer
+
+    async def handle_records(self, sub: Subscription, records: Sequence[ConsumerRecord]) -> None:
+        started = time.perf_counter()
+        deliveries: list[Delivery] = []
+        for record in records:
+            try:
+                envelope = parse_event(record.value or b"")
+                if record.key is not None and record.key.decode(errors="replace") != (
+                    envelope.patient_key
+                ):
+                    raise EventError("the message key is not the event's patient_key")
+            except EventError as exc:
+                await self.dead_letter(sub, record, "malformed", str(exc))
+                continue
+            if sub.event_types is not None and envelope.type not in sub.event_types:
+                continue
+            deliveries.append(self._delivery(record, envelope))
+        if deliveries:
+            try:
+                await self._commit(sub, deliveries)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                log.warning(
+                    "batch failed, replaying one by one",
+                    extra={"service": self.service, "error": type(exc).__name__},
+                )
+                for delivery in deliveries:
+                    await self._commit_one(sub, delivery)
+        pm.BATCH_SECONDS.labels(self.service, sub.name).observe(time.perf_counter() - started)
+
+    def _delivery(self, record: ConsumerRecord, envelope: Envelope[Any]) -> Delivery:
+        parent = context_from_kafka_headers(record.headers)
+        with _tracer.start_as_current_span(
+            f"consume {envelope.type}",
+            context=parent,
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.destination.name": record.topic,
+                "revisit.event_type": envelope.type,
+            },
+        ):
+            headers = inject_headers()
+        return Delivery(envelope, record.topic, record.partition, record.offset, parent, headers)
+
+    async def _commit(self, sub: Subscription, deliveries: Sequence[Delivery]) -> None:
+        consumer = f"{self.service}.{sub.name}"
+        async with self.sessions() as session, session.begin():
+            fresh = await self.inbox.claim(
+                session, consumer, [d.envelope.event_id for d in deliveries]
+            )
+            new = [d for d in deliveries if d.envelope.event_id in fresh]
+            if new:
+                await sub.handler(session, new)
+        skipped = len(deliveries) - len(new)
+        if skipped:
+            pm.EVENTS_DUPLICATE.labels(self.service, sub.name).inc(skipped)
+        for d in new:
+            pm.EVENTS_CONSUMED.labels(self.service, d.topic, d.envelope.type).inc()
+
+    async def _commit_one(self, sub: Subscription, delivery: Delivery) -> None:
+        try:
+            await self._commit(sub, [delivery])
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            detail = str(exc) if isinstance(exc, HandlerFailed | EventError) else ""
+            await self.dead_letter_delivery(sub, delivery, type(exc).__name__, detail)
+
+    async def dead_letter_delivery(
+        self, sub: Subscription, delivery: Delivery, reason: str, detail: str
+    ) -> None:
+        log.error(
+            "event dead-lettered",
+            extra={
+                "service": self.service,
+                "topic": delivery.topic,
+                "event_id": str(delivery.envelope.event_id),
+                "event_type": delivery.envelope.type,
+                "reason": reason,
+            },
+        )
+        await self._send_dlq(
+            sub.topic_of(delivery.topic),
+            delivery.envelope.to_bytes(),
+            delivery.envelope.patient_key.encode(),
+            {"topic": delivery.topic, "partition": delivery.partition, "offset": delivery.offset},
+            reason,
+            detail,
+        )
+
+    async def dead_letter(
+        self, sub: Subscription, record: ConsumerRecord, reason: str, detail: str
+    ) -> None:
+        log.error(
+            "message dead-lettered",
+            extra={
+                "service": self.service,
+                "topic": record.topic,
+                "offset": record.offset,
+                "reason": reason,
+                "detail": detail,
+            },
+        )
+        await self._send_dlq(
+            sub.topic_of(record.topic),
+            record.value or b"",
+            record.key,
+            {"topic": record.topic, "partition": record.partition, "offset": record.offset},
+            reason,
+            detail,
+        )
+
+    async def _send_dlq(
+        self,
+        topic: Topic,
+        value: bytes,
+        key: bytes | None,
+        origin: dict[str, Any],
+        reason: str,
+        detail: str,
+    ) -> None:
+        headers = [
+            ("dlq.reason", reason.encode()),
+            ("dlq.error", detail[:2000].encode()),
+            ("dlq.consumer", self.service.encode()),
+            ("dlq.source.topic", str(origin["topic"]).encode()),
+            ("dlq.source.partition", str(origin["partition"]).encode()),
+            ("dlq.source.offset", str(origin["offset"]).encode()),
+        ]
+        # Awaited to the broker's acknowledgement: the offset is not committed before the
+        # dead letter is safely stored, so nothing is lost.
+        future = await self.producer.send(topic.dlq, value=value, key=key, headers=headers)
+        await future
+        pm.EVENTS_DEAD_LETTERED.labels(self.service, topic.name, reason).inc()
+
+
+def attach(
+    broker: KafkaBroker,
+    runner: ConsumerRunner,
+    sub: Subscription,
+    settings: KafkaSettings,
+) -> None:
+    """Register ``sub`` as a FastStream batch subscriber of ``broker``."""
+
+    async def on_batch(body: list[Any], message: KafkaMessage = Context("message")) -> None:
+        raw = message.raw_message
+        records = list(raw) if isinstance(raw, tuple | list) else [raw]
+        await runner.handle_records(sub, records)
+
+    broker.subscriber(
+        *(topic.name for topic in sub.topics),
+        batch=True,
+        max_records=settings.kafka_max_poll_records,
+        batch_timeout_ms=50,
+        group_id=f"{runner.service}.{sub.name}",
+        auto_offset_reset="earliest",
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )(on_batch)

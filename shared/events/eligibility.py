@@ -1,0 +1,90 @@
+"""Patients entering and leaving recall segments (topic ``recall.eligibility.v1``).
+
+The segmenter emits these; the sequencer turns an eligibility into an outreach sequence and
+stops it when the patient leaves. ``eligibility_id`` ties a PatientLeftSegment to the
+PatientBecameEligible it ends.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+from pydantic import model_validator
+
+from shared.events.common import (
+    ClinicalUrgency,
+    Id,
+    Instant,
+    PlainReason,
+    Segment,
+    SegmentKind,
+    ServiceLine,
+    SourceRecord,
+)
+from shared.events.envelope import Payload, register
+
+
+@register("PatientBecameEligible", version=1)
+class PatientBecameEligible(Payload):
+    """Emitted when a documented, unfinished or recurring care need puts a patient in a segment.
+
+    The due window is either a span of days (``opens_on`` .. ``closes_on``, for recalls) or a
+    moment (``due_at``, e.g. two hours after a cancellation). ``clinical_urgency`` is copied from
+    the documented plan and may be lowered, never raised (``ClinicalUrgency.capped_at``).
+    """
+
+    eligibility_id: Id
+    segment: Segment
+    kind: SegmentKind
+    service_line: ServiceLine
+    # Plain words built from the record's structured fields, for staff and audit; it names the
+    # care (service line, interval, visit date), never a diagnosis.
+    reason: PlainReason
+    source_record: SourceRecord
+    opens_on: date | None = None
+    closes_on: date | None = None
+    due_at: Instant | None = None
+    clinical_urgency: ClinicalUrgency = ClinicalUrgency.routine
+    needs_marketing_consent: bool
+    provider_id: Id | None = None  # the provider who documented the plan; booking prefers them
+    location_id: Id | None = None
+
+    @model_validator(mode="after")
+    def _one_kind_of_window(self) -> PatientBecameEligible:
+        if (self.opens_on is None) == (self.due_at is None):
+            raise ValueError("give exactly one of opens_on (a window) or due_at (a moment)")
+        if self.closes_on is not None:
+            if self.opens_on is None:
+                raise ValueError("closes_on needs opens_on")
+            if self.closes_on < self.opens_on:
+                raise ValueError("closes_on is before opens_on")
+        return self
+
+
+class LeftReason(StrEnum):
+    booked = "booked"  # an appointment that satisfies the need is on the books
+    visit_completed = "visit_completed"  # the care happened
+    plan_completed = "plan_completed"
+    plan_cancelled = "plan_cancelled"  # the clinician stopped or changed the plan
+    window_closed = "window_closed"  # too late for this outreach to make sense
+    superseded = "superseded"  # a newer eligibility for the same need replaced this one
+    record_corrected = "record_corrected"  # the source record was withdrawn or entered in error
+    deceased = "deceased"
+    patient_inactive = "patient_inactive"  # record inactivated or merged
+    service_recovery = "service_recovery"  # poor experience recorded: a person goes first
+
+
+@register("PatientLeftSegment", version=1)
+class PatientLeftSegment(Payload):
+    """Emitted when the need behind an eligibility is met, withdrawn or no longer applies."""
+
+    eligibility_id: Id
+    segment: Segment
+    kind: SegmentKind
+    service_line: ServiceLine
+    reason: LeftReason
+    source_record: SourceRecord | None = None  # the record that ended it, e.g. the appointment
+
+
+PAYLOADS: tuple[type[Payload], ...] = (PatientBecameEligible, PatientLeftSegment)

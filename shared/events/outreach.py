@@ -1,0 +1,184 @@
+"""Outreach sequences and the commands that send their steps.
+
+Topics: ``outreach.sequences.v1`` (the sequencer's record of each sequence's life, read by
+metrics) and ``outreach.commands.v1`` (what the sequencer asks the messenger to do). The
+messenger re-checks consent, opt-out, quiet hours and caps at send time whatever a command says.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field, model_validator
+
+from shared.events.common import (
+    Channel,
+    ClinicalUrgency,
+    Id,
+    Instant,
+    Key,
+    Purpose,
+    Segment,
+    SegmentKind,
+    ServiceLine,
+    Step,
+)
+from shared.events.envelope import Payload, register
+
+
+class StopReason(StrEnum):
+    """Why a sequence ended before running all its steps."""
+
+    booked = "booked"  # the patient booked (through us or not)
+    completed = "completed"  # the care the sequence chased took place (e.g. a walk-in visit)
+    left_segment = "left_segment"  # the segmenter withdrew the eligibility
+    declined = "declined"  # the patient said no
+    no_longer_needed = "no_longer_needed"  # the patient says the care is done or unnecessary
+    opted_out = "opted_out"
+    wrong_number = "wrong_number"
+    no_contact = "no_contact"  # no usable, consented contact on any channel
+    undeliverable = "undeliverable"  # repeated permanent delivery failures
+    escalated = "escalated"  # a person took over the conversation
+    deceased = "deceased"
+    expired = "expired"  # the due window closed before the next step could go
+    superseded = "superseded"  # a newer sequence for the same patient and need replaced it
+    manual = "manual"  # staff stopped it from the ops API
+
+
+class Arm(StrEnum):
+    """Pilot arm: holdout sequences are recorded but send nothing, for comparison."""
+
+    outreach = "outreach"
+    holdout = "holdout"
+
+
+class Tone(StrEnum):
+    """The voice of a step, set by the workflow (the practice's playbook)."""
+
+    clinical = "clinical"  # surveillance, reviews: plain and factual
+    supportive = "supportive"  # cancellations, concerns, service recovery
+    friendly = "friendly"  # cosmetic maintenance and other elective care
+
+
+# --- outreach.sequences.v1 --------------------------------------------------------------------
+
+
+@register("SequenceStarted", version=1)
+class SequenceStarted(Payload):
+    """Emitted when the sequencer opens a sequence for an eligibility (holdouts included)."""
+
+    sequence_id: Id
+    eligibility_id: Id
+    segment: Segment
+    kind: SegmentKind
+    service_line: ServiceLine
+    workflow_key: Key
+    purpose: Purpose
+    steps_planned: Annotated[int, Field(ge=0, le=50)]  # 0 for a holdout
+    pilot_id: Id | None = None
+    arm: Arm = Arm.outreach
+
+    @model_validator(mode="after")
+    def _holdouts_send_nothing(self) -> SequenceStarted:
+        if self.arm is Arm.holdout and self.steps_planned != 0:
+            raise ValueError("a holdout sequence plans no steps")
+        return self
+
+
+@register("StepScheduled", version=1)
+class StepScheduled(Payload):
+    """Emitted when a step gets (or, after a snooze, changes) its send time."""
+
+    sequence_id: Id
+    step: Step
+    channel: Channel
+    template_key: Key
+    scheduled_for: Instant
+    expires_at: Instant
+
+    @model_validator(mode="after")
+    def _expires_after_schedule(self) -> StepScheduled:
+        if self.expires_at <= self.scheduled_for:
+            raise ValueError("expires_at must be after scheduled_for")
+        return self
+
+
+@register("SequenceStopped", version=1)
+class SequenceStopped(Payload):
+    """Emitted when a sequence ends early; pending sends are cancelled alongside it."""
+
+    sequence_id: Id
+    reason: StopReason
+    steps_sent: Annotated[int, Field(ge=0, le=50)]
+
+
+@register("SequenceCompleted", version=1)
+class SequenceCompleted(Payload):
+    """Emitted when a sequence has run every step (or a holdout its window) with no outcome."""
+
+    sequence_id: Id
+    steps_sent: Annotated[int, Field(ge=0, le=50)]
+
+
+# --- outreach.commands.v1 ---------------------------------------------------------------------
+
+
+@register("SendStep", version=1)
+class SendStep(Payload):
+    """Emitted when a step is due: the messenger should send it, or report why it did not.
+
+    ``idempotency_key`` is always ``"<sequence_id>:<step>"``; it is filled in when omitted and
+    refused when it disagrees, so a redelivered command can never become a second message.
+    """
+
+    sequence_id: Id
+    step: Step
+    workflow_key: Key
+    template_key: Key
+    channel: Channel
+    fallback_channel: Channel | None = None
+    tone: Tone = Tone.supportive
+    purpose: Purpose
+    clinical_urgency: ClinicalUrgency
+    segment: Segment
+    service_line: ServiceLine
+    provider_id: Id | None = None  # for the booking link
+    location_id: Id | None = None
+    not_before: Instant
+    expires_at: Instant
+    idempotency_key: Annotated[str, Field(max_length=200)] = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_idempotency_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("idempotency_key"):
+            return {**data, "idempotency_key": f"{data.get('sequence_id')}:{data.get('step')}"}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SendStep:
+        if self.idempotency_key != f"{self.sequence_id}:{self.step}":
+            raise ValueError("idempotency_key must be '<sequence_id>:<step>'")
+        if self.expires_at <= self.not_before:
+            raise ValueError("expires_at must be after not_before")
+        if self.fallback_channel is not None and self.fallback_channel == self.channel:
+            raise ValueError("fallback_channel must differ from channel")
+        return self
+
+
+@register("CancelPendingSends", version=1)
+class CancelPendingSends(Payload):
+    """Emitted when a sequence stops: the messenger drops any of its steps not yet sent."""
+
+    sequence_id: Id
+    reason: StopReason
+
+
+SEQUENCE_PAYLOADS: tuple[type[Payload], ...] = (
+    SequenceStarted,
+    StepScheduled,
+    SequenceStopped,
+    SequenceCompleted,
+)
+COMMAND_PAYLOADS: tuple[type[Payload], ...] = (SendStep, CancelPendingSends)

@@ -1,0 +1,217 @@
+"""The runtime every service process shares: engine, clock, relay, consumers, timers, health.
+
+A service's composition root (``services/<name>/app.py``) describes what it consumes, which
+timers it fires and which routers it serves; ``build_app`` turns that into a FastAPI app whose
+lifespan starts and stops everything in the right order. Nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared import pipeline_metrics as pm
+from shared.auth import ApiKeyLookup, build_authenticator
+from shared.clock import Clock, ControlledClock, SystemClock
+from shared.config import RevisitSettings
+from shared.consumer import ConsumerRunner, Subscription, attach
+from shared.db import make_engine, make_sessions, plain_dsn
+from shared.inbox import Inbox
+from shared.kafka import make_broker, make_producer
+from shared.outbox import Outbox, OutboxRelay
+from shared.timers import TimerHandler, TimerPoller, Timers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What a service's handlers and API need at run time (built in the lifespan)."""
+
+    service: str
+    settings: RevisitSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    outbox: Outbox
+    inbox: Inbox
+    timers: Timers
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes one service: its schema, consumers, timers and API."""
+
+    name: str
+    schema: str
+    subscriptions: Callable[[Runtime], Sequence[Subscription]] = lambda _rt: ()
+    timer_handlers: Callable[[Runtime], Mapping[str, TimerHandler]] = lambda _rt: {}
+    routers: Sequence[APIRouter] = ()
+    on_start: Callable[[Runtime], Awaitable[None]] | None = None
+    on_stop: Callable[[Runtime], Awaitable[None]] | None = None
+    # Only services that integrations call (ingest) accept API keys; they say how to find one.
+    api_key_lookup: Callable[[Runtime], ApiKeyLookup] | None = None
+    # Extra exposition appended to /metrics (the metrics service's read-model figures).
+    extra_metrics: Callable[[Runtime], Awaitable[bytes]] | None = None
+    title: str = ""
+    description: str = ""
+
+
+def build_app(spec: ServiceSpec, settings: RevisitSettings) -> FastAPI:
+    from shared.telemetry import instrument_fastapi, setup_tracing
+
+    setup_tracing(spec.name, settings.telemetry)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with run_service(spec, settings) as runtime:
+            app.state.runtime = runtime
+            if spec.api_key_lookup is not None:
+                app.state.authenticator = build_authenticator(
+                    settings.auth, spec.api_key_lookup(runtime)
+                )
+            yield
+
+    app = FastAPI(
+        title=spec.title or f"Revisit {spec.name}",
+        description=spec.description,
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.state.service = spec.name
+    app.state.authenticator = build_authenticator(settings.auth)
+    app.include_router(health_router(spec))
+    for router in spec.routers:
+        app.include_router(router)
+    instrument_fastapi(app)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def run_service(spec: ServiceSpec, settings: RevisitSettings) -> AsyncIterator[Runtime]:
+    """Start the service's moving parts; on exit stop them consumers-first."""
+    engine = make_engine(settings.db, application_name=f"revisit-{spec.name}")
+    listen_dsn = plain_dsn(settings.db.database_url)
+    clock: Clock
+    if settings.revisit_clock == "controlled":
+        clock = ControlledClock(engine, listen_dsn)
+        await clock.start()
+    else:
+        clock = SystemClock()
+    runtime = Runtime(
+        service=spec.name,
+        settings=settings,
+        engine=engine,
+        sessions=make_sessions(engine),
+        clock=clock,
+        outbox=Outbox(spec.schema),
+        inbox=Inbox(spec.schema),
+        timers=Timers(spec.schema),
+    )
+    producer = make_producer(settings.kafka, f"revisit-{spec.name}")
+    await producer.start()
+    stop = asyncio.Event()
+    relay = OutboxRelay(
+        engine,
+        spec.schema,
+        producer,
+        listen_dsn=listen_dsn,
+        batch_size=settings.revisit_relay_batch,
+        on_published=pm.EVENTS_PUBLISHED.labels(spec.name).inc,
+    )
+    tasks = [asyncio.create_task(relay.run(stop), name=f"{spec.name}-relay")]
+    handlers = spec.timer_handlers(runtime)
+    if handlers:
+        poller = TimerPoller(
+            runtime.sessions,
+            spec.schema,
+            clock,
+            handlers,
+            batch_size=settings.revisit_timer_batch,
+            poll_interval=settings.revisit_poll_interval_ms / 1000,
+            on_fired=pm.TIMERS_FIRED.labels(spec.name).inc,
+        )
+        if isinstance(clock, ControlledClock):
+            clock.on_change(poller.wake)
+        tasks.append(asyncio.create_task(poller.run(stop), name=f"{spec.name}-timers"))
+    broker = make_broker(settings.kafka, f"revisit-{spec.name}")
+    runner = ConsumerRunner(spec.name, runtime.sessions, runtime.inbox, producer)
+    subscriptions = spec.subscriptions(runtime)
+    for sub in subscriptions:
+        attach(broker, runner, sub, settings.kafka)
+    runtime.extras["producer"] = producer
+    try:
+        if spec.on_start is not None:
+            await spec.on_start(runtime)
+        if subscriptions:
+            await broker.start()
+        runtime.extras["ready"] = True
+        yield runtime
+    finally:
+        runtime.extras["ready"] = False
+        # Consumers first (no new work), then background loops, then the producer, then the DB.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(broker.stop(), timeout=6)
+        stop.set()
+        if spec.on_stop is not None:
+            with contextlib.suppress(Exception):
+                await spec.on_stop(runtime)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=3)
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(producer.stop(), timeout=3)
+        if isinstance(clock, ControlledClock):
+            await clock.stop()
+        await engine.dispose()
+
+
+def health_router(spec: ServiceSpec) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": spec.name}
+
+    @router.get("/readyz", summary="Database reachable and consumers started")
+    async def readyz(request: Request, response: Response) -> dict[str, Any]:
+        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        checks: dict[str, str] = {}
+        if runtime is None or not runtime.extras.get("ready"):
+            checks["startup"] = "not finished"
+        else:
+            try:
+                async with runtime.engine.connect() as conn:
+                    await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=2)
+                checks["database"] = "ok"
+            except Exception as exc:
+                checks["database"] = type(exc).__name__
+        ok = bool(checks) and all(v == "ok" for v in checks.values())
+        response.status_code = 200 if ok else 503
+        return {"status": "ready" if ok else "not ready", "service": spec.name, "checks": checks}
+
+    @router.get("/metrics", summary="Prometheus metrics of this process (no PHI in any label)")
+    async def metrics(request: Request) -> Response:
+        # Scraped by Prometheus inside the deployment's network. When a scrape token is set,
+        # the scraper must present it; the figures carry no PHI either way.
+        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        token = runtime.settings.revisit_metrics_token if runtime else ""
+        if token and request.headers.get("authorization") != f"Bearer {token}":
+            return Response("metrics need the scrape token (REVISIT_METRICS_TOKEN)", 401)
+        body = generate_latest()
+        if runtime is not None and spec.extra_metrics is not None:
+            body += await spec.extra_metrics(runtime)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    return router
