@@ -13,6 +13,7 @@ For each batch the runner
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -41,6 +42,7 @@ from shared.topics import Topic
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("revisit.consumer")
+TRANSIENT_PAUSE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,8 @@ class ConsumerRunner:
                 await self._commit(sub, deliveries)
             except Exception as exc:
                 if is_transient(exc):
+                    # Redelivered after a pause, not in a tight loop while the database is away.
+                    await asyncio.sleep(TRANSIENT_PAUSE_S)
                     raise
                 log.warning(
                     "batch failed, replaying one by one",
