@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from revisit.supervisor import ChildSpec, LineWriter, Supervisor, sigterm_as_ctrl_c
+from revisit.supervisor import ChildSpec, LineWriter, Supervisor, interrupt_on_stop_signals
 from shared.config import DEFAULT_PORTS, SERVICE_NAMES
 
 DEMO_CLINIC = "clinic-demo"
@@ -39,15 +39,12 @@ READY_TIMEOUT = 60.0
 TOKEN_TTL = timedelta(days=30)
 HOST = "127.0.0.1"
 # Example requests for the printed curl lines; adjust if the services' routes move.
-INGEST_EXAMPLE = "-H 'Content-Type: application/fhir+json' -d @bundle.json {base}/fhir"
-STAFF_EXAMPLE = "{base}/reports/funnel"
+INGEST_EXAMPLE = "-H 'Content-Type: application/json' -d @events.json {base}/events"
+STAFF_EXAMPLE = "'{base}/cases?clinic_id=" + DEMO_CLINIC + "'"
 
 
 class DevError(RuntimeError):
     """A start-up problem with a message written for the person running `make run`."""
-
-
-# -- ports ----------------------------------------------------------------------------------------
 
 
 def port_from_env(env: Mapping[str, str], var: str, default: int) -> int:
@@ -92,9 +89,6 @@ def check_ports(plan: Mapping[str, tuple[int, str]]) -> None:
         check_port_free(port, var, what)
 
 
-# -- dev credentials ------------------------------------------------------------------------------
-
-
 def load_credentials(path: Path) -> dict[str, Any]:
     try:
         loaded = json.loads(path.read_text())
@@ -129,9 +123,6 @@ def issue_admin_token(creds: dict[str, Any]) -> None:
         creds["jwt_secret"], subject="dev-admin", role="admin", clinics="*", ttl=TOKEN_TTL
     )
     creds["admin_token_expires_at"] = (now + TOKEN_TTL).isoformat(timespec="seconds")
-
-
-# -- the stack ------------------------------------------------------------------------------------
 
 
 def service_specs(
@@ -297,7 +288,7 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack, out: LineWriter)
     sup.start()
     base = {n: f"http://{HOST}:{ports[n][0]}" for n in SERVICE_NAMES}
     wait_ready(sup, {n: f"{b}/readyz" for n, b in base.items()}, READY_TIMEOUT)
-    print(ready_banner(base, ports["mllp"][0], backing, creds_path, creds), flush=True)
+    out.block(ready_banner(base, ports["mllp"][0], backing, creds_path, creds))
     return sup.run() or "the supervisor stopped"
 
 
@@ -317,7 +308,7 @@ def ready_banner(
         f"  API key for {DEMO_CLINIC} and an admin token (all clinics, 30 days), e.g.:",
         f"  curl -H 'X-API-Key: {creds['api_key']}' " + INGEST_EXAMPLE.format(base=base["ingest"]),
         f"  curl -H 'Authorization: Bearer {creds['admin_token']}' "
-        + STAFF_EXAMPLE.format(base=base["metrics"]),
+        + STAFF_EXAMPLE.format(base=base["escalation"]),
         "",
     ]
     return "\n".join(lines)
@@ -332,7 +323,7 @@ def _quietly(out: LineWriter, what: str, stop: Callable[[], object]) -> None:
 
 def main(args: argparse.Namespace) -> int:
     out = LineWriter()
-    previous = sigterm_as_ctrl_c()
+    restore_signals = interrupt_on_stop_signals()
     stack = contextlib.ExitStack()
     code = 1
     try:
@@ -347,7 +338,6 @@ def main(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.close()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, previous)
+        restore_signals()
     out.line("revisit", "stopped" if code == 0 else f"stopped after a failure (exit {code})")
     return code

@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO
 
 _COLORS = ("36", "32", "33", "34", "35", "96", "92", "93", "94", "95")
 _SELF = "supervisor"
@@ -85,6 +85,12 @@ class LineWriter:
             tag = f"\x1b[{code}m{tag}\x1b[0m"
         with self._lock:
             self.out.write(f"{tag} {text}\n")
+            self.out.flush()
+
+    def block(self, text: str) -> None:
+        """Unprefixed text (e.g. a banner) that child lines cannot split."""
+        with self._lock:
+            self.out.write(text if text.endswith("\n") else text + "\n")
             self.out.flush()
 
 
@@ -147,6 +153,7 @@ class Supervisor:
         )
         child.started_at = time.monotonic()
         child.restart_at = None
+        child.lines = deque(maxlen=200)  # reports quote this run's lines, not a previous one's
         child.reader = threading.Thread(
             target=self._pump, args=(spec.name, child.proc, child.lines), daemon=True
         )
@@ -197,6 +204,8 @@ class Supervisor:
 
     def _on_death(self, child: _Child, proc: subprocess.Popen[bytes], now: float) -> str | None:
         spec, code = child.spec, proc.returncode
+        # Leftovers of its group (e.g. a worker) go too; they could also hold the pipe open.
+        _kill_group(proc.pid, signal.SIGKILL)
         if child.reader is not None:
             child.reader.join(timeout=0.5)  # let its last lines (often the traceback) print first
         runtime = now - child.started_at
@@ -213,7 +222,6 @@ class Supervisor:
         self.say(f"{spec.name} exited with {_describe(code)} after {runtime:.1f} s", loud=True)
         for text in last:
             self.say(f"  | {text}", loud=True)
-        _kill_group(proc.pid, signal.SIGKILL)  # leftovers of its group (e.g. a worker) go too
         if action == "restart":
             delay = self.policy.delay(child.restarts)
             child.restarts += 1
@@ -224,7 +232,7 @@ class Supervisor:
             )
             return None
         if action == "fatal":
-            why = "gave up restarting" if spec.restart else "it is not restartable"
+            why = f"gave up after {child.restarts} restarts" if spec.restart else "not restartable"
             return f"{spec.name} exited with {_describe(code)} ({why})"
         return None
 
@@ -276,10 +284,18 @@ class Supervisor:
         return {n: c.proc.pid for n, c in self._children.items() if c.proc is not None}
 
 
-def sigterm_as_ctrl_c() -> Any:
-    """Make SIGTERM behave like Ctrl-C (KeyboardInterrupt in the main thread, and a clean
-    cancel inside asyncio.run), so both take the same ordered stop path. Returns the old handler."""
-    return signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+def interrupt_on_stop_signals() -> Callable[[], None]:
+    """Make Ctrl-C and SIGTERM both raise KeyboardInterrupt in the main thread (and cancel cleanly
+    inside asyncio.run), so both take one ordered stop path. SIGINT is set explicitly because a
+    process started in the background by a shell inherits it ignored. Returns a restore function."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_term = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+
+    def restore() -> None:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+
+    return restore
 
 
 def _describe(code: int) -> str:

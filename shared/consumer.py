@@ -114,6 +114,7 @@ class ConsumerRunner:
     async def handle_records(self, sub: Subscription, records: Sequence[ConsumerRecord]) -> None:
         started = time.perf_counter()
         deliveries: list[Delivery] = []
+        malformed: list[tuple[ConsumerRecord, str]] = []
         for record in records:
             try:
                 envelope = parse_event(record.value or b"")
@@ -122,7 +123,7 @@ class ConsumerRunner:
                 ):
                     raise EventError("the message key is not the event's patient_key")
             except EventError as exc:
-                await self.dead_letter(sub, record, "malformed", str(exc))
+                malformed.append((record, str(exc)))
                 continue
             if sub.event_types is not None and envelope.type not in sub.event_types:
                 continue
@@ -141,6 +142,10 @@ class ConsumerRunner:
                 )
                 for delivery in deliveries:
                     await self._commit_one(sub, delivery)
+        # Dead-lettered only once the good events are committed: a batch that fails transiently
+        # is redelivered whole, and sending these first would dead-letter them twice.
+        for record, detail in malformed:
+            await self.dead_letter(sub, record, "malformed", detail)
         pm.BATCH_SECONDS.labels(self.service, sub.name).observe(time.perf_counter() - started)
 
     def _delivery(self, record: ConsumerRecord, envelope: Envelope[Any]) -> Delivery:
@@ -163,7 +168,12 @@ class ConsumerRunner:
             fresh = await self.inbox.claim(
                 session, consumer, [d.envelope.event_id for d in deliveries]
             )
-            new = [d for d in deliveries if d.envelope.event_id in fresh]
+            # A batch can hold one event twice (a relay that republished): handle it once.
+            new: list[Delivery] = []
+            for d in deliveries:
+                if d.envelope.event_id in fresh:
+                    fresh.discard(d.envelope.event_id)
+                    new.append(d)
             if new:
                 await sub.handler(session, new)
         skipped = len(deliveries) - len(new)

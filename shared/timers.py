@@ -144,6 +144,9 @@ class TimerPoller:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            # Cleared before polling, not after: a wake-up that arrives while a batch fires
+            # (a clock move, a timer scheduled meanwhile) must trigger the next poll.
+            self._wake.clear()
             try:
                 fired = await self.fire_due()
             except Exception as exc:
@@ -151,6 +154,5 @@ class TimerPoller:
                 fired = 0
                 await asyncio.sleep(1.0)
             if fired < self.batch_size:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)

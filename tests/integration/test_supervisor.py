@@ -123,7 +123,7 @@ def test_a_dying_child_is_restarted_with_backoff_until_the_budget_is_spent(
     started = time.monotonic()
     sup.start()
     failure = sup.run(interval=0.02)
-    assert failure is not None and "gave up restarting" in failure
+    assert failure is not None and "gave up after 2 restarts" in failure
     assert [d.action for d in sup.deaths] == ["restart", "restart", "fatal"]
     assert time.monotonic() - started >= 0.6  # both backoff delays were waited
     assert "will restart flaky in 0.2 s (1 of 2)" in out.getvalue()
@@ -188,9 +188,9 @@ def test_stop_kills_a_child_that_ignores_sigterm_and_leaves_no_process(
 SCRIPT = """
 import json, sys
 from revisit.embedded.ports import child_preexec
-from revisit.supervisor import ChildSpec, Supervisor, sigterm_as_ctrl_c
+from revisit.supervisor import ChildSpec, Supervisor, interrupt_on_stop_signals
 
-sigterm_as_ctrl_c()
+interrupt_on_stop_signals()
 sleeper = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"]
 stubborn = [sys.executable, "-c",
             "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"]
@@ -212,8 +212,18 @@ def run_script(tmp_path: Path) -> tuple[subprocess.Popen[str], list[int]]:
     script = tmp_path / "supervise.py"
     script.write_text(SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    parent_death = child_preexec()
+
+    def like_a_background_job() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # what a shell hands a `cmd &` job
+        parent_death()
+
     proc = subprocess.Popen(
-        [PY, str(script)], stdout=subprocess.PIPE, text=True, env=env, preexec_fn=child_preexec()
+        [PY, str(script)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=like_a_background_job,
     )
     assert proc.stdout is not None
     selector = selectors.DefaultSelector()

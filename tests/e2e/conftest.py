@@ -1,0 +1,124 @@
+"""The real thing: `revisit dev` started as a process, as `make run` starts it.
+
+One stack per session (service start-up is dominated by consumer-group joins), on free ports so
+it never collides with anything else on the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from revisit.embedded.ports import free_port
+from shared.config import SERVICE_NAMES
+
+READY_TIMEOUT_S = 120
+
+
+@dataclass
+class DevStack:
+    process: subprocess.Popen[bytes]
+    urls: dict[str, str]
+    api_key: str
+    admin_token: str
+    jwt_secret: str
+    database_url: str
+    log_path: Path
+    data_dir: Path
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+
+def _all_ready(urls: dict[str, str]) -> bool:
+    for url in urls.values():
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1.0).status_code != 200:
+                return False
+        except httpx.HTTPError:
+            return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    data_dir = tmp_path_factory.mktemp("revisit-dev")
+    ports = {name: free_port() for name in SERVICE_NAMES}
+    pg_port = free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "REVISIT_JWT_SECRET"}
+    }
+    env.update({f"REVISIT_{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    env.update(
+        REVISIT_MLLP_PORT=str(free_port()),
+        REVISIT_PG_PORT=str(pg_port),
+        REVISIT_KAFKA_PORT=str(free_port()),
+        PYTHONUNBUFFERED="1",
+    )
+    log_path = data_dir / "dev.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "revisit", "dev", "--data-dir", str(data_dir), "--no-simulator"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not _all_ready(urls):
+        if process.poll() is not None or time.monotonic() > deadline:
+            tail = log_path.read_text(errors="replace")[-4000:]
+            process.kill()
+            pytest.fail(f"revisit dev did not become ready:\n{tail}")
+        time.sleep(0.5)
+    creds = json.loads((data_dir / "dev-credentials.json").read_text())
+    stack = DevStack(
+        process=process,
+        urls=urls,
+        api_key=creds["api_key"],
+        admin_token=creds["admin_token"],
+        jwt_secret=creds["jwt_secret"],
+        database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{pg_port}/revisit",
+        log_path=log_path,
+        data_dir=data_dir,
+    )
+    try:
+        yield stack
+    finally:
+        if process.poll() is None:
+            family = [process.pid] + [c.pid for c in _children(process.pid)]
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                for pid in family:
+                    _kill(pid)
+
+
+def _children(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
