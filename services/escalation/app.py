@@ -1,30 +1,101 @@
-"""Composition root of escalation."""
+"""Composition root of escalation: settings -> runtime -> consumer, timers, dispatcher, API."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+from collections.abc import Mapping
+
+import httpx
 from fastapi import FastAPI
 
-from services.escalation import api, handlers
+from services.escalation import handlers
+from services.escalation.api import ROUTERS
+from services.escalation.dispatch import PageDispatcher
+from services.escalation.notifiers import NotifierFactory
 from services.escalation.repository import SCHEMA
+from services.escalation.settings import EscalationSettings
+from services.escalation.workflow import ACK_TIMER, PAGE_TIMER, Escalation
 from shared.config import RevisitSettings
 from shared.consumer import Subscription
 from shared.runtime import Runtime, ServiceSpec, build_app
+from shared.timers import TimerHandler
 from shared.topics import ESCALATIONS
 
-
-def subscriptions(runtime: Runtime) -> list[Subscription]:
-    return [Subscription((ESCALATIONS,), "cases", handlers.cases_handler(runtime))]
+EXTRA = "escalation"
 
 
-SPEC = ServiceSpec(
-    name="escalation",
-    schema=SCHEMA,
-    subscriptions=subscriptions,
-    routers=(api.router,),
-    title="Revisit escalation",
-    description="Routes clinical questions and concerns to the right person on call.",
-)
+def build_spec(
+    config: EscalationSettings | None = None, *, env: Mapping[str, str] | None = None
+) -> ServiceSpec:
+    """The service; ``config`` None reads ``REVISIT_ESCALATION_*`` when the service starts.
+
+    ``env`` is where notifier secrets named by ``secret_env`` are looked up (the process
+    environment unless a test passes its own).
+    """
+
+    def escalation(runtime: Runtime) -> Escalation:
+        found = runtime.extras.get(EXTRA)
+        if not isinstance(found, Escalation):
+            found = Escalation(runtime, config or EscalationSettings())
+            runtime.extras[EXTRA] = found
+        return found
+
+    def subscriptions(runtime: Runtime) -> list[Subscription]:
+        handler = handlers.cases_handler(escalation(runtime))
+        return [Subscription((ESCALATIONS,), "cases", handler, handlers.CONSUMED)]
+
+    def timer_handlers(runtime: Runtime) -> dict[str, TimerHandler]:
+        fire = handlers.timer_handler(escalation(runtime))
+        return {ACK_TIMER: fire, PAGE_TIMER: fire}
+
+    async def on_start(runtime: Runtime) -> None:
+        esc = escalation(runtime)
+        http = httpx.AsyncClient(follow_redirects=False)
+        factory = NotifierFactory(
+            http=http,
+            sessions=runtime.sessions,
+            env=os.environ if env is None else env,
+            timeout=esc.config.delivery_timeout_s,
+        )
+        dispatcher = PageDispatcher(esc, factory)
+        esc.wake_dispatcher = dispatcher.wake
+        stop = asyncio.Event()
+        task = asyncio.create_task(dispatcher.run(stop), name="escalation-dispatcher")
+        runtime.extras.update(
+            dispatcher=dispatcher, dispatcher_stop=stop, dispatcher_task=task, http=http
+        )
+
+    async def on_stop(runtime: Runtime) -> None:
+        runtime.extras["dispatcher_stop"].set()
+        runtime.extras["dispatcher"].wake()
+        task: asyncio.Task[None] = runtime.extras["dispatcher_task"]
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                task, timeout=runtime.extras[EXTRA].config.delivery_timeout_s + 2
+            )
+        task.cancel()
+        await runtime.extras["http"].aclose()
+
+    return ServiceSpec(
+        name="escalation",
+        schema=SCHEMA,
+        subscriptions=subscriptions,
+        timer_handlers=timer_handlers,
+        routers=ROUTERS,
+        on_start=on_start,
+        on_stop=on_stop,
+        title="Revisit escalation",
+        description=(
+            "Routes clinical questions and concerns to the right person on call, pages them, "
+            "and re-pages until someone answers."
+        ),
+    )
 
 
-def create_app(settings: RevisitSettings) -> FastAPI:
-    return build_app(SPEC, settings)
+SPEC = build_spec()
+
+
+def create_app(settings: RevisitSettings, config: EscalationSettings | None = None) -> FastAPI:
+    return build_app(build_spec(config) if config is not None else SPEC, settings)

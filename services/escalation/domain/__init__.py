@@ -1,0 +1,76 @@
+"""The pure core of escalation: cases, routing, rotations and service levels (no I/O)."""
+
+from services.escalation.domain.lifecycle import (
+    RESUME_BY_DEFAULT,
+    acknowledge,
+    on_ack_due,
+    on_page_due,
+    on_raised,
+    reassign,
+    resolve,
+)
+from services.escalation.domain.model import (
+    OPEN_STATES,
+    SEVERITY_ORDER,
+    SYSTEM,
+    Action,
+    AuditEntry,
+    Case,
+    CaseConflict,
+    CaseState,
+    Decision,
+    PageOrder,
+    Target,
+)
+from services.escalation.domain.rotations import (
+    Member,
+    Override,
+    Rotation,
+    Shift,
+    escalation_chain,
+    on_call,
+)
+from services.escalation.domain.routing import (
+    BusinessHours,
+    Hours,
+    PageWhen,
+    Route,
+    RoutingRule,
+    route,
+)
+from services.escalation.domain.sla import AckPolicy, backoff_seconds
+
+__all__ = [
+    "OPEN_STATES",
+    "RESUME_BY_DEFAULT",
+    "SEVERITY_ORDER",
+    "SYSTEM",
+    "AckPolicy",
+    "Action",
+    "AuditEntry",
+    "BusinessHours",
+    "Case",
+    "CaseConflict",
+    "CaseState",
+    "Decision",
+    "Hours",
+    "Member",
+    "Override",
+    "PageOrder",
+    "PageWhen",
+    "Rotation",
+    "Route",
+    "RoutingRule",
+    "Shift",
+    "Target",
+    "acknowledge",
+    "backoff_seconds",
+    "escalation_chain",
+    "on_ack_due",
+    "on_call",
+    "on_page_due",
+    "on_raised",
+    "reassign",
+    "resolve",
+    "route",
+]
