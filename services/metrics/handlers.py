@@ -1,46 +1,64 @@
-"""Metrics shell: count every new event once, in the inbox's transaction."""
+"""Metrics shell: fold every new event into the read model, in the inbox's transaction."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.metrics import domain, repository
+from services.metrics.domain import counting
+from services.metrics.domain.attribution import derive
+from services.metrics.domain.history import RECORDED, record
+from services.metrics.repository import counts, histories
 from shared.consumer import BatchHandler, Delivery
-from shared.runtime import Runtime
+from shared.events import Envelope
+
+log = logging.getLogger(__name__)
 
 
-def counting_handler(runtime: Runtime) -> BatchHandler:
+def read_model_handler(window: timedelta) -> BatchHandler:
+    """One batch of new events (the inbox already dropped redeliveries) -> the read model."""
+
     async def handle(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
-        await repository.add_counts(session, domain.tally(d.envelope for d in deliveries))
+        events = [d.envelope for d in deliveries]
+        await counts.add_counts(session, counting.tally(events))
+        await counts.add_send_counts(session, counting.send_tally(events))
+        await record_histories(session, [e for e in events if e.type in RECORDED], window)
 
     return handle
 
 
-async def exposition(runtime: Runtime) -> bytes:
-    """The read model as Prometheus text: read from Postgres, so every replica agrees."""
-    async with runtime.sessions() as session:
-        rows = await repository.all_counts(session)
-    events = CounterMetricFamily(
-        "revisit_pipeline_events",
-        "Events seen on Revisit's topics, by clinic and event type",
-        labels=["clinic_id", "event_type"],
-    )
-    funnel = CounterMetricFamily(
-        "revisit_funnel", "Recall funnel steps, by clinic and step", labels=["clinic_id", "step"]
-    )
-    for clinic_id, event_type, n in rows:
-        events.add_metric([clinic_id, event_type], n)
-        if event_type in domain.FUNNEL:
-            funnel.add_metric([clinic_id, domain.FUNNEL[event_type]], n)
+async def record_histories(
+    session: AsyncSession, events: Sequence[Envelope[Any]], window: timedelta
+) -> None:
+    """Merge events into their patients' histories, then rebuild those patients' rows."""
+    if not events:
+        return
+    found = await histories.lock_histories(session, {e.patient_key: e.clinic_id for e in events})
+    for event in events:
+        found[event.patient_key] = record(found[event.patient_key], event)
+    await histories.save_histories(session, found.values())
+    derived = [(h, derive(h, window)) for h in found.values()]
+    await histories.replace_derived(session, derived, window.days)
 
-    class _Snapshot:
-        def collect(self) -> list[CounterMetricFamily]:
-            return [events, funnel]
 
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot())
-    return generate_latest(registry)
+async def rebuild_stale(
+    sessions: async_sessionmaker[AsyncSession], window: timedelta, chunk: int = 200
+) -> int:
+    """Re-derive rows built with another attribution window or older rules; returns patients."""
+    rebuilt = 0
+    while True:
+        async with sessions() as session, session.begin():
+            keys = await histories.stale_patients(session, window.days, chunk)
+            if not keys:
+                break
+            found = await histories.load_histories(session, keys)
+            derived = [(h, derive(h, window)) for h in found]
+            await histories.replace_derived(session, derived, window.days)
+            rebuilt += len(found)
+    if rebuilt:
+        log.info("read model rebuilt", extra={"patients": rebuilt, "window_days": window.days})
+    return rebuilt

@@ -1,4 +1,4 @@
-"""Metrics read model: event counts by clinic and type (the skeleton's one table)."""
+"""Counters kept per event: event types and message outcomes, by clinic."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections import Counter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-SCHEMA = "metrics"
+from services.metrics.repository import SCHEMA
 
 
 async def add_counts(session: AsyncSession, counts: Counter[tuple[str, str]]) -> None:
@@ -23,6 +23,21 @@ async def add_counts(session: AsyncSession, counts: Counter[tuple[str, str]]) ->
     )
 
 
+async def add_send_counts(
+    session: AsyncSession, counts: Counter[tuple[str, str, str, str]]
+) -> None:
+    if not counts:
+        return
+    await session.execute(
+        text(
+            f"INSERT INTO {SCHEMA}.send_counts (clinic_id, channel, status, reason, n) "
+            "VALUES (:c, :ch, :s, :r, :n) ON CONFLICT (clinic_id, channel, status, reason) "
+            f"DO UPDATE SET n = {SCHEMA}.send_counts.n + EXCLUDED.n"
+        ),
+        [{"c": c, "ch": ch, "s": s, "r": r, "n": n} for (c, ch, s, r), n in sorted(counts.items())],
+    )
+
+
 async def all_counts(session: AsyncSession) -> list[tuple[str, str, int]]:
     rows = (
         await session.execute(
@@ -30,3 +45,15 @@ async def all_counts(session: AsyncSession) -> list[tuple[str, str, int]]:
         )
     ).all()
     return [(r[0], r[1], int(r[2])) for r in rows]
+
+
+async def all_send_counts(session: AsyncSession) -> list[tuple[str, str, str, str, int]]:
+    rows = (
+        await session.execute(
+            text(
+                f"SELECT clinic_id, channel, status, reason, n FROM {SCHEMA}.send_counts "
+                "ORDER BY 1, 2, 3, 4"
+            )
+        )
+    ).all()
+    return [(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
