@@ -277,7 +277,10 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack, out: LineWriter)
     common = {
         "DATABASE_URL": backing.dsn,
         "KAFKA_BOOTSTRAP_SERVERS": backing.bootstrap,
-        "REVISIT_CLOCK": env.get("REVISIT_CLOCK", "system"),
+        # One shared "now" in Postgres: the simulator (and tests) move every service through days.
+        "REVISIT_CLOCK": env.get("REVISIT_CLOCK", "controlled"),
+        # MLLP senders of the demo practice need no key in MSH-8 on the local stack.
+        "REVISIT_MLLP_CLINIC_ID": env.get("REVISIT_MLLP_CLINIC_ID", DEMO_CLINIC),
         "REVISIT_PROFILE": "dev",
         "REVISIT_JWT_SECRET": creds["jwt_secret"],
     }

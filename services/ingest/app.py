@@ -1,23 +1,72 @@
-"""Composition root of ingest: settings -> runtime -> FastAPI app. Nothing runs at import."""
+"""Composition root of ingest: settings -> runtime -> FastAPI app (+ MLLP). Nothing runs at import.
+
+``create_app(settings)`` reads ingest's own settings (MLLP, retention, HL7 defaults) from the
+environment unless they are given. The lifespan starts, after the shared runtime: the MLLP
+listener (with its batcher) and the retention sweep; it stops them before the runtime stops.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
-from services.ingest import api, keys
+from services.ingest import retention
+from services.ingest.api import ROUTERS
+from services.ingest.api.common import validation_error
+from services.ingest.ingestion import Ingestion, ingestion_of
+from services.ingest.mllp import MllpListener
 from services.ingest.repository import SCHEMA
+from services.ingest.settings import IngestSettings
 from shared.config import RevisitSettings
-from shared.runtime import ServiceSpec, build_app
-
-SPEC = ServiceSpec(
-    name="ingest",
-    schema=SCHEMA,
-    routers=(api.router,),
-    api_key_lookup=lambda rt: keys.api_key_lookup(rt.sessions),
-    title="Revisit ingest",
-    description="Accepts what EHRs send and publishes clean, de-duplicated events.",
-)
+from shared.runtime import Runtime, ServiceSpec, build_app
 
 
-def create_app(settings: RevisitSettings) -> FastAPI:
-    return build_app(SPEC, settings)
+def build_spec(ingest: IngestSettings) -> ServiceSpec:
+    async def on_start(runtime: Runtime) -> None:
+        ingestion = Ingestion.build(runtime, ingest)
+        runtime.extras["ingest"] = ingestion
+        ingestion.batcher.start()
+        ingestion.extras["retention"] = asyncio.create_task(
+            retention.sweep_forever(runtime, ingest), name="ingest-retention"
+        )
+        if ingest.mllp_enabled:
+            listener = MllpListener(runtime, ingestion)
+            await listener.start()
+            ingestion.extras["mllp"] = listener
+            runtime.extras["mllp_port"] = listener.port
+
+    async def on_stop(runtime: Runtime) -> None:
+        ingestion = ingestion_of(runtime)
+        listener = ingestion.extras.get("mllp")
+        if isinstance(listener, MllpListener):
+            await listener.stop()
+        await ingestion.batcher.stop()
+        task = ingestion.extras.get("retention")
+        if isinstance(task, asyncio.Task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    return ServiceSpec(
+        name="ingest",
+        schema=SCHEMA,
+        routers=ROUTERS,
+        on_start=on_start,
+        on_stop=on_stop,
+        # The authenticator is built after on_start: it shares the ingestion's key cache.
+        api_key_lookup=lambda rt: ingestion_of(rt).keys.row,
+        title="Revisit ingest",
+        description=(
+            "Accepts what EHRs send (native JSON, FHIR R4, HL7 v2 over HTTP and MLLP) and "
+            "publishes clean, de-duplicated events on ehr.events.v1."
+        ),
+    )
+
+
+def create_app(settings: RevisitSettings, ingest: IngestSettings | None = None) -> FastAPI:
+    app = build_app(build_spec(ingest or IngestSettings()), settings)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    return app

@@ -21,6 +21,7 @@ from shared.events.common import (
     SegmentKind,
     ServiceLine,
     SourceRecord,
+    TimeZoneName,
 )
 from shared.events.envelope import Payload, register
 
@@ -49,6 +50,9 @@ class PatientBecameEligible(Payload):
     needs_marketing_consent: bool
     provider_id: Id | None = None  # the provider who documented the plan; booking prefers them
     location_id: Id | None = None
+    # The patient's own IANA zone (PatientUpserted.time_zone), for quiet hours; None lets the
+    # sequencer fall back to the clinic's configured zone.
+    time_zone: TimeZoneName | None = None
 
     @model_validator(mode="after")
     def _one_kind_of_window(self) -> PatientBecameEligible:

@@ -1,0 +1,1 @@
+"""Route-independent mapping rules (pure): service lines, contacts, places, timing, appointments."""
