@@ -7,6 +7,7 @@ messenger re-checks consent, opt-out, quiet hours and caps at send time whatever
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -148,6 +149,9 @@ class SendStep(Payload):
     not_before: Instant
     expires_at: Instant
     idempotency_key: Annotated[str, Field(max_length=200)] = ""
+    # The documented due date of the care (a recall's window opening), for the {due_month}
+    # template variable; None when the plan gives none (templates then say "the coming weeks").
+    due_on: date | None = None
 
     @model_validator(mode="before")
     @classmethod
