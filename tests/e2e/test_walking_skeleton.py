@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.auth import issue_staff_token
-from shared.clock import set_clock
+from shared.clock import advance_clock, set_clock
 from tests.e2e.conftest import DevStack
 
 pytestmark = pytest.mark.e2e
@@ -31,6 +31,17 @@ CLINIC = "clinic-demo"
 # and 05:00 the next morning on Kiritimati (UTC+14, inside quiet hours).
 DAYTIME = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
 FLOW_TIMEOUT_S = 20.0
+# cancelled_not_rescheduled opens 2 h after the cancellation if nothing replaced it.
+CANCELLATION_GRACE = timedelta(hours=2, minutes=1)
+TEST_DAYS = (
+    "test_a_cancellation_becomes_one_sms_in_the_sandbox_under_one_trace",
+    "test_metrics_count_the_funnel_on_the_metrics_endpoint",
+    "test_the_same_message_posted_twice_sends_one_sms",
+    "test_nothing_is_sent_in_the_patients_quiet_hours",
+    "test_nothing_is_sent_after_the_patient_opted_out",
+    "test_every_route_but_health_refuses_a_missing_or_foreign_credential",
+    "test_a_bad_submission_is_refused_whole_with_the_path_of_each_problem",
+)
 
 
 def patient(patient_id: str, *, tz: str = "America/Chicago", phone: str) -> dict[str, Any]:
@@ -108,39 +119,53 @@ def wait_until(predicate: Any, timeout: float = FLOW_TIMEOUT_S) -> bool:
     return False
 
 
-@pytest.fixture(scope="module")
-def daytime(dev_stack: DevStack) -> DevStack:
-    """Every service agrees it is a weekday morning in the patients' time zones."""
+def move_clock(stack: DevStack, *, to: datetime | None = None, by: timedelta | None = None) -> None:
+    """Every service follows the shared clock; a NOTIFY tells them it moved."""
 
-    async def set_it() -> None:
-        engine = create_async_engine(dev_stack.database_url)
+    async def move() -> None:
+        engine = create_async_engine(stack.database_url)
         try:
-            await set_clock(engine, DAYTIME, rate=1.0)
+            if to is not None:
+                await set_clock(engine, to, rate=1.0)
+            if by is not None:
+                await advance_clock(engine, by)
         finally:
             await engine.dispose()
 
-    asyncio.run(set_it())
-    time.sleep(0.5)  # the NOTIFY reaches every service's clock
+    asyncio.run(move())
+    time.sleep(0.3)
+
+
+@pytest.fixture
+def daytime(dev_stack: DevStack, request: pytest.FixtureRequest) -> DevStack:
+    """A fresh weekday morning for each test (10:00 New York), so tests never share a day."""
+    index = list(TEST_DAYS).index(request.node.name.split("[")[0])
+    move_clock(dev_stack, to=DAYTIME + timedelta(days=index))
     return dev_stack
+
+
+def cancel_and_wait_for_the_segment(stack: DevStack, patient_id: str, **kw: Any) -> str:
+    """Post a cancellation; the need opens when the segment's grace period (2 h) has passed."""
+    response = post(stack, cancellation(patient_id, f"appt-{patient_id}"), **kw)
+    assert response.status_code == 202, response.text
+    move_clock(stack, by=CANCELLATION_GRACE)
+    trace_id: str = response.json()["trace_id"]
+    return trace_id
 
 
 def test_a_cancellation_becomes_one_sms_in_the_sandbox_under_one_trace(daytime: DevStack) -> None:
     assert post(daytime, patient("p-100", phone="+15555550100")).status_code == 202
-    posted = time.monotonic()
-    response = post(daytime, cancellation("p-100", "appt-100"))
-    assert response.status_code == 202, response.text
-    trace_id = response.json()["trace_id"]
+    trace_id = cancel_and_wait_for_the_segment(daytime, "p-100")
     assert re.fullmatch(r"[0-9a-f]{32}", trace_id)
+    due = time.monotonic()
 
     assert wait_until(lambda: sandbox(daytime, "p-100")), daytime.log_tail()
-    elapsed = time.monotonic() - posted
-    print(f"skeleton flow: POST -> sandbox SMS in {elapsed:.2f} s")
+    print(f"skeleton flow: need due -> sandbox SMS in {time.monotonic() - due:.2f} s")
     [message] = sandbox(daytime, "p-100")
     assert message["channel"] == "sms"
     assert message["address"] == "+15555550100"
-    assert message["body"].startswith("Hi Ana,")
-    assert "skin check" in message["body"]
-    assert "Reply STOP to opt out" in message["body"]
+    assert "Ana" in message["body"]
+    assert "STOP" in message["body"]  # a first contact always says how to opt out
     assert message["trace_id"] == trace_id  # one trace from ingest to messenger
 
 
@@ -152,26 +177,30 @@ def test_metrics_count_the_funnel_on_the_metrics_endpoint(daytime: DevStack) -> 
 
 def test_the_same_message_posted_twice_sends_one_sms(daytime: DevStack) -> None:
     post(daytime, patient("p-200", phone="+15555550200"))
-    first = post(daytime, cancellation("p-200", "appt-200"), key="ehr-msg-200")
-    again = post(daytime, cancellation("p-200", "appt-200"), key="ehr-msg-200")
+    first = post(daytime, cancellation("p-200", "appt-p-200"), key="ehr-msg-200")
+    again = post(daytime, cancellation("p-200", "appt-p-200"), key="ehr-msg-200")
     assert first.status_code == 202 and again.status_code == 200
     assert again.json()["duplicate"] is True
     assert again.json()["event_ids"] == first.json()["event_ids"]
-    assert wait_until(lambda: sandbox(daytime, "p-200"))
+    move_clock(daytime, by=CANCELLATION_GRACE)
+    assert wait_until(lambda: sandbox(daytime, "p-200")), daytime.log_tail()
     time.sleep(2.0)  # time enough for a second message, if one were coming
     assert len(sandbox(daytime, "p-200")) == 1
 
 
 def test_nothing_is_sent_in_the_patients_quiet_hours(daytime: DevStack) -> None:
-    blocked_before = funnel(daytime, "blocked")
+    # Kiritimati is UTC+14: when the need opens it is 07:01 there, before allowed hours.
     post(daytime, patient("p-300", tz="Pacific/Kiritimati", phone="+15555550300"))
-    post(daytime, cancellation("p-300", "appt-300"))
-    assert wait_until(lambda: funnel(daytime, "blocked") > blocked_before), daytime.log_tail()
+    cancel_and_wait_for_the_segment(daytime, "p-300")
+    time.sleep(3.0)
     assert sandbox(daytime, "p-300") == []
+    move_clock(daytime, by=timedelta(hours=1))  # 08:01 on Kiritimati: the step may go
+    assert wait_until(lambda: sandbox(daytime, "p-300")), daytime.log_tail()
+    [message] = sandbox(daytime, "p-300")
+    assert message["address"] == "+15555550300"
 
 
 def test_nothing_is_sent_after_the_patient_opted_out(daytime: DevStack) -> None:
-    blocked_before = funnel(daytime, "blocked")
     opt_out = {
         "type": "ConsentChanged",
         "patient_id": "p-400",
@@ -187,8 +216,13 @@ def test_nothing_is_sent_after_the_patient_opted_out(daytime: DevStack) -> None:
         },
     }
     assert post(daytime, patient("p-400", phone="+15555550400"), opt_out).status_code == 202
-    post(daytime, cancellation("p-400", "appt-400"))
-    assert wait_until(lambda: funnel(daytime, "blocked") > blocked_before), daytime.log_tail()
+    cancel_and_wait_for_the_segment(daytime, "p-400")
+    # The patient who did not opt out, handled in the same minute, gets the message ...
+    post(daytime, patient("p-401", phone="+15555550401"))
+    cancel_and_wait_for_the_segment(daytime, "p-401")
+    assert wait_until(lambda: sandbox(daytime, "p-401")), daytime.log_tail()
+    # ... and the one who did, never.
+    time.sleep(1.0)
     assert sandbox(daytime, "p-400") == []
 
 
