@@ -50,6 +50,53 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clock_database_url(data_dir: str) -> str:
+    """$DATABASE_URL, else the embedded dev stack's (recorded in its credentials file)."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if url:
+        return url
+    import json
+    from pathlib import Path
+
+    try:
+        recorded = json.loads((Path(data_dir) / "dev-credentials.json").read_text())
+    except (OSError, ValueError):
+        recorded = {}
+    url = str(recorded.get("database_url", ""))
+    if not url:
+        raise UsageError("DATABASE_URL is not set and no running `revisit dev` stack was found")
+    return url
+
+
+def _clock(args: argparse.Namespace) -> int:
+    from datetime import datetime, timedelta
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from shared.clock import advance_clock, read_clock, set_clock
+
+    async def run() -> str:
+        engine = create_async_engine(_clock_database_url(args.data_dir))
+        try:
+            if args.action == "advance":
+                delta = timedelta(days=args.days, hours=args.hours, minutes=args.minutes)
+                return f"now {(await advance_clock(engine, delta)).isoformat()}"
+            if args.action == "set":
+                at = datetime.fromisoformat(args.at)
+                await set_clock(engine, at, rate=args.rate)
+                return f"now {at.isoformat()} at {args.rate:g}x"
+            virtual, real, rate = await read_clock(engine)
+            import time
+
+            now = virtual + timedelta(seconds=(time.time() - real) * rate)
+            return f"now {now.isoformat()} at {rate:g}x"
+        finally:
+            await engine.dispose()
+
+    print(asyncio.run(run()))
+    return 0
+
+
 def _topics(args: argparse.Namespace) -> int:
     from shared.config import KafkaSettings
     from shared.kafka import ensure_topics
@@ -119,6 +166,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("topics", help="create every topic ($KAFKA_BOOTSTRAP_SERVERS)").set_defaults(
         handler=_topics
     )
+
+    clock = sub.add_parser(
+        "clock", help="show or move the shared controlled clock (dev stack, tests, rehearsals)"
+    )
+    clock.add_argument("action", choices=["show", "advance", "set"])
+    clock.add_argument("--days", type=float, default=0)
+    clock.add_argument("--hours", type=float, default=0)
+    clock.add_argument("--minutes", type=float, default=0)
+    clock.add_argument("--at", help="ISO instant with offset, for `set`")
+    clock.add_argument("--rate", type=float, default=1.0, help="virtual seconds per real second")
+    clock.add_argument("--data-dir", default=".revisit", help="the dev stack's data folder")
+    clock.set_defaults(handler=_clock)
 
     token = sub.add_parser("token", help="print a staff JWT ($REVISIT_JWT_SECRET)")
     token.add_argument("--role", required=True, choices=("viewer", "operator", "admin"))

@@ -270,6 +270,9 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack, out: LineWriter)
     out.line("revisit", "creating topics, migrating" + (", new dev API key" if new_key else ""))
     asyncio.run(_prepare(backing.bootstrap, backing.dsn, creds, new_key))
     creds["api_key_database"] = backing.db_id
+    # The embedded database has no password, so `revisit clock` may find it here; an external
+    # DATABASE_URL (which may carry one) is never written down.
+    creds["database_url"] = "" if env.get("DATABASE_URL") else backing.dsn
     if token_needs_renewal(creds, datetime.now(UTC)):
         issue_admin_token(creds)
     save_credentials(creds_path, creds)
