@@ -418,7 +418,7 @@ async def run_pipeline(infra: Infra, total: int, limit: float) -> dict[str, Any]
         timers=Timers(S),
     )
     own = SegmenterSettings()
-    await handlers.start_hook(own)(runtime)  # what the service does at start-up (GC tuning)
+    handlers.tune_gc(own)  # as the service does at start-up
     (sub,) = build_spec(own).subscriptions(runtime)
     sub = Subscription((topic,), "bench", sub.handler, sub.event_types)
     producer = make_producer(settings.kafka, "bench-segmenter")
@@ -430,12 +430,14 @@ async def run_pipeline(infra: Infra, total: int, limit: float) -> dict[str, Any]
         settings.kafka,
     )
     conn = await asyncpg.connect(infra.plain_dsn)
+    count_outbox = f"SELECT count(*) FROM {S}.outbox"
     try:
+        outbox_before = await conn.fetchval(count_outbox)
         await producer.start()
         with CpuMeter(infra.pids) as cpu:
             await broker.start()
             done, seconds, finished = await _until_consumed(conn, "segmenter.bench", total, limit)
-        outbox = await conn.fetchval(f"SELECT count(*) FROM {S}.outbox")
+        outbox = await conn.fetchval(count_outbox) - outbox_before
     finally:
         await stop_quietly(broker, producer)
         await conn.close()

@@ -2,28 +2,73 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import FastAPI
 
-from services.segmenter import handlers
-from services.segmenter.repository import SCHEMA
+from services.segmenter import api, handlers
+from services.segmenter.repository import SCHEMA, SWEEP_TIMER
+from services.segmenter.settings import SegmenterSettings
 from shared.config import RevisitSettings
 from shared.consumer import Subscription
+from shared.events import ehr
 from shared.runtime import Runtime, ServiceSpec, build_app
-from shared.topics import EHR_EVENTS
+from shared.timers import TimerHandler
+from shared.topics import EHR_EVENTS, ESCALATIONS
 
-
-def subscriptions(runtime: Runtime) -> list[Subscription]:
-    return [Subscription((EHR_EVENTS,), "journeys", handlers.ehr_event_handler(runtime))]
-
-
-SPEC = ServiceSpec(
-    name="segmenter",
-    schema=SCHEMA,
-    subscriptions=subscriptions,
-    title="Revisit segmenter",
-    description="Keeps each patient's care journey and finds documented, unfinished care needs.",
+# The EHR events that shape a journey, and the resolutions of the service-recovery cases the
+# segmenter raised (on the escalations topic). One group for both: one join at start-up.
+EVENT_TYPES = frozenset(
+    {cls.event_type for cls in ehr.PAYLOADS if cls is not ehr.ConsentChanged}
+    | {"EscalationResolved"}
 )
 
 
+def build_spec(settings: SegmenterSettings | None = None) -> ServiceSpec:
+    """The segmenter's spec; ``settings`` default to the environment, read at start-up."""
+
+    resolved: list[SegmenterSettings] = []
+
+    def config() -> SegmenterSettings:
+        if not resolved:
+            resolved.append(settings if settings is not None else SegmenterSettings())
+        return resolved[0]
+
+    def subscriptions(runtime: Runtime) -> list[Subscription]:
+        return [
+            Subscription(
+                (EHR_EVENTS, ESCALATIONS),
+                "journeys",
+                handlers.ehr_event_handler(runtime, config()),
+                event_types=EVENT_TYPES,
+            )
+        ]
+
+    def timer_handlers(runtime: Runtime) -> Mapping[str, TimerHandler]:
+        own = config()
+        return {
+            SWEEP_TIMER: handlers.sweep_timer_handler(runtime, own),
+            handlers.REEVALUATE_TIMER: handlers.reevaluate_timer_handler(runtime, own),
+        }
+
+    return ServiceSpec(
+        name="segmenter",
+        schema=SCHEMA,
+        subscriptions=subscriptions,
+        timer_handlers=timer_handlers,
+        routers=(api.router,),
+        on_start=lambda runtime: handlers.start_hook(config())(runtime),
+        on_stop=handlers.stop,
+        title="Revisit segmenter",
+        description=(
+            "Keeps each patient's care journey and finds documented, unfinished care needs: "
+            "who is in which recall segment, why, and from which record."
+        ),
+    )
+
+
+SPEC = build_spec()
+
+
 def create_app(settings: RevisitSettings) -> FastAPI:
-    return build_app(SPEC, settings)
+    return build_app(build_spec(SegmenterSettings()), settings)
