@@ -1,26 +1,274 @@
-"""Messenger ops API (skeleton): read what the sandbox provider "sent" to a patient."""
+"""Messenger ops API: a patient's conversation, contacts and consent ledger; the practice's
+details; messages whose fate is unknown; the sandbox inbox and replying as a patient.
+
+Every route needs a staff token and is limited to the clinics in its scope; a refusal says why
+without saying anything about another clinic's data.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from pydantic import BaseModel, Field
 
-from services.messenger import repository
-from shared.auth import CurrentPrincipal, require_clinic
+from services.messenger import conversations, inbound, leases, repository
+from services.messenger import practices as practices_store
+from services.messenger.context import MessengerContext
+from services.messenger.practices import Practice
+from services.messenger.providers import sandbox
+from shared.auth import Admin, CurrentPrincipal, Operator, require_clinic
+from shared.events.common import Channel, Purpose, TimeZoneName
+from shared.events.envelope import new_event
+from shared.events.messages import ConsentScope, OptedIn, OptedOut, RecordedVia
 from shared.runtime import Runtime
 
-router = APIRouter(tags=["sandbox"])
+router = APIRouter()
+
+PatientKey = Annotated[str, Path(min_length=3, max_length=200, pattern=r"^[^:/]+:.+$")]
+ClinicId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[^:/\s]+$")]
 
 
-@router.get("/sandbox/messages", summary="The sandbox inbox of one patient")
+def _parts(request: Request) -> tuple[Runtime, MessengerContext]:
+    runtime: Runtime = request.app.state.runtime
+    return runtime, runtime.extras["messenger"]
+
+
+def _clinic_of(patient_key: str) -> str:
+    return patient_key.split(":", 1)[0]
+
+
+# --- patients ----------------------------------------------------------------------------------
+
+
+@router.get("/patients/{patient_key}/conversation", tags=["patients"])
+async def patient_conversation(
+    request: Request, principal: CurrentPrincipal, patient_key: PatientKey
+) -> dict[str, Any]:
+    """Every message to and from the patient (reply words are shown here and nowhere else)."""
+    require_clinic(principal, _clinic_of(patient_key))
+    runtime, _ = _parts(request)
+    async with runtime.sessions() as session:
+        messages = await conversations.conversation(session, patient_key)
+        state = await conversations.load_state(session, patient_key)
+    return {
+        "patient_key": patient_key,
+        "sequence_id": state.sequence_id,
+        "open_offer": [{"slot_id": s.slot_id, "start": s.start} for s in state.offer],
+        "messages": messages,
+    }
+
+
+@router.get("/patients/{patient_key}/contacts", tags=["patients"])
+async def patient_contacts(
+    request: Request, principal: CurrentPrincipal, patient_key: PatientKey
+) -> dict[str, Any]:
+    require_clinic(principal, _clinic_of(patient_key))
+    runtime, _ = _parts(request)
+    async with runtime.sessions() as session:
+        row = await repository.contact_row(session, patient_key)
+    if row is None:
+        raise HTTPException(404, "no contact card for this patient")
+    return {"patient_key": patient_key, "contact": row}
+
+
+@router.get("/patients/{patient_key}/consent", tags=["patients"])
+async def patient_consent(
+    request: Request, principal: CurrentPrincipal, patient_key: PatientKey
+) -> dict[str, Any]:
+    """The consent ledger: who changed what, when, and from which message."""
+    require_clinic(principal, _clinic_of(patient_key))
+    runtime, _ = _parts(request)
+    async with runtime.sessions() as session:
+        ledger = await repository.consent_ledger(session, patient_key)
+    return {"patient_key": patient_key, "ledger": ledger}
+
+
+class ConsentBody(BaseModel):
+    channel: Channel | None = None  # None: every channel
+    purpose: Purpose = Purpose.care
+    granted: bool
+
+
+@router.post("/patients/{patient_key}/consent", tags=["patients"], status_code=201)
+async def record_patient_consent(
+    request: Request, principal: Operator, patient_key: PatientKey, body: ConsentBody
+) -> dict[str, Any]:
+    """Staff record a consent change the patient made by phone or at the front desk."""
+    clinic_id = _clinic_of(patient_key)
+    require_clinic(principal, clinic_id)
+    runtime, _ = _parts(request)
+    now = runtime.clock.now()
+    async with runtime.sessions() as session, session.begin():
+        await repository.record_consent(
+            session,
+            clinic_id=clinic_id,
+            patient_key=patient_key,
+            channel=body.channel,
+            purpose=body.purpose,
+            granted=body.granted,
+            via=RecordedVia.staff.value,
+            actor=f"staff:{principal.subject}",
+            at=now,
+        )
+        scope = ConsentScope.marketing if body.purpose is Purpose.marketing else ConsentScope.all
+        kind = OptedIn if body.granted else OptedOut
+        event = kind(channel=body.channel, scope=scope, recorded_via=RecordedVia.staff)
+        await runtime.outbox.stage(
+            session,
+            [new_event(event, clinic_id=clinic_id, patient_key=patient_key, occurred_at=now)],
+        )
+        ledger = await repository.consent_ledger(session, patient_key)
+    return {"patient_key": patient_key, "ledger": ledger}
+
+
+# --- practice ----------------------------------------------------------------------------------
+
+
+class PracticeBody(BaseModel):
+    name: str = Field(min_length=2, max_length=40)
+    phone: str = Field(min_length=3, max_length=16)
+    booking_url: str | None = Field(default=None, max_length=40, pattern=r"^https?://\S+$")
+    sms_number: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")
+    email_address: str | None = Field(default=None, max_length=254)
+    time_zone: TimeZoneName | None = None
+
+
+@router.get("/practices/{clinic_id}", tags=["practice"])
+async def get_practice(
+    request: Request, principal: CurrentPrincipal, clinic_id: ClinicId
+) -> dict[str, Any]:
+    require_clinic(principal, clinic_id)
+    runtime, _ = _parts(request)
+    async with runtime.sessions() as session:
+        found = await practices_store.practices(session, [clinic_id])
+    if clinic_id not in found:
+        raise HTTPException(404, "this clinic has no practice details yet")
+    return {"clinic_id": clinic_id, **found[clinic_id].__dict__}
+
+
+@router.put("/practices/{clinic_id}", tags=["practice"])
+async def put_practice(
+    request: Request, principal: Admin, clinic_id: ClinicId, body: PracticeBody
+) -> dict[str, Any]:
+    """The names and numbers templates use (lengths fit the SMS length rule)."""
+    require_clinic(principal, clinic_id)
+    runtime, _ = _parts(request)
+    practice = Practice(**body.model_dump())
+    async with runtime.sessions() as session, session.begin():
+        await practices_store.save_practice(session, clinic_id, practice)
+    return {"clinic_id": clinic_id, **practice.__dict__}
+
+
+class ProviderBody(BaseModel):
+    display_name: str = Field(min_length=2, max_length=30, description='e.g. "Dr. Rivera"')
+
+
+@router.put("/practices/{clinic_id}/providers/{provider_id}", tags=["practice"])
+async def put_provider(
+    request: Request,
+    principal: Admin,
+    clinic_id: ClinicId,
+    provider_id: Annotated[str, Path(min_length=1, max_length=128, pattern=r"^\S+$")],
+    body: ProviderBody,
+) -> dict[str, Any]:
+    require_clinic(principal, clinic_id)
+    runtime, _ = _parts(request)
+    async with runtime.sessions() as session, session.begin():
+        await practices_store.save_provider(session, clinic_id, provider_id, body.display_name)
+    return {"clinic_id": clinic_id, "provider_id": provider_id, "display_name": body.display_name}
+
+
+@router.get("/sends", tags=["practice"])
+async def sends(
+    request: Request,
+    principal: CurrentPrincipal,
+    status: Literal["unknown", "failed", "queued", "sending", "blocked"] = "unknown",
+    clinic_id: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    """Messages by status: ``unknown`` ones may or may not have reached the patient after a
+    crash or timeout the provider could not settle; a person checks them (never re-sent)."""
+    if clinic_id is not None:
+        require_clinic(principal, clinic_id)
+    elif principal.clinics is not None:
+        raise HTTPException(403, "name a clinic_id in your scope")
+    runtime, _ = _parts(request)
+    async with runtime.sessions() as session:
+        rows = await leases.listing(session, clinic_id, status)
+    return {"status": status, "messages": rows}
+
+
+# --- sandbox -----------------------------------------------------------------------------------
+
+
+@router.get("/sandbox/messages", tags=["sandbox"], summary="The sandbox inbox of one patient")
 async def sandbox_messages(
     request: Request,
     principal: CurrentPrincipal,
     patient_key: str = Query(min_length=3, max_length=200, pattern=r"^[^:]+:.+$"),
 ) -> dict[str, Any]:
-    require_clinic(principal, patient_key.split(":", 1)[0])
+    require_clinic(principal, _clinic_of(patient_key))
     runtime: Runtime = request.app.state.runtime
     async with runtime.sessions() as session:
-        messages = await repository.sandbox_messages(session, patient_key)
+        messages = await sandbox.sandbox_messages(session, patient_key)
     return {"patient_key": patient_key, "messages": messages}
+
+
+@router.get("/sandbox/inbox", tags=["sandbox"], summary="A phone's (or mailbox's) sandbox inbox")
+async def sandbox_inbox(
+    request: Request,
+    principal: CurrentPrincipal,
+    clinic_id: str = Query(min_length=1, max_length=100),
+    address: str = Query(min_length=3, max_length=254, description="E.164 phone or e-mail"),
+) -> dict[str, Any]:
+    require_clinic(principal, clinic_id)
+    runtime, _ = _parts(request)
+    async with runtime.sessions() as session:
+        messages = await sandbox.sandbox_inbox(session, clinic_id, address)
+    return {"clinic_id": clinic_id, "messages": messages}
+
+
+class SandboxReply(BaseModel):
+    clinic_id: str = Field(min_length=1, max_length=100)
+    address: str | None = Field(default=None, min_length=3, max_length=254)
+    patient_key: str | None = Field(default=None, min_length=3, max_length=200)
+    channel: Channel = Channel.sms
+    body: str = Field(min_length=1, max_length=1600)
+
+
+@router.post("/sandbox/reply", tags=["sandbox"], status_code=201)
+async def sandbox_reply(
+    request: Request, principal: Operator, reply: SandboxReply
+) -> dict[str, Any]:
+    """Reply as the patient, exactly as if their phone had answered through a provider."""
+    require_clinic(principal, reply.clinic_id)
+    if reply.patient_key and _clinic_of(reply.patient_key) != reply.clinic_id:
+        raise HTTPException(422, "patient_key must belong to clinic_id")
+    runtime, ctx = _parts(request)
+    async with runtime.sessions() as session, session.begin():
+        address = reply.address
+        if address is None and reply.patient_key:
+            card = await repository.contact_card(session, reply.patient_key)
+            address = card.address(reply.channel) if card else None
+        if not address:
+            raise HTTPException(422, "give an address, or a patient_key with a contact")
+        result = await inbound.receive(
+            runtime,
+            ctx,
+            session,
+            inbound.InboundMessage(
+                channel=reply.channel,
+                provider="sandbox",
+                provider_message_id=f"sbx-in-{uuid.uuid4().hex}",
+                from_address=address,
+                body=reply.body,
+                clinic_id=reply.clinic_id,
+                patient_key=reply.patient_key,
+            ),
+        )
+    return {
+        "message_id": result.message_id,
+        "patient_key": result.patient_key,
+        "understood_as": result.label,
+    }

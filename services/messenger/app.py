@@ -1,38 +1,150 @@
-"""Composition root of the messenger."""
+"""Composition root of the messenger: settings -> providers, scheduling, workers -> app."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Mapping
+
 from fastapi import FastAPI
 
-from services.messenger import api, handlers
+from services.messenger import api, api_templates, handlers, template_store, webhooks
+from services.messenger.booking import BookingWork
+from services.messenger.context import MessengerContext
+from services.messenger.dispatcher import Dispatcher
+from services.messenger.providers.base import MessageProvider
 from services.messenger.providers.sandbox import SandboxProvider
+from services.messenger.providers.smtp import SmtpProvider
+from services.messenger.providers.twilio import TwilioProvider
 from services.messenger.repository import SCHEMA
+from services.messenger.scheduling.base import SchedulingAdapter
+from services.messenger.scheduling.fhir import FhirScheduling
+from services.messenger.scheduling.sandbox import SandboxScheduling
+from services.messenger.settings import MessengerSettings
 from shared.config import RevisitSettings
 from shared.consumer import Subscription
+from shared.events.common import Channel
 from shared.runtime import Runtime, ServiceSpec, build_app
-from shared.topics import COMMANDS, EHR_EVENTS
+from shared.timers import TimerHandler
+from shared.topics import COMMANDS, EHR_EVENTS, ESCALATIONS
 
 CONTACT_EVENTS = frozenset({"PatientUpserted", "ConsentChanged"})
+ESCALATION_EVENTS = frozenset({"EscalationRaised", "EscalationResolved"})
+CONTEXT = "messenger"
 
 
-def subscriptions(runtime: Runtime) -> list[Subscription]:
-    provider = SandboxProvider(runtime.sessions)
-    return [
-        # The messenger owns contacts and consent, so it reads them from the EHR stream too.
-        Subscription((EHR_EVENTS,), "contacts", handlers.contacts_handler(runtime), CONTACT_EVENTS),
-        Subscription((COMMANDS,), "commands", handlers.commands_handler(runtime, provider)),
-    ]
+def build_context(runtime: Runtime, settings: MessengerSettings) -> MessengerContext:
+    """Providers and the scheduling adapter the settings name (the sandbox ones always exist)."""
+    providers: dict[str, MessageProvider] = {"sandbox": SandboxProvider(runtime.sessions)}
+    public = settings.public_url.rstrip("/")
+    if settings.sms_provider == "twilio":
+        providers["twilio"] = TwilioProvider(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            from_number=settings.twilio_from,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            api_base=settings.twilio_api_base,
+            status_callback=f"{public}/webhooks/twilio/status" if public else "",
+            timeout_s=settings.provider_timeout_s,
+        )
+    if settings.email_provider == "smtp":
+        providers["smtp"] = SmtpProvider(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            from_address=settings.smtp_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            start_tls=settings.smtp_starttls,
+            use_tls=settings.smtp_use_tls,
+            timeout_s=settings.smtp_timeout_s,
+        )
+    scheduling: SchedulingAdapter
+    if settings.scheduling == "fhir":
+        scheduling = FhirScheduling(settings.fhir_base_url, token=settings.fhir_token)
+    else:
+        scheduling = SandboxScheduling(runtime.sessions, runtime.settings.revisit_default_time_zone)
+    return MessengerContext(
+        settings=settings,
+        providers=providers,
+        scheduling=scheduling,
+        routes={Channel.sms: settings.sms_provider, Channel.email: settings.email_provider},
+    )
 
 
-SPEC = ServiceSpec(
-    name="messenger",
-    schema=SCHEMA,
-    subscriptions=subscriptions,
-    routers=(api.router,),
-    title="Revisit messenger",
-    description="Approved words, real providers, two-way conversations, consent at send time.",
-)
+def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpec:
+    """The messenger's spec; settings are read from the environment at start-up if not given."""
+
+    def context(runtime: Runtime) -> MessengerContext:
+        if CONTEXT not in runtime.extras:
+            settings = messenger_settings or MessengerSettings()
+            runtime.extras[CONTEXT] = build_context(runtime, settings)
+        ctx: MessengerContext = runtime.extras[CONTEXT]
+        return ctx
+
+    def subscriptions(runtime: Runtime) -> list[Subscription]:
+        ctx = context(runtime)
+        return [
+            # The messenger owns contacts and consent, so it reads them from the EHR stream too.
+            Subscription(
+                (EHR_EVENTS,), "contacts", handlers.contacts_handler(runtime), CONTACT_EVENTS
+            ),
+            Subscription((COMMANDS,), "commands", handlers.commands_handler(runtime, ctx)),
+            Subscription(
+                (ESCALATIONS,),
+                "escalations",
+                handlers.escalations_handler(runtime),
+                ESCALATION_EVENTS,
+            ),
+        ]
+
+    def timer_handlers(runtime: Runtime) -> Mapping[str, TimerHandler]:
+        return BookingWork(runtime, context(runtime)).handlers()
+
+    async def on_start(runtime: Runtime) -> None:
+        ctx = context(runtime)
+        async with runtime.sessions() as session, session.begin():
+            await template_store.seed_default_library(session, runtime.clock.now())
+        stop = asyncio.Event()
+        dispatcher = Dispatcher(runtime, ctx)
+        runtime.extras["dispatcher"] = dispatcher
+        runtime.extras["dispatcher_stop"] = stop
+        runtime.extras["dispatcher_task"] = asyncio.create_task(
+            dispatcher.run(stop), name="messenger-dispatcher"
+        )
+
+    async def on_stop(runtime: Runtime) -> None:
+        stop: asyncio.Event | None = runtime.extras.get("dispatcher_stop")
+        task: asyncio.Task[None] | None = runtime.extras.get("dispatcher_task")
+        if stop is not None:
+            stop.set()
+        if task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=5)
+        ctx: MessengerContext | None = runtime.extras.get(CONTEXT)
+        if ctx is not None:
+            for provider in ctx.providers.values():
+                with contextlib.suppress(Exception):
+                    await provider.close()
+            with contextlib.suppress(Exception):
+                await ctx.scheduling.close()
+
+    return ServiceSpec(
+        name="messenger",
+        schema=SCHEMA,
+        subscriptions=subscriptions,
+        timer_handlers=timer_handlers,
+        routers=(api.router, api_templates.router, webhooks.router),
+        on_start=on_start,
+        on_stop=on_stop,
+        title="Revisit messenger",
+        description="Approved words, real providers, two-way conversations, consent at send time.",
+    )
 
 
-def create_app(settings: RevisitSettings) -> FastAPI:
-    return build_app(SPEC, settings)
+SPEC = make_spec()
+
+
+def create_app(
+    settings: RevisitSettings, messenger_settings: MessengerSettings | None = None
+) -> FastAPI:
+    return build_app(make_spec(messenger_settings), settings)

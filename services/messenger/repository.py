@@ -1,18 +1,25 @@
-"""The messenger's tables: contacts, sends (one per sequence step) and the sandbox store."""
+"""Contacts, practices and the consent ledger (who changed what, when, from which message).
+
+The card's consent flags are a cache of the ledger: every change is a ledger row written in the
+same transaction. An EHR consent change applies only when it is newer than the last change for
+that channel, so an old EHR record replayed after a patient's STOP never re-subscribes them.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.messenger.domain import ContactCard, Practice
+from services.messenger.domain.checks import ContactCard
 from shared.events.common import Channel, ContactKind, ContactUse, Purpose
 from shared.events.ehr import ConsentChanged, ConsentStatus, PatientUpserted
 
 SCHEMA = "messenger"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _best(payload: PatientUpserted, kind: ContactKind) -> str | None:
@@ -55,30 +62,107 @@ async def upsert_contact(
     )
 
 
-async def apply_consent(session: AsyncSession, patient_key: str, c: ConsentChanged) -> None:
-    granted = c.status is ConsentStatus.granted
-    if c.purpose is Purpose.marketing:
-        sets = "marketing_consent = :v"
-        value = granted
-    else:
-        channels = [c.channel] if c.channel else [Channel.sms, Channel.email]
-        sets = ", ".join(f"opted_out_{ch.value} = :v" for ch in channels)
-        value = not granted
+async def _ensure_contact(session: AsyncSession, clinic_id: str, patient_key: str) -> None:
+    # Consent can arrive before demographics; the card exists so the ledger has a home.
     await session.execute(
-        text(f"UPDATE {SCHEMA}.contacts SET {sets} WHERE patient_key = :pk"),
-        {"v": value, "pk": patient_key},
+        text(
+            f"INSERT INTO {SCHEMA}.contacts (patient_key, clinic_id, source_updated_at) "
+            "VALUES (:pk, :c, :at) ON CONFLICT (patient_key) DO NOTHING"
+        ),
+        {"pk": patient_key, "c": clinic_id, "at": EPOCH},
     )
 
 
-async def contact_card(session: AsyncSession, patient_key: str) -> ContactCard | None:
-    r = (
-        await session.execute(
-            text(f"SELECT * FROM {SCHEMA}.contacts WHERE patient_key = :pk"), {"pk": patient_key}
-        )
-    ).first()
-    if r is None:
-        return None
-    m = r._mapping
+_CONSENT_COLUMNS = {
+    Channel.sms: ("opted_out_sms", "sms_consent_at"),
+    Channel.email: ("opted_out_email", "email_consent_at"),
+}
+
+
+async def record_consent(
+    session: AsyncSession,
+    *,
+    clinic_id: str,
+    patient_key: str,
+    channel: Channel | None,
+    purpose: Purpose,
+    granted: bool,
+    via: str,
+    actor: str,
+    at: datetime,
+    source_message_id: str | None = None,
+    only_if_newer: bool = False,
+    ensure_contact: bool = True,
+) -> bool:
+    """Write the ledger row and update the card; False when an older change was ignored."""
+    if ensure_contact:
+        await _ensure_contact(session, clinic_id, patient_key)
+    if purpose is Purpose.marketing:
+        targets = [(channel, "marketing_consent", "marketing_consent_at", granted)]
+        change = "granted" if granted else "revoked"
+    else:
+        channels = [channel] if channel else [Channel.sms, Channel.email]
+        targets = [(ch, *_CONSENT_COLUMNS[ch], not granted) for ch in channels]
+        change = "opted_in" if granted else "opted_out"
+    any_applied = False
+    # One ledger row per channel it touches, each saying whether it changed the card; the card
+    # and its ledger row are written by one statement.
+    for target, flag, stamp, value in targets:
+        guard = f" AND ({stamp} IS NULL OR {stamp} <= :at)" if only_if_newer else ""
+        applied = (
+            await session.execute(
+                text(
+                    f"WITH card AS (UPDATE {SCHEMA}.contacts SET {flag} = :v, {stamp} = :at "
+                    f"WHERE patient_key = :pk{guard} RETURNING 1) "
+                    f"INSERT INTO {SCHEMA}.consent_ledger (clinic_id, patient_key, channel, "
+                    "purpose, change, via, actor, source_message_id, applied, at) VALUES (:c, "
+                    ":pk, :ch, :pu, :change, :via, :actor, :src, EXISTS (SELECT 1 FROM card), :at) "
+                    "RETURNING applied"
+                ),
+                {
+                    "v": value,
+                    "at": at,
+                    "pk": patient_key,
+                    "c": clinic_id,
+                    "ch": target.value if target else None,
+                    "pu": purpose.value,
+                    "change": change,
+                    "via": via,
+                    "actor": actor,
+                    "src": source_message_id,
+                },
+            )
+        ).scalar_one()
+        any_applied = any_applied or bool(applied)
+    return any_applied
+
+
+async def apply_consent(
+    session: AsyncSession, clinic_id: str, patient_key: str, c: ConsentChanged
+) -> bool:
+    """An EHR consent change, applied only if newer than the last change it would override."""
+    return await record_consent(
+        session,
+        clinic_id=clinic_id,
+        patient_key=patient_key,
+        channel=c.channel,
+        purpose=c.purpose,
+        granted=c.status is ConsentStatus.granted,
+        via="ehr",
+        actor=f"ehr:{c.source.record_id}",
+        at=c.source.source_updated_at,
+        only_if_newer=True,
+    )
+
+
+async def mark_wrong_number(session: AsyncSession, patient_key: str) -> None:
+    await session.execute(
+        text(f"UPDATE {SCHEMA}.contacts SET wrong_number_phone = phone WHERE patient_key = :pk"),
+        {"pk": patient_key},
+    )
+
+
+def card_from_row(m: Any) -> ContactCard:
     return ContactCard(
         patient_key=m["patient_key"],
         given_name=m["given_name"],
@@ -91,55 +175,99 @@ async def contact_card(session: AsyncSession, patient_key: str) -> ContactCard |
         opted_out_sms=m["opted_out_sms"],
         opted_out_email=m["opted_out_email"],
         marketing_consent=m["marketing_consent"],
+        wrong_number_phone=m["wrong_number_phone"],
     )
 
 
-async def claim_send(
-    session: AsyncSession, sequence_id: str, step: int, message_id: str, now: datetime
-) -> bool:
-    """Reserve (sequence, step); False when it was already sent or decided before."""
+async def contact_card(session: AsyncSession, patient_key: str) -> ContactCard | None:
+    cards = await contact_cards(session, [patient_key])
+    return cards.get(patient_key)
+
+
+async def contact_cards(
+    session: AsyncSession, patient_keys: Iterable[str], *, lock: bool = False
+) -> dict[str, ContactCard]:
+    """Cards by patient key. ``lock`` takes a share lock, so an opt-out committing now waits
+    for this transaction (the send decision and the opt-out are strictly ordered)."""
+    keys = sorted(set(patient_keys))
+    if not keys:
+        return {}
+    suffix = " ORDER BY patient_key FOR SHARE" if lock else ""
+    rows = (
+        await session.execute(
+            text(f"SELECT * FROM {SCHEMA}.contacts WHERE patient_key = ANY(:pks){suffix}"),
+            {"pks": keys},
+        )
+    ).all()
+    return {r._mapping["patient_key"]: card_from_row(r._mapping) for r in rows}
+
+
+async def contact_row(session: AsyncSession, patient_key: str) -> dict[str, Any] | None:
     row = (
         await session.execute(
-            text(
-                f"INSERT INTO {SCHEMA}.sends (sequence_id, step, message_id, decided_at) "
-                "VALUES (:s, :n, :m, :at) ON CONFLICT DO NOTHING RETURNING message_id"
-            ),
-            {"s": sequence_id, "n": step, "m": message_id, "at": now},
+            text(f"SELECT * FROM {SCHEMA}.contacts WHERE patient_key = :pk"), {"pk": patient_key}
         )
     ).first()
-    return row is not None
+    return dict(row._mapping) if row else None
 
 
-async def record_outcome(
-    session: AsyncSession, sequence_id: str, step: int, outcome: str, provider: str | None
-) -> None:
-    await session.execute(
-        text(
-            f"UPDATE {SCHEMA}.sends SET outcome = :o, provider = :p "
-            "WHERE sequence_id = :s AND step = :n"
-        ),
-        {"o": outcome, "p": provider, "s": sequence_id, "n": step},
-    )
-
-
-async def practice(session: AsyncSession, clinic_id: str) -> Practice:
-    r = (
-        await session.execute(
-            text(f"SELECT name, phone FROM {SCHEMA}.practices WHERE clinic_id = :c"),
-            {"c": clinic_id},
-        )
-    ).first()
-    return Practice(r[0], r[1]) if r else Practice("your dermatology practice", "the office")
-
-
-async def sandbox_messages(session: AsyncSession, patient_key: str) -> list[dict[str, Any]]:
+async def consent_ledger(session: AsyncSession, patient_key: str) -> list[dict[str, Any]]:
     rows = (
         await session.execute(
             text(
-                f"SELECT message_id, channel, direction, address, body, trace_id, created_at "
-                f"FROM {SCHEMA}.sandbox_messages WHERE patient_key = :pk ORDER BY created_at"
+                f"SELECT id, channel, purpose, change, via, actor, source_message_id, applied, at "
+                f"FROM {SCHEMA}.consent_ledger WHERE patient_key = :pk ORDER BY id"
             ),
             {"pk": patient_key},
         )
     ).all()
     return [dict(r._mapping) for r in rows]
+
+
+# --- escalations the messenger knows to be open -------------------------------------------------
+
+
+async def open_escalation(session: AsyncSession, escalation_id: str, patient_key: str) -> None:
+    await session.execute(
+        text(
+            f"INSERT INTO {SCHEMA}.open_escalations (escalation_id, patient_key) "
+            "VALUES (:e, :pk) ON CONFLICT DO NOTHING"
+        ),
+        {"e": escalation_id, "pk": patient_key},
+    )
+
+
+async def close_escalation(session: AsyncSession, escalation_id: str) -> None:
+    await session.execute(
+        text(f"DELETE FROM {SCHEMA}.open_escalations WHERE escalation_id = :e"),
+        {"e": escalation_id},
+    )
+
+
+async def with_open_escalations(session: AsyncSession, patient_keys: Sequence[str]) -> set[str]:
+    if not patient_keys:
+        return set()
+    rows = (
+        await session.execute(
+            text(
+                f"SELECT DISTINCT patient_key FROM {SCHEMA}.open_escalations "
+                "WHERE patient_key = ANY(:pks)"
+            ),
+            {"pks": list(patient_keys)},
+        )
+    ).all()
+    return {r[0] for r in rows}
+
+
+async def cancelled_sequences(session: AsyncSession, sequence_ids: Sequence[str]) -> set[str]:
+    if not sequence_ids:
+        return set()
+    rows = (
+        await session.execute(
+            text(
+                f"SELECT sequence_id FROM {SCHEMA}.cancelled_sequences WHERE sequence_id = ANY(:s)"
+            ),
+            {"s": list(set(sequence_ids))},
+        )
+    ).all()
+    return {r[0] for r in rows}

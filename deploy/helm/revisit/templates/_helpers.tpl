@@ -1,0 +1,171 @@
+{{/* Names and labels. */}}
+{{- define "revisit.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "revisit.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The name of one component's objects: <fullname>-<component>. Takes (dict "root" $ "name" NAME). */}}
+{{- define "revisit.componentName" -}}
+{{- printf "%s-%s" (include "revisit.fullname" .root) .name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "revisit.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels shared by every object of the release. */}}
+{{- define "revisit.commonLabels" -}}
+helm.sh/chart: {{ include "revisit.chart" . }}
+app.kubernetes.io/name: {{ include "revisit.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: revisit
+{{- end }}
+
+{{/* Takes (dict "root" $ "name" NAME). */}}
+{{- define "revisit.labels" -}}
+{{ include "revisit.commonLabels" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end }}
+
+{{/* Takes (dict "root" $ "name" NAME). */}}
+{{- define "revisit.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "revisit.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .name }}
+{{- end }}
+
+{{- define "revisit.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "revisit.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "revisit.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* A value from the release's Secret. Takes (dict "root" $ "name" ENV "key" KEY "optional" BOOL). */}}
+{{- define "revisit.secretEnv" -}}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .root.Values.secrets.existingSecret }}
+      key: {{ .key }}
+      {{- if .optional }}
+      optional: true
+      {{- end }}
+{{- end }}
+
+{{/* DATABASE_* (the migrations Job and every service). */}}
+{{- define "revisit.databaseEnv" -}}
+{{ include "revisit.secretEnv" (dict "root" . "name" "DATABASE_URL" "key" .Values.secrets.databaseUrlKey) }}
+- name: DATABASE_POOL_SIZE
+  value: {{ .Values.database.poolSize | quote }}
+- name: DATABASE_ECHO
+  value: {{ .Values.database.echo | quote }}
+{{- end }}
+
+{{/* KAFKA_* (the topics Job and every service). */}}
+{{- define "revisit.kafkaEnv" -}}
+- name: KAFKA_BOOTSTRAP_SERVERS
+  value: {{ .Values.kafka.bootstrapServers | quote }}
+- name: KAFKA_PARTITIONS
+  value: {{ .Values.kafka.partitions | quote }}
+- name: KAFKA_REPLICATION_FACTOR
+  value: {{ .Values.kafka.replicationFactor | quote }}
+- name: KAFKA_ENABLE_IDEMPOTENCE
+  value: {{ .Values.kafka.enableIdempotence | quote }}
+- name: KAFKA_MAX_POLL_RECORDS
+  value: {{ .Values.kafka.maxPollRecords | quote }}
+- name: KAFKA_SESSION_TIMEOUT_MS
+  value: {{ .Values.kafka.sessionTimeoutMs | quote }}
+- name: KAFKA_HEARTBEAT_INTERVAL_MS
+  value: {{ .Values.kafka.heartbeatIntervalMs | quote }}
+{{- end }}
+
+{{/* Everything one service process reads (shared/config.py). Takes (dict "root" $ "name" NAME "svc" SERVICE). */}}
+{{- define "revisit.serviceEnv" -}}
+{{- $v := .root.Values -}}
+- name: REVISIT_PROFILE
+  value: {{ $v.config.profile | quote }}
+- name: REVISIT_CLOCK
+  value: {{ $v.config.clock | quote }}
+- name: REVISIT_HOST
+  value: "0.0.0.0"
+- name: REVISIT_PORT
+  value: {{ .svc.port | quote }}
+{{- if .svc.mllpPort }}
+# The MLLP listener defaults to loopback, which nothing outside the pod can reach.
+- name: REVISIT_MLLP_HOST
+  value: "0.0.0.0"
+- name: REVISIT_MLLP_PORT
+  value: {{ .svc.mllpPort | quote }}
+{{- end }}
+- name: REVISIT_RELAY_BATCH
+  value: {{ $v.config.relayBatch | quote }}
+- name: REVISIT_TIMER_BATCH
+  value: {{ $v.config.timerBatch | quote }}
+- name: REVISIT_POLL_INTERVAL_MS
+  value: {{ $v.config.pollIntervalMs | quote }}
+- name: REVISIT_DEFAULT_TIME_ZONE
+  value: {{ $v.config.defaultTimeZone | quote }}
+{{ include "revisit.secretEnv" (dict "root" .root "name" "REVISIT_METRICS_TOKEN" "key" $v.secrets.metricsTokenKey "optional" true) }}
+{{ include "revisit.databaseEnv" .root }}
+{{ include "revisit.kafkaEnv" .root }}
+{{ include "revisit.secretEnv" (dict "root" .root "name" "REVISIT_JWT_SECRET" "key" $v.secrets.jwtSecretKey) }}
+- name: REVISIT_JWT_ISSUER
+  value: {{ $v.config.jwtIssuer | quote }}
+- name: REVISIT_JWT_AUDIENCE
+  value: {{ $v.config.jwtAudience | quote }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ $v.telemetry.otlpEndpoint | quote }}
+- name: OTEL_SERVICE_NAMESPACE
+  value: {{ $v.telemetry.serviceNamespace | quote }}
+- name: LOG_LEVEL
+  value: {{ $v.config.logLevel | quote }}
+{{- with $v.config.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- with .svc.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Pod-level settings every pod of the release shares (service pods and Jobs). */}}
+{{- define "revisit.podCommon" -}}
+automountServiceAccountToken: false
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+volumes:
+  - name: tmp
+    emptyDir:
+      sizeLimit: {{ .Values.tmpSizeLimit }}
+{{- end }}

@@ -1,0 +1,276 @@
+"""The scheduling conversation's follow-up work, run as durable timers.
+
+``offer_slots``: search the EHR for up to three open slots with the patient's provider and
+service, store the offer and text it ("Reply 1, 2 or 3"); with none (or the EHR unreachable
+after retries) fall back to the booking link, or to a staff callback (an escalation).
+``book_slot``: ask the EHR for the chosen slot (idempotent per booking request), emit
+BookingRequested and confirm it; a slot taken meanwhile is apologised for and new times offered.
+
+The EHR calls run inside the timer's transaction. That is safe because both are idempotent (a
+search reads; the booking is a conditional create keyed by the booking request), so a timer
+that fires again after a failed commit repeats them harmlessly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.messenger import conversations, inbound, repository
+from services.messenger import practices as practices_store
+from services.messenger.context import MessengerContext
+from services.messenger.domain.booking import (
+    booking_failed_case,
+    booking_requested,
+    slot_list,
+    slot_time,
+)
+from services.messenger.domain.conversation import Answer, ConversationState, OfferedSlot
+from services.messenger.domain.system_messages import Reply
+from services.messenger.domain.templates import service_name
+from services.messenger.scheduling.base import Booked, SchedulingUnavailable, Slot, SlotQuery
+from shared.events import Payload, new_event
+from shared.events.common import Channel
+from shared.runtime import Runtime
+from shared.timers import Timer, TimerHandler
+
+BOOKING_NAMESPACE = uuid.UUID("2f6c9b1d-7e3a-4a59-b0c4-8d1e5f7a9c32")
+MAX_TRIES = 3
+RETRY_IN = timedelta(seconds=30)
+
+
+def booking_request_id(reply_message_id: str, slot_id: str) -> str:
+    return str(uuid.uuid5(BOOKING_NAMESPACE, f"{reply_message_id}:{slot_id}"))
+
+
+class BookingWork:
+    def __init__(self, runtime: Runtime, ctx: MessengerContext) -> None:
+        self.runtime = runtime
+        self.ctx = ctx
+
+    def handlers(self) -> dict[str, TimerHandler]:
+        return {"offer_slots": self.offer_slots, "book_slot": self.book_slot}
+
+    async def _context(
+        self, session: AsyncSession, timer: Timer
+    ) -> tuple[
+        str, ConversationState, inbound.InboundMessage, str, ZoneInfo, dict[str, str | None]
+    ]:
+        patient_key = timer.patient_key or ""
+        clinic_id = patient_key.split(":", 1)[0]
+        state = await conversations.load_state(session, patient_key, lock=True)
+        card = await repository.contact_card(session, patient_key)
+        practice = await practices_store.practice(session, clinic_id)
+        row = await _reply(session, str(timer.payload.get("reply") or timer.key))
+        channel = Channel(str(row["channel"])) if row else Channel.sms
+        address = str(row["from_address"]) if row else (card.address(channel) if card else "") or ""
+        provider = str(row["provider"]) if row else "sandbox"
+        message = inbound.InboundMessage(channel, provider, timer.key, address, "")
+        language = card.lang if card else "en"
+        zone = ZoneInfo(
+            (card.time_zone if card else None)
+            or practice.time_zone
+            or self.runtime.settings.revisit_default_time_zone
+        )
+        names = await practices_store.provider_names(session, [(clinic_id, state.provider_id)])
+        values: dict[str, str | None] = {
+            "practice_name": practice.name,
+            "practice_phone": practice.phone,
+            "booking_link": practice.booking_url,
+            "service_name": service_name(state.service_line, language),
+            "provider_name": names.get((clinic_id, state.provider_id or "")),
+        }
+        return clinic_id, state, message, language, zone, values
+
+    async def _answer(
+        self,
+        session: AsyncSession,
+        clinic_id: str,
+        state: ConversationState,
+        message: inbound.InboundMessage,
+        reply_to: str,
+        answers: list[Answer],
+        values: dict[str, str | None],
+        language: str,
+        key_suffix: str = "",
+    ) -> None:
+        if not message.from_address:
+            return
+        await inbound.queue_answers(
+            self.ctx,
+            session,
+            state,
+            clinic_id,
+            state.patient_key,
+            message,
+            reply_to,
+            tuple(answers),
+            values,
+            language,
+            self.runtime.clock.now(),
+            key_suffix=key_suffix,
+        )
+
+    async def _stage(
+        self, session: AsyncSession, clinic_id: str, patient_key: str, events: list[Payload]
+    ) -> None:
+        now = self.runtime.clock.now()
+        await self.runtime.outbox.stage(
+            session,
+            [
+                new_event(e, clinic_id=clinic_id, patient_key=patient_key, occurred_at=now)
+                for e in events
+            ],
+        )
+
+    async def _retry_or_give_up(self, session: AsyncSession, timer: Timer) -> bool:
+        tries = int(timer.payload.get("tries", 0)) + 1
+        if tries >= MAX_TRIES:
+            return False
+        await self.runtime.timers.schedule(
+            session,
+            timer.kind,
+            timer.key,
+            self.runtime.clock.now() + RETRY_IN,
+            patient_key=timer.patient_key,
+            payload={**timer.payload, "tries": tries},
+        )
+        return True
+
+    async def offer_slots(self, session: AsyncSession, timers: Sequence[Timer]) -> None:
+        for timer in timers:
+            clinic_id, state, message, language, zone, values = await self._context(session, timer)
+            reply_to = str(timer.payload.get("reply") or timer.key)
+            now = self.runtime.clock.now()
+            query = SlotQuery(
+                clinic_id,
+                state.service_line,
+                state.provider_id,
+                state.location_id,
+                after=now + timedelta(hours=2),
+            )
+            try:
+                slots = await self.ctx.scheduling.find_slots(query)
+            except SchedulingUnavailable:
+                if await self._retry_or_give_up(session, timer):
+                    continue
+                slots = []
+            if slots:
+                offer = tuple(
+                    OfferedSlot(s.slot_id, s.start, s.provider_id, s.location_id) for s in slots
+                )
+                expires = now + timedelta(hours=self.ctx.settings.offer_valid_hours)
+                await conversations.save_offer(
+                    session, clinic_id, state.patient_key, offer, expires
+                )
+                answer = Answer(Reply.slot_offer, {"slot_list": slot_list(offer, zone, language)})
+                # A new offer is a new answer: key it by the offer, not only by the reply.
+                await self._answer(
+                    session,
+                    clinic_id,
+                    state,
+                    message,
+                    reply_to,
+                    [answer],
+                    values,
+                    language,
+                    key_suffix=f":{slots[0].slot_id}",
+                )
+                continue
+            await self._fallback(session, clinic_id, state, message, reply_to, values, language)
+
+    async def _fallback(
+        self,
+        session: AsyncSession,
+        clinic_id: str,
+        state: ConversationState,
+        message: inbound.InboundMessage,
+        reply_to: str,
+        values: dict[str, str | None],
+        language: str,
+    ) -> None:
+        if values.get("booking_link"):
+            answer = Answer(Reply.booking_link)
+        else:
+            answer = Answer(Reply.callback)
+            case = booking_failed_case(state, reply_to, message.channel)
+            await repository.open_escalation(session, case.escalation_id, state.patient_key)
+            await self._stage(session, clinic_id, state.patient_key, [case])
+        await self._answer(session, clinic_id, state, message, reply_to, [answer], values, language)
+
+    async def book_slot(self, session: AsyncSession, timers: Sequence[Timer]) -> None:
+        for timer in timers:
+            clinic_id, state, message, language, zone, values = await self._context(session, timer)
+            reply_to = str(timer.payload.get("reply") or timer.key)
+            slot = Slot(
+                slot_id=str(timer.payload["slot_id"]),
+                start=datetime.fromisoformat(str(timer.payload["start"])),
+                provider_id=_opt(timer.payload.get("provider_id")),
+                location_id=_opt(timer.payload.get("location_id")),
+            )
+            request_id = booking_request_id(reply_to, slot.slot_id)
+            patient_id = state.patient_key.split(":", 1)[1]
+            try:
+                result = await self.ctx.scheduling.book(
+                    slot, clinic_id=clinic_id, patient_id=patient_id, booking_request_id=request_id
+                )
+            except SchedulingUnavailable:
+                if await self._retry_or_give_up(session, timer):
+                    continue
+                await self._fallback(session, clinic_id, state, message, reply_to, values, language)
+                continue
+            if result.outcome is Booked.booked:
+                offered = OfferedSlot(slot.slot_id, slot.start, slot.provider_id, slot.location_id)
+                event = booking_requested(
+                    state, offered, booking_request_id=request_id, reply_message_id=reply_to
+                )
+                await self._stage(session, clinic_id, state.patient_key, [event])
+                answer = Answer(
+                    Reply.booking_requested, {"slot_time": slot_time(slot.start, zone, language)}
+                )
+                await self._answer(
+                    session, clinic_id, state, message, reply_to, [answer], values, language
+                )
+            elif result.outcome is Booked.taken:
+                await self._answer(
+                    session,
+                    clinic_id,
+                    state,
+                    message,
+                    reply_to,
+                    [Answer(Reply.slot_taken)],
+                    values,
+                    language,
+                )
+                await self.runtime.timers.schedule(
+                    session,
+                    "offer_slots",
+                    f"{timer.key}:again",
+                    self.runtime.clock.now(),
+                    patient_key=timer.patient_key,
+                    payload={"reply": reply_to},
+                )
+            else:
+                await self._fallback(session, clinic_id, state, message, reply_to, values, language)
+
+
+def _opt(value: object) -> str | None:
+    return str(value) if value else None
+
+
+async def _reply(session: AsyncSession, message_id: str) -> dict[str, object] | None:
+    row = (
+        await session.execute(
+            text(
+                f"SELECT channel, from_address, provider FROM {repository.SCHEMA}.inbound "
+                "WHERE message_id = :m"
+            ),
+            {"m": message_id},
+        )
+    ).first()
+    return dict(row._mapping) if row else None
