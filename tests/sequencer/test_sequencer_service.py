@@ -43,12 +43,20 @@ NY = ZoneInfo("America/New_York")
 
 
 @pytest.fixture(scope="module")
-async def service(pg: Any, kafka: Any) -> AsyncIterator[Service]:
+async def service(pg: Any) -> AsyncIterator[Service]:
+    from revisit.embedded.broker import EmbeddedBroker
     from revisit.migrate import migrate_all
 
     await migrate_all(pg.dsn)
-    async with running_sequencer(pg.dsn, kafka.bootstrap, T0) as svc:
-        yield svc
+    # A broker of its own: the session's broker holds every earlier test's events on the four
+    # topics this service reads from the beginning, and the assertions here wait on its own.
+    broker = EmbeddedBroker()
+    broker.start()
+    try:
+        async with running_sequencer(pg.dsn, broker.bootstrap, T0) as svc:
+            yield svc
+    finally:
+        broker.stop()
 
 
 async def _sequence(service: Service, sequence_id: str) -> dict[str, Any]:

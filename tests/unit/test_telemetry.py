@@ -116,7 +116,9 @@ def test_an_endpoint_installs_an_otlp_http_exporter(monkeypatch: pytest.MonkeyPa
 def test_setup_tracing_twice_returns_the_one_global_provider(provider: TracerProvider) -> None:
     assert setup_tracing("another", OFF) is provider
     assert trace.get_tracer_provider() is provider
-    assert provider.resource.attributes["service.name"] == "revisit-test"
+    # Whichever service set it first in this process names it (another test may have run one).
+    assert str(provider.resource.attributes["service.name"]).startswith("revisit-")
+    assert provider.resource.attributes["service.name"] != "revisit-another"
 
 
 def test_spans_are_recorded_by_an_attached_exporter(spans: InMemorySpanExporter) -> None:
