@@ -78,7 +78,7 @@ from shared.events.ehr import (
 from shared.inbox import Inbox
 from shared.kafka import ensure_topics, make_broker, make_producer
 from shared.outbox import Outbox
-from shared.runtime import Runtime, run_service
+from shared.runtime import Runtime, freeze_startup_heap, run_service
 from shared.timers import Timers
 from shared.topics import EHR_EVENTS, Topic
 
@@ -436,6 +436,7 @@ async def run_pipeline(infra: Infra, total: int, limit: float) -> dict[str, Any]
         await producer.start()
         with CpuMeter(infra.pids) as cpu:
             await broker.start()
+            freeze_startup_heap()  # as run_service does once the consumers are started
             done, seconds, finished = await _until_consumed(conn, "segmenter.bench", total, limit)
         outbox = await conn.fetchval(count_outbox) - outbox_before
     finally:
