@@ -10,12 +10,13 @@ BENCHES := backbone ingest segmenter sequencer messenger
 .PHONY: install run test test-fast lint format lock bench clean-dev help images compose-up $(addprefix bench-,$(BENCHES))
 
 help:
-	@echo "make run      start the embedded stack (Postgres, broker, every service) and the demo"
+	@echo "make run      start the embedded stack: Postgres, the broker and every service"
 	@echo "make test     lint + the whole test suite (unit, integration, end to end)"
 	@echo "make lint     ruff + mypy"
 	@echo "make bench    every benchmark; make bench-NAME for one ($(BENCHES))"
 	@echo "make install  only create .venv from requirements/lock.txt"
 	@echo "make lock     re-resolve requirements/lock.txt from pyproject.toml"
+	@echo "make images / compose-up / compose-down   production image and single-host stack (Docker)"
 
 $(STAMP): requirements/lock.txt requirements/helm.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
