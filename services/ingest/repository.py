@@ -120,8 +120,14 @@ async def insert_refused(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
             "(clinic_id, route, source_key, raw, problems, received_at) "
             "VALUES (:clinic_id, :route, :source_key, :raw, CAST(:problems AS jsonb), :received_at)"
         ),
-        [{**row, "problems": json.dumps(row["problems"])} for row in rows],
+        [{**row, "problems": _jsonb_text(row["problems"])} for row in rows],
     )
+
+
+def _jsonb_text(value: Any) -> str:
+    """JSON that jsonb accepts: a path may name a sender's key holding NUL, which jsonb refuses
+    (the refusal would then fail the whole batch), so NUL becomes U+FFFD."""
+    return json.dumps(value).replace("\\u0000", "\\ufffd")
 
 
 async def lookup_batch(
