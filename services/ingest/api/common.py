@@ -15,7 +15,7 @@ from services.ingest.domain import Problem
 from services.ingest.handlers import Outcome
 from services.ingest.ingestion import Ingestion, ingestion_of
 from services.ingest.submissions import Submission
-from shared.auth import AuthError
+from shared.auth import AuthError, Principal, require_clinic
 from shared.runtime import Runtime
 from shared.telemetry import current_trace_id
 
@@ -140,6 +140,17 @@ def too_large(raw: bytes, limit: int) -> JSONResponse | None:
     if len(raw) > limit:
         return problem_response(413, [Problem("(body)", f"larger than {limit} bytes")])
     return None
+
+
+async def read_submission(
+    request: Request, principal: Principal, clinic_id: str | None, limit: int
+) -> tuple[str, bytes] | JSONResponse:
+    """What every push route does first: the clinic the caller may write for, and the body
+    (or the 413 that refuses it). A clinic outside the credential's scope raises 403."""
+    clinic = clinic_of(principal.clinics, clinic_id)
+    require_clinic(principal, clinic)
+    raw = await request.body()
+    return too_large(raw, limit) or (clinic, raw)
 
 
 async def validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request
+from fastapi.responses import JSONResponse
 
 from services.ingest import submissions
 from services.ingest.api.common import (
@@ -19,16 +20,15 @@ from services.ingest.api.common import (
     INPUT_RESPONSES,
     Accepted,
     accepted_response,
-    clinic_of,
     ingest_of,
     problem_response,
+    read_submission,
     refusal_status,
     runtime_of,
     submit,
-    too_large,
 )
 from services.ingest.domain import Refused
-from shared.auth import Operator, require_clinic
+from shared.auth import Operator
 
 router = APIRouter(prefix="/fhir/r4", tags=["FHIR R4"])
 _SCHEMA = {
@@ -109,12 +109,11 @@ async def _ingest(
     clinic_id: str | None,
     path: tuple[str, str] | None,
 ) -> Any:
-    clinic = clinic_of(principal.clinics, clinic_id)
-    require_clinic(principal, clinic)
     as_fhir = FHIR_JSON in request.headers.get("accept", "")
-    raw = await request.body()
-    if (answer := too_large(raw, submissions.MAX_BODY_BYTES)) is not None:
-        return answer
+    read = await read_submission(request, principal, clinic_id, submissions.MAX_BODY_BYTES)
+    if isinstance(read, JSONResponse):
+        return read
+    clinic, raw = read
     runtime, ingestion = runtime_of(request), ingest_of(request)
     ctx = ingestion.context(runtime.clock.now())
     try:

@@ -12,25 +12,24 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from services.ingest import submissions
 from services.ingest.api.common import (
     INPUT_RESPONSES,
     Accepted,
     accepted_response,
-    clinic_of,
     ingest_of,
     problem_response,
+    read_submission,
     refusal_status,
     runtime_of,
     submit,
-    too_large,
 )
 from services.ingest.domain import Problem, Refused
 from services.ingest.handlers import Outcome
 from services.ingest.hl7v2.ack import build_ack
-from shared.auth import Operator, require_clinic
+from shared.auth import Operator
 
 router = APIRouter(tags=["HL7 v2"])
 ER7 = "x-application/hl7-v2+er7"
@@ -73,12 +72,11 @@ async def post_hl7v2(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     clinic_id: str | None = None,
 ) -> Any:
-    clinic = clinic_of(principal.clinics, clinic_id)
-    require_clinic(principal, clinic)
     er7 = ER7 in request.headers.get("accept", "")
-    raw = await request.body()
-    if (answer := too_large(raw, submissions.MAX_BODY_BYTES)) is not None:
-        return answer
+    read = await read_submission(request, principal, clinic_id, submissions.MAX_BODY_BYTES)
+    if isinstance(read, JSONResponse):
+        return read
+    clinic, raw = read
     runtime, ingestion = runtime_of(request), ingest_of(request)
     ctx = ingestion.context(runtime.clock.now())
     try:

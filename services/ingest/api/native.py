@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
 
 from services.ingest import submissions
 from services.ingest.api.common import (
@@ -12,16 +13,15 @@ from services.ingest.api.common import (
     INPUT_RESPONSES,
     Accepted,
     accepted_response,
-    clinic_of,
     ingest_of,
     problem_response,
+    read_submission,
     refusal_status,
     runtime_of,
     submit,
-    too_large,
 )
 from services.ingest.domain import Refused
-from shared.auth import Operator, require_clinic
+from shared.auth import Operator
 
 router = APIRouter(tags=["native JSON"])
 _BODY = {
@@ -80,11 +80,10 @@ async def post_events(
     accepted whole or refused whole. The same message (same ``Idempotency-Key``, or the same
     bytes) sent again is answered with the first submission's event ids and publishes nothing.
     """
-    clinic = clinic_of(principal.clinics, clinic_id)
-    require_clinic(principal, clinic)
-    raw = await request.body()
-    if (answer := too_large(raw, submissions.MAX_BODY_BYTES)) is not None:
-        return answer
+    read = await read_submission(request, principal, clinic_id, submissions.MAX_BODY_BYTES)
+    if isinstance(read, JSONResponse):
+        return read
+    clinic, raw = read
     runtime, ingestion = runtime_of(request), ingest_of(request)
     ctx = ingestion.context(runtime.clock.now())
     try:
