@@ -31,6 +31,32 @@ def _dev(args: argparse.Namespace) -> int:
     return dev.main(args)
 
 
+def _practice_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=7, help="the same seed, the same practice")
+    parser.add_argument("--patients", type=int, default=2000, help="practice size (default 2000)")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=2.0,
+        help="at most this many simulated hours per real second (default 2: a day in 12 s)",
+    )
+    parser.add_argument("--days", type=float, default=0, help="stop the clock after N days")
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from simulator import runner
+
+    return runner.main(args)
+
+
+def _pilot(args: argparse.Namespace) -> int:
+    from simulator import pilot
+
+    if not 0 < args.holdout < 1 or args.patients < 10 or args.days < 1:
+        raise UsageError("--holdout must be in (0, 1), --patients >= 10 and --days >= 1")
+    return pilot.main(args)
+
+
 def _service(args: argparse.Namespace) -> int:
     from shared.config import SERVICE_NAMES
 
@@ -153,7 +179,43 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--data-dir", default=".revisit", help="state folder (default: .revisit)")
     dev.add_argument("--fresh", action="store_true", help="new database and dev credentials")
     dev.add_argument("--no-simulator", action="store_true", help="no synthetic practice")
+    _practice_options(dev)
+    dev.add_argument(
+        "--view",
+        choices=("auto", "live", "log"),
+        default="auto",
+        help="live: the simulation's dashboard (services log to <data dir>/stack.log); log: every "
+        "service's log lines; auto: live on a terminal with the simulator on (default)",
+    )
     dev.set_defaults(handler=_dev)
+
+    simulate = sub.add_parser(
+        "simulate", help="the synthetic practice beside a running stack (`revisit dev` starts it)"
+    )
+    simulate.add_argument("--data-dir", default=".revisit", help="the dev stack's data folder")
+    simulate.add_argument("--ingest-url", required=True, metavar="URL")
+    simulate.add_argument("--messenger-url", required=True, metavar="URL")
+    simulate.add_argument("--mllp-port", type=int, required=True, metavar="PORT")
+    simulate.add_argument("--port", type=int, required=True, help="its FHIR scheduling API")
+    _practice_options(simulate)
+    simulate.set_defaults(handler=_simulate)
+
+    pilot = sub.add_parser(
+        "pilot", help="rehearse a pilot on the synthetic practice and write its report"
+    )
+    pilot.add_argument("--segment", required=True, help="e.g. cancelled_not_rescheduled")
+    pilot.add_argument("--patients", type=int, default=200, help="cohort size (default 200)")
+    pilot.add_argument("--holdout", type=float, default=0.2, help="control share (default 0.2)")
+    pilot.add_argument("--days", type=int, default=30, help="simulated days (default 30)")
+    pilot.add_argument("--seed", type=int, default=7)
+    pilot.add_argument(
+        "--speed", type=float, default=12.0, help="at most this many simulated hours a second"
+    )
+    pilot.add_argument(
+        "--follow-days", type=int, default=14, help="outcomes followed after enrolment closes"
+    )
+    pilot.add_argument("--out", default="pilot-report", help="report folder (default pilot-report)")
+    pilot.set_defaults(handler=_pilot)
 
     # Names are checked in the handler: importing shared.config here would slow down --help.
     service = sub.add_parser("service", help="run one service (configured from the environment)")

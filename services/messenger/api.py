@@ -229,6 +229,26 @@ async def sandbox_inbox(
     return {"clinic_id": clinic_id, "messages": messages}
 
 
+@router.get(
+    "/sandbox/feed", tags=["sandbox"], summary="Every sandbox message of a clinic, in order"
+)
+async def sandbox_feed(
+    request: Request,
+    principal: CurrentPrincipal,
+    clinic_id: str = Query(min_length=1, max_length=100),
+    after: int = Query(default=0, ge=0, description="the last `seq` already read"),
+    limit: int = Query(default=500, ge=1, le=5000),
+) -> dict[str, Any]:
+    """What a whole practice's phones received and answered, for the simulator's patients:
+    read from ``after`` and pass the returned ``next`` back to continue."""
+    require_clinic(principal, clinic_id)
+    runtime, _ = _parts(request)
+    async with runtime.sessions() as session:
+        messages = await sandbox.sandbox_feed(session, clinic_id, after, limit)
+    nxt = messages[-1]["seq"] if messages else after
+    return {"clinic_id": clinic_id, "messages": messages, "next": nxt}
+
+
 class SandboxReply(BaseModel):
     clinic_id: str = Field(min_length=1, max_length=100)
     address: str | None = Field(default=None, min_length=3, max_length=254)

@@ -35,7 +35,9 @@ CONTEXT = "messenger"
 
 def build_context(runtime: Runtime, settings: MessengerSettings) -> MessengerContext:
     """Providers and the scheduling adapter the settings name (the sandbox ones always exist)."""
-    providers: dict[str, MessageProvider] = {"sandbox": SandboxProvider(runtime.sessions)}
+    providers: dict[str, MessageProvider] = {
+        "sandbox": SandboxProvider(runtime.sessions, runtime.clock)
+    }
     public = settings.public_url.rstrip("/")
     if settings.sms_provider == "twilio":
         providers["twilio"] = TwilioProvider(

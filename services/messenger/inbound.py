@@ -141,6 +141,7 @@ async def receive(
             channel=msg.channel,
             address=msg.from_address,
             body=msg.body,
+            received_at=now,
         )
     if decision.consent is not None:
         await repository.record_consent(

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from revisit.dev import DevError, check_port_free, check_ports, planned_ports, save_credentials
+from revisit.dev import check_port_free, check_ports, planned_ports
 from revisit.embedded.ports import child_preexec, pid_alive
+from revisit.stack import DevError, save_credentials
 from revisit.supervisor import ChildSpec, LineWriter, RestartPolicy, Supervisor
 
 PY = sys.executable

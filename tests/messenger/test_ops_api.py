@@ -168,3 +168,37 @@ async def test_the_shared_library_needs_an_admin_of_every_clinic(messenger: Mess
     )
     assert lint.status_code == 200 and not lint.json()["ok"]
     assert {i["rule"] for i in lint.json()["issues"]} >= {"offer", "urgency", "opt_out"}
+
+
+async def test_the_sandbox_feed_gives_a_clinics_messages_in_order_from_a_cursor(
+    messenger: Messenger,
+) -> None:
+    patient_key, _ = await messenger.new_patient()
+    clinic = patient_key.split(":")[0]
+    await messenger.handle("commands", envelope(send_step(), patient_key))
+    await messenger.outbound(patient_key, 1)
+    await messenger.reply(patient_key, "STOP")
+    await messenger.outbound(patient_key, 2)
+    headers = messenger.token("viewer", [clinic])
+    page = (
+        await messenger.client.get(
+            "/sandbox/feed", params={"clinic_id": clinic, "limit": 2}, headers=headers
+        )
+    ).json()
+    first, second = page["messages"]
+    assert (first["direction"], second["direction"]) == ("outbound", "inbound")
+    assert first["seq"] < second["seq"] == page["next"]
+    assert first["sent_at"] is not None and second["sent_at"] is not None
+    rest = (
+        await messenger.client.get(
+            "/sandbox/feed", params={"clinic_id": clinic, "after": page["next"]}, headers=headers
+        )
+    ).json()
+    assert [m["direction"] for m in rest["messages"]] == ["outbound"]
+    assert rest["messages"][0]["seq"] > page["next"]
+    other = await messenger.client.get(
+        "/sandbox/feed",
+        params={"clinic_id": clinic},
+        headers=messenger.token("viewer", ["elsewhere"]),
+    )
+    assert other.status_code == 403

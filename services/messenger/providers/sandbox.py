@@ -10,6 +10,7 @@ as delivered at once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -23,6 +24,7 @@ from services.messenger.providers.base import (
     Receipt,
     SendResult,
 )
+from shared.clock import Clock, SystemClock
 from shared.events.common import Channel
 
 SCHEMA = "messenger"
@@ -33,8 +35,11 @@ class SandboxProvider(MessageProvider):
     channels = frozenset({Channel.sms, Channel.email})
     sender = "sandbox"
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], clock: Clock | None = None
+    ) -> None:
         self._sessions = sessions
+        self._clock = clock or SystemClock()
 
     async def send(self, message: OutgoingMessage) -> SendResult:
         return (await self.send_many([message]))[0]
@@ -51,7 +56,8 @@ class SandboxProvider(MessageProvider):
                         text(
                             f"INSERT INTO {SCHEMA}.sandbox_messages (message_id, idempotency_key, "
                             "clinic_id, patient_key, channel, direction, address, subject, body, "
-                            "trace_id) SELECT * FROM unnest(CAST(:ids AS text[]), "
+                            "trace_id, sent_at) SELECT *, CAST(:at AS timestamptz) FROM unnest("
+                            "CAST(:ids AS text[]), "
                             "CAST(:keys AS text[]), CAST(:clinics AS text[]), "
                             "CAST(:patients AS text[]), CAST(:channels AS text[]), "
                             "CAST(:dirs AS text[]), CAST(:tos AS text[]), "
@@ -70,6 +76,7 @@ class SandboxProvider(MessageProvider):
                             "subjects": [m.subject for m in messages],
                             "bodies": [m.body for m in messages],
                             "traces": [m.trace_id for m in messages],
+                            "at": self._clock.now(),
                         },
                     )
                 ).all()
@@ -120,13 +127,14 @@ async def store_inbound(
     channel: Channel,
     address: str,
     body: str,
+    received_at: datetime,
 ) -> None:
     """A reply played in as the patient, shown in the phone's sandbox inbox."""
     await session.execute(
         text(
             f"INSERT INTO {SCHEMA}.sandbox_messages (message_id, idempotency_key, clinic_id, "
-            "patient_key, channel, direction, address, body) VALUES (:id, :key, :c, :pk, :ch, "
-            "'inbound', :a, :b) ON CONFLICT DO NOTHING"
+            "patient_key, channel, direction, address, body, sent_at) VALUES (:id, :key, :c, :pk, "
+            ":ch, 'inbound', :a, :b, :at) ON CONFLICT DO NOTHING"
         ),
         {
             "id": message_id,
@@ -136,6 +144,7 @@ async def store_inbound(
             "ch": channel.value,
             "a": address,
             "b": body,
+            "at": received_at,
         },
     )
 
@@ -148,8 +157,8 @@ async def sandbox_messages(session: AsyncSession, patient_key: str) -> list[dict
         await session.execute(
             text(
                 f"SELECT message_id, channel, direction, address, subject, body, trace_id, "
-                f"created_at FROM {SCHEMA}.sandbox_messages WHERE patient_key = :pk "
-                "ORDER BY created_at, message_id"
+                f"created_at, sent_at FROM {SCHEMA}.sandbox_messages WHERE patient_key = :pk "
+                "ORDER BY seq"
             ),
             {"pk": patient_key},
         )
@@ -164,10 +173,27 @@ async def sandbox_inbox(
         await session.execute(
             text(
                 f"SELECT message_id, patient_key, channel, direction, address, subject, body, "
-                f"created_at FROM {SCHEMA}.sandbox_messages WHERE clinic_id = :c AND "
-                "lower(address) = lower(:a) ORDER BY created_at, message_id"
+                f"created_at, sent_at FROM {SCHEMA}.sandbox_messages WHERE clinic_id = :c AND "
+                "lower(address) = lower(:a) ORDER BY seq"
             ),
             {"c": clinic_id, "a": address},
+        )
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+async def sandbox_feed(
+    session: AsyncSession, clinic_id: str, after: int, limit: int
+) -> list[dict[str, Any]]:
+    """Every message of a clinic in the order the sandbox took them, from cursor ``after``."""
+    rows = (
+        await session.execute(
+            text(
+                f"SELECT seq, message_id, patient_key, channel, direction, address, subject, "
+                f"body, sent_at FROM {SCHEMA}.sandbox_messages WHERE clinic_id = :c AND "
+                "seq > :after ORDER BY seq LIMIT :limit"
+            ),
+            {"c": clinic_id, "after": after, "limit": limit},
         )
     ).all()
     return [dict(r._mapping) for r in rows]

@@ -1,0 +1,307 @@
+"""The simulation loop: the practice's EHR, its phones and its calendar, one tick at a time.
+
+Each tick moves the shared clock forward by ``step``, sends the EHR records whose time has
+come (history first, then what the day brings: appointments kept or missed, visits with their
+charges), lets the patients read what the sandbox delivered and answer (after a delay of their
+own), turns bookings made in a conversation into appointments and visits, and waits for the
+pipeline to settle before the next tick. ``speed`` caps how fast simulated time runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.clock import advance_clock, read_clock
+from simulator.calendar import BookedAppointment, Calendar
+from simulator.feed import EhrFeed
+from simulator.model import (
+    AppointmentRecord,
+    AppointmentStatus,
+    Clinic,
+    Happening,
+    Practice,
+    Service,
+)
+from simulator.patients import Conversations, Heard, Inbound, heard, offer_choices
+from simulator.practice import attends, visit_for
+from simulator.settle import next_timer, settle
+
+log = logging.getLogger("simulator")
+# Time moves in whole steps: an hour in the practice's day, three at night. Finer steps would
+# follow each timer to the minute, but every tick waits for the pipeline to settle, and a
+# month must pass in minutes. A reply written at 10:17 reaches the practice at 11:00.
+DAY_STEP, NIGHT_STEP = timedelta(hours=1), timedelta(hours=3)
+DAY_HOURS = range(7, 21)
+
+
+async def clock_now(engine: AsyncEngine) -> datetime:
+    """The shared clock's "now" (the stack's services all read the same row)."""
+    virtual, real, rate = await read_clock(engine)
+    return virtual + timedelta(seconds=(time.time() - real) * rate)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    ingest: str
+    messenger: str
+    mllp_host: str
+    mllp_port: int
+    api_key: str  # the practice's integration key (ingest)
+    token: str  # a staff token (the sandbox phone is an operator tool)
+
+
+@dataclass
+class SimStats:
+    """What the simulation did, for the live view and the end-of-run summary (no PHI)."""
+
+    records_sent: int = 0
+    records_refused: int = 0
+    messages_received: int = 0  # by the patients' phones
+    replies_sent: int = 0
+    bookings: int = 0  # made in a conversation, through the practice's scheduling API
+    visits: int = 0
+    stops: int = 0
+    ticks: int = 0
+    busy_ticks: int = 0  # the pipeline had not settled when the tick's wait ran out
+    conversation: deque[tuple[datetime, str, str, str]] = field(
+        default_factory=lambda: deque(maxlen=12)
+    )  # (when, patient key, "in"/"out", text): synthetic patients, shown in the terminal only
+
+
+@dataclass(order=True)
+class _Pending:
+    at: datetime
+    order: int
+    patient_id: str = field(compare=False)
+    body: str = field(compare=False)
+
+
+class Simulation:
+    def __init__(
+        self,
+        practice: Practice,
+        calendar: Calendar,
+        endpoints: Endpoints,
+        engine: AsyncEngine,
+        *,
+        max_step: timedelta = timedelta(hours=6),
+        speed_hours_per_second: float = 4.0,
+    ) -> None:
+        self.practice = practice
+        self.calendar = calendar
+        self.endpoints = endpoints
+        self.engine = engine
+        self.max_step = max_step
+        self.zone = ZoneInfo(practice.clinic.time_zone)
+        self.speed = speed_hours_per_second
+        self.stats = SimStats()
+        self.clinic_id = practice.clinic.clinic_id
+        self._timeline: list[tuple[datetime, int, Happening]] = []
+        self._order = itertools.count()
+        for happening in practice.timeline:
+            self._push(happening)
+        self._replies: list[_Pending] = []
+        self._conversations = Conversations(practice.seed)
+        self._cursor = 0
+        self._booked: list[BookedAppointment] = []
+        self._http = httpx.AsyncClient(
+            trust_env=False,
+            timeout=30.0,
+            headers={"Authorization": f"Bearer {endpoints.token}"},
+        )
+        self._feed = EhrFeed(
+            endpoints.ingest,
+            endpoints.api_key,
+            endpoints.mllp_host,
+            endpoints.mllp_port,
+            practice.clinic,
+            practice.by_id,
+        )
+        self.on_tick: Callable[[datetime, SimStats], None] | None = None
+
+    # --- the calendar's callback ------------------------------------------------------------
+
+    def booked(self, appointment: BookedAppointment) -> None:
+        """The practice's scheduling API took a booking; the EHR records it on the next tick."""
+        self._booked.append(appointment)
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    async def now(self) -> datetime:
+        return await clock_now(self.engine)
+
+    async def run(self, until: datetime | None = None) -> None:
+        """Tick until ``until`` (simulated), or forever; cancel the task to stop."""
+        now = await self.now()
+        await self._send_due(now)
+        await settle(self.engine, now, timeout_s=60.0)
+        while until is None or now < until:
+            started = time.monotonic()
+            target = await self._next_moment(now, until)
+            jump = target - now
+            now = await advance_clock(self.engine, jump)
+            await self.tick(now)
+            pace = jump.total_seconds() / 3600 / self.speed
+            await asyncio.sleep(max(0.0, pace - (time.monotonic() - started)))
+
+    async def _next_moment(self, now: datetime, until: datetime | None) -> datetime:
+        """Straight to the next moment anything happens: a record the EHR writes, a patient's
+        reply, a timer of the stack's (a step to send, a sweep), never more than max_step."""
+        moments = [now + self.max_step]
+        if until is not None:
+            moments.append(until)
+        if self._timeline:
+            moments.append(self._timeline[0][0])
+        if self._replies:
+            moments.append(self._replies[0].at)
+        timer = await next_timer(self.engine, now)
+        if timer is not None:
+            moments.append(timer)
+        local_hour = now.astimezone(self.zone).hour
+        step = DAY_STEP if local_hour in DAY_HOURS else NIGHT_STEP
+        return max(now + step, min(moments))
+
+    async def tick(self, now: datetime) -> None:
+        self._record_bookings(now)
+        await self._send_due(now)
+        await self._read_phones()
+        await self._send_replies(now)
+        if not await settle(self.engine, now):
+            self.stats.busy_ticks += 1
+        await self._read_phones()  # what the replies just triggered, answered next tick
+        self.stats.ticks += 1
+        if self.on_tick is not None:
+            self.on_tick(now, self.stats)
+
+    async def close(self) -> None:
+        await self._feed.close()
+        await self._http.aclose()
+
+    # --- the EHR ----------------------------------------------------------------------------
+
+    def _push(self, happening: Happening) -> None:
+        heapq.heappush(self._timeline, (happening.at, next(self._order), happening))
+
+    async def _send_due(self, now: datetime) -> None:
+        due: list[Happening] = []
+        while self._timeline and self._timeline[0][0] <= now:
+            due.append(heapq.heappop(self._timeline)[2])
+        if not due:
+            return
+        report = await self._feed.send(due)
+        self.stats.records_sent += report.accepted + report.duplicates
+        self.stats.records_refused += report.refused
+        if report.refused:
+            log.warning("the EHR feed had %d record(s) refused: %s", report.refused, report.reasons)
+
+    def _record_bookings(self, now: datetime) -> None:
+        """A booking made by text becomes an appointment in the EHR, then a visit (or not)."""
+        booked, self._booked = self._booked, []
+        clinic = self.practice.clinic
+        for b in booked:
+            service = _booked_service(clinic, b)
+            appointment = AppointmentRecord(
+                appointment_id=b.appointment_id,
+                patient_id=b.patient_id,
+                service_code=service.code,
+                provider_id=b.provider_id,
+                location_id=b.location_id,
+                start=b.start,
+                minutes=service.minutes,
+                status=AppointmentStatus.booked,
+                version=1,
+            )
+            self.stats.bookings += 1
+            self._push(Happening(now, appointment, via="hl7"))
+            outcome = attends(
+                self.practice.seed, self.practice.patient(b.patient_id), b.appointment_id
+            )
+            at = (
+                b.start
+                if outcome != AppointmentStatus.cancelled
+                else max(now, b.start - timedelta(days=1))
+            )
+            changed = AppointmentRecord(**{**appointment.__dict__, "status": outcome, "version": 2})
+            self._push(Happening(at, changed, via="hl7"))
+            if outcome == AppointmentStatus.fulfilled:
+                visit = visit_for(changed, clinic, self.practice.seed)
+                self._push(Happening(visit.end, visit))
+                self.stats.visits += 1
+
+    # --- the patients' phones ---------------------------------------------------------------
+
+    async def _read_phones(self) -> None:
+        while True:
+            response = await self._http.get(
+                f"{self.endpoints.messenger}/sandbox/feed",
+                params={"clinic_id": self.clinic_id, "after": self._cursor, "limit": 1000},
+            )
+            response.raise_for_status()
+            page = response.json()
+            for message in page["messages"]:
+                self._on_message(message)
+            self._cursor = page["next"]
+            if len(page["messages"]) < 1000:
+                return
+
+    def _on_message(self, message: dict[str, object]) -> None:
+        patient_key = str(message["patient_key"])
+        patient_id = patient_key.split(":", 1)[1]
+        patient = self.practice.by_id.get(patient_id)
+        sent_at = datetime.fromisoformat(str(message["sent_at"]))
+        body = str(message["body"])
+        inbound = message["direction"] == "inbound"
+        self.stats.conversation.append((sent_at, patient_key, "in" if inbound else "out", body))
+        if inbound or patient is None:
+            return
+        self.stats.messages_received += 1
+        offer = heard(body) == Heard.slot_offer
+        received = Inbound(
+            message_id=str(message["message_id"]),
+            body=body,
+            received_at=sent_at,
+            is_slot_offer=offer,
+            offer_choices=offer_choices(body) if offer else 0,
+        )
+        reply = self._conversations.answer(patient, patient.journey, received)
+        if reply is None:
+            return
+        at = sent_at + timedelta(minutes=reply.after_minutes)
+        heapq.heappush(self._replies, _Pending(at, next(self._order), patient_id, reply.body))
+
+    async def _send_replies(self, now: datetime) -> None:
+        while self._replies and self._replies[0].at <= now:
+            pending = heapq.heappop(self._replies)
+            response = await self._http.post(
+                f"{self.endpoints.messenger}/sandbox/reply",
+                json={
+                    "clinic_id": self.clinic_id,
+                    "patient_key": f"{self.clinic_id}:{pending.patient_id}",
+                    "body": pending.body,
+                },
+            )
+            if response.status_code != 201:
+                log.warning("a patient's reply was refused: HTTP %d", response.status_code)
+                continue
+            self.stats.replies_sent += 1
+            if pending.body.strip().upper() == "STOP":
+                self.stats.stops += 1
+
+
+def _booked_service(clinic: Clinic, booked: BookedAppointment) -> Service:
+    """The service the slot was offered for (the calendar knows it), else the line's first."""
+    if booked.service_code:
+        return clinic.service(booked.service_code)
+    return next(s for s in clinic.catalogue if s.service_line == booked.service_line)

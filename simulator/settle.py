@@ -1,0 +1,96 @@
+"""Waiting for the pipeline to finish what a tick started, before the clock moves again.
+
+Moving the clock while events are still in flight would stamp their effects with a later
+"now" than a real practice would see, and make two runs of the same seed drift apart. The
+stack is idle when no service has an unpublished outbox row or a due timer, and the inboxes
+(every consumed event) stopped growing. Read straight from each service's schema: it is the
+only place that knows, and the simulator runs beside the stack it drives, never in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.config import SERVICE_NAMES
+
+
+@dataclass(frozen=True)
+class PipelineState:
+    pending_outbox: int
+    due_timers: int
+    consumed: int
+
+    @property
+    def quiet(self) -> bool:
+        return self.pending_outbox == 0 and self.due_timers == 0
+
+
+def _state_query() -> str:
+    parts = []
+    for schema in SERVICE_NAMES:
+        parts.append(
+            f"SELECT (SELECT count(*) FROM {schema}.outbox) AS o, "
+            f"(SELECT count(*) FROM {schema}.timers WHERE due_at <= :now) AS t, "
+            f"(SELECT count(*) FROM {schema}.inbox) AS i"
+        )
+    return "SELECT sum(o), sum(t), sum(i) FROM (" + " UNION ALL ".join(parts) + ") AS s"
+
+
+STATE_SQL = text(_state_query())
+NEXT_TIMER_SQL = text(
+    "SELECT min(t) FROM ("
+    + " UNION ALL ".join(
+        f"SELECT min(due_at) AS t FROM {schema}.timers WHERE due_at > :now"
+        for schema in SERVICE_NAMES
+    )
+    + ") AS s"
+)
+
+
+async def next_timer(engine: AsyncEngine, now: datetime) -> datetime | None:
+    """When the stack next wakes by itself (a step to send, a sweep, a page to repeat)."""
+    async with engine.connect() as conn:
+        found: datetime | None = (await conn.execute(NEXT_TIMER_SQL, {"now": now})).scalar()
+    return found
+
+
+async def pipeline_state(engine: AsyncEngine, now: datetime) -> PipelineState:
+    async with engine.connect() as conn:
+        row = (await conn.execute(STATE_SQL, {"now": now})).one()
+    return PipelineState(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
+
+
+async def settle(
+    engine: AsyncEngine,
+    now: datetime,
+    *,
+    timeout_s: float = 10.0,
+    poll_s: float = 0.1,
+    min_wait_s: float = 0.1,
+) -> bool:
+    """Wait until the pipeline is idle (True) or ``timeout_s`` passes (False: it is busy).
+
+    Idle needs three quiet readings in a row with the same consumed count: an event on its way
+    through Kafka (a consumer waits up to 50 ms to fill a batch) is in neither an outbox nor an
+    inbox for a moment.
+    """
+    await asyncio.sleep(min_wait_s)
+    deadline = time.monotonic() + timeout_s
+    consumed, stable = -1, 0
+    while time.monotonic() < deadline:
+        state = await pipeline_state(engine, now)
+        if state.quiet and state.consumed == consumed:
+            stable += 1
+            if stable >= 2:
+                return True
+        else:
+            stable = 0
+        consumed = state.consumed if state.quiet else -1
+        await asyncio.sleep(poll_s)
+    return False
