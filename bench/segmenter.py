@@ -559,6 +559,33 @@ async def bench_events(infra: Infra, args: argparse.Namespace) -> bool:
             "pipeline / raw insert",
         )
     )
+    if args.replicas > 1:
+        from bench.segmenter_replicas import run_replicas
+
+        rp = await run_replicas(infra, args.events, args.timeout, args.replicas)
+        rp_rate = rate(rp["count"], rp["seconds"])
+        detail(
+            f"events with {args.replicas} segmenter processes in one consumer group: "
+            f"{rp['count']}/{rp['total']} in {rp['seconds']:.2f}s ({rp['outbox']} outbox rows); "
+            f"CPU per event: {rp['cpu']}; load {load_average()}"
+            + ("" if rp["finished"] else f"; TIMED OUT after {args.timeout:.0f}s")
+        )
+        say(
+            figure(
+                f"segmenter_events_{args.replicas}_replicas",
+                rp_rate,
+                "events/s",
+                f"target >= {EVENTS_TARGET:.0f}",
+            )
+        )
+        say(
+            figure(
+                f"segmenter_events_{args.replicas}_replicas_ratio",
+                rp_rate / raw_rate if raw_rate else 0.0,
+                "",
+                "pipeline / raw insert",
+            )
+        )
     if args.with_service:
         sv = await run_service_events(infra, args.events, args.timeout)
         sv_rate = rate(sv["count"], sv["seconds"])
@@ -588,6 +615,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=60_000, help="a multiple of 6")
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--only", choices=("sweep", "events"), help="run one half only")
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=2,
+        help="also consume the events with this many segmenter processes (1: skip)",
+    )
     parser.add_argument(
         "--with-service",
         action="store_true",

@@ -36,7 +36,7 @@ from simulator.model import (
 )
 from simulator.patients import Conversations, Heard, Inbound, heard, offer_choices
 from simulator.practice import attends, visit_for
-from simulator.settle import next_timer, settle
+from simulator.settle import Settler, next_timer
 
 log = logging.getLogger("simulator")
 # Time moves in whole steps: an hour in the practice's day, three at night. Finer steps would
@@ -56,6 +56,7 @@ async def clock_now(engine: AsyncEngine) -> datetime:
 class Endpoints:
     ingest: str
     messenger: str
+    sequencer: str
     mllp_host: str
     mllp_port: int
     api_key: str  # the practice's integration key (ingest)
@@ -103,6 +104,7 @@ class Simulation:
         self.calendar = calendar
         self.endpoints = endpoints
         self.engine = engine
+        self.settler = Settler(engine)
         self.max_step = max_step
         self.zone = ZoneInfo(practice.clinic.time_zone)
         self.speed = speed_hours_per_second
@@ -146,7 +148,7 @@ class Simulation:
         """Tick until ``until`` (simulated), or forever; cancel the task to stop."""
         now = await self.now()
         await self._send_due(now)
-        await settle(self.engine, now, timeout_s=60.0)
+        await self.settler.settle(now, timeout_s=120.0)
         while until is None or now < until:
             started = time.monotonic()
             target = await self._next_moment(now, until)
@@ -175,10 +177,10 @@ class Simulation:
 
     async def tick(self, now: datetime) -> None:
         self._record_bookings(now)
-        await self._send_due(now)
+        acted = await self._send_due(now)
         await self._read_phones()
-        await self._send_replies(now)
-        if not await settle(self.engine, now):
+        acted |= await self._send_replies(now)
+        if not await self.settler.settle(now, acted=acted):
             self.stats.busy_ticks += 1
         await self._read_phones()  # what the replies just triggered, answered next tick
         self.stats.ticks += 1
@@ -194,17 +196,19 @@ class Simulation:
     def _push(self, happening: Happening) -> None:
         heapq.heappush(self._timeline, (happening.at, next(self._order), happening))
 
-    async def _send_due(self, now: datetime) -> None:
+    async def _send_due(self, now: datetime) -> bool:
+        """Send what the EHR wrote by ``now``; whether there was anything."""
         due: list[Happening] = []
         while self._timeline and self._timeline[0][0] <= now:
             due.append(heapq.heappop(self._timeline)[2])
         if not due:
-            return
+            return False
         report = await self._feed.send(due)
         self.stats.records_sent += report.accepted + report.duplicates
         self.stats.records_refused += report.refused
         if report.refused:
             log.warning("the EHR feed had %d record(s) refused: %s", report.refused, report.reasons)
+        return True
 
     def _record_bookings(self, now: datetime) -> None:
         """A booking made by text becomes an appointment in the EHR, then a visit (or not)."""
@@ -281,7 +285,9 @@ class Simulation:
         at = sent_at + timedelta(minutes=reply.after_minutes)
         heapq.heappush(self._replies, _Pending(at, next(self._order), patient_id, reply.body))
 
-    async def _send_replies(self, now: datetime) -> None:
+    async def _send_replies(self, now: datetime) -> bool:
+        """Play in the replies patients wrote by ``now``; whether there were any."""
+        sent = False
         while self._replies and self._replies[0].at <= now:
             pending = heapq.heappop(self._replies)
             response = await self._http.post(
@@ -296,8 +302,10 @@ class Simulation:
                 log.warning("a patient's reply was refused: HTTP %d", response.status_code)
                 continue
             self.stats.replies_sent += 1
+            sent = True
             if pending.body.strip().upper() == "STOP":
                 self.stats.stops += 1
+        return sent
 
 
 def _booked_service(clinic: Clinic, booked: BookedAppointment) -> Service:

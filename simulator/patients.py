@@ -206,6 +206,10 @@ _OFFER_DELAY = (5, 300)  # an offer holds for 48 h: people pick within hours
 _ALARM_DELAY = (5, 45)  # a bleeding mole does not wait
 STOP_SHARE = 0.015  # of answering patients other than "done", whose first answer is STOP
 RED_FLAG_SHARE = 0.03  # of an anxious patient's answers to outreach
+# Someone watching a lesion (a question, a biopsy follow-up, surveillance) is who writes "it is
+# bleeding and growing": the practice must see that now and then.
+WATCHING_RED_FLAG_SHARE = 0.2
+WATCHING = frozenset({Journey.question, Journey.follow_up, Journey.surveillance})
 SLOT_PICK = (0.55, 0.3, 0.15)  # earliest first: most take the first time offered
 
 
@@ -247,7 +251,7 @@ def answer(
         return _pick_slot(patient, inbound, roll)
     if kind is not Heard.outreach or roll("answers") >= reply_share(patient.persona, journey):
         return None
-    meaning, flavour = _meaning(patient, state, roll, seed)
+    meaning, flavour = _meaning(patient, journey, state, roll, seed)
     if journey is Journey.cosmetic and not flavour:
         flavour = COSMETIC
     body = words_for(meaning, patient.language, flavour, roll("words"))
@@ -272,7 +276,7 @@ def _pick_slot(patient: Patient, inbound: Inbound, roll: Roll) -> Reply | None:
 
 
 def _meaning(
-    patient: Patient, state: ConversationState, roll: Roll, seed: int
+    patient: Patient, journey: Journey, state: ConversationState, roll: Roll, seed: int
 ) -> tuple[Meaning, str]:
     """What the patient means to say to this outreach, and the flavour of their words."""
     persona, pid = patient.persona, patient.patient_id
@@ -292,7 +296,8 @@ def _meaning(
             return (Meaning.question if roll("cost") < 0.75 else Meaning.book), COST
         return (Meaning.book, "") if roll("after-cost") < 0.55 else (Meaning.decline, COST)
     if persona is Persona.anxious:
-        if roll("red-flag") < RED_FLAG_SHARE:
+        share = WATCHING_RED_FLAG_SHARE if journey in WATCHING else RED_FLAG_SHARE
+        if roll("red-flag") < share:
             return Meaning.red_flag, ""
         return (Meaning.book if state.asked_clinical else Meaning.clinical_concern), ""
     return Meaning.book, ""

@@ -84,6 +84,7 @@ async def rehearse(
     endpoints = Endpoints(
         ingest=base["ingest"],
         messenger=base["messenger"],
+        sequencer=base["sequencer"],
         mllp_host="127.0.0.1",
         mllp_port=ports["mllp"],
         api_key=creds["api_key"],

@@ -75,9 +75,18 @@ def open_calendar(practice: Practice) -> Calendar:
     return calendar
 
 
-async def introduce_practice(client: httpx.AsyncClient, messenger: str, practice: Practice) -> None:
-    """Tell the messenger how the practice calls itself and its providers (templates use it)."""
+async def introduce_practice(
+    client: httpx.AsyncClient, endpoints: Endpoints, practice: Practice
+) -> None:
+    """What a practice sets up on its first day: its zone and state for the allowed hours
+    (sequencer), and how it names itself and its providers in messages (messenger)."""
     clinic = practice.clinic
+    messenger = endpoints.messenger
+    rules = {"time_zone": clinic.time_zone, "state": clinic.state}
+    response = await client.put(
+        f"{endpoints.sequencer}/clinics/{clinic.clinic_id}/rules", json=rules
+    )
+    response.raise_for_status()
     body = {"name": clinic.name[:40], "phone": "(512) 555-0100", "time_zone": clinic.time_zone}
     response = await client.put(f"{messenger}/practices/{clinic.clinic_id}", json=body)
     response.raise_for_status()
@@ -128,7 +137,7 @@ async def set_up(
     async with httpx.AsyncClient(
         trust_env=False, headers={"Authorization": f"Bearer {endpoints.token}"}, timeout=30
     ) as client:
-        await introduce_practice(client, endpoints.messenger, practice)
+        await introduce_practice(client, endpoints, practice)
     log.info(
         "synthetic practice ready: %d patients, %d EHR records, seed %d",
         len(practice.patients),
@@ -162,6 +171,23 @@ def _progress_logger(every_s: float = 10.0) -> Callable[[datetime, SimStats], No
     return progress
 
 
+async def wait_for_stack(endpoints: Endpoints, timeout_s: float = 120.0) -> None:
+    """The simulator starts beside the services: it waits for them rather than failing."""
+    urls = [f"{u}/readyz" for u in (endpoints.ingest, endpoints.messenger, endpoints.sequencer)]
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(trust_env=False, timeout=2.0) as client:
+        for url in urls:
+            while True:
+                try:
+                    if (await client.get(url)).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the stack is not ready after {timeout_s:g} s: {url}")
+                await asyncio.sleep(0.5)
+
+
 def _credentials(data_dir: Path) -> dict[str, Any]:
     loaded = json.loads((data_dir / "dev-credentials.json").read_text())
     return loaded if isinstance(loaded, dict) else {}
@@ -173,12 +199,14 @@ async def _main(args: argparse.Namespace) -> int:
     endpoints = Endpoints(
         ingest=args.ingest_url,
         messenger=args.messenger_url,
+        sequencer=args.sequencer_url,
         mllp_host="127.0.0.1",
         mllp_port=args.mllp_port,
         api_key=creds["api_key"],
         token=creds["admin_token"],
     )
     database_url = os.environ.get("DATABASE_URL") or creds["database_url"]
+    await wait_for_stack(endpoints)
     setup = await set_up(
         database_url=database_url,
         endpoints=endpoints,

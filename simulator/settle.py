@@ -66,31 +66,37 @@ async def pipeline_state(engine: AsyncEngine, now: datetime) -> PipelineState:
     return PipelineState(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
 
 
-async def settle(
-    engine: AsyncEngine,
-    now: datetime,
-    *,
-    timeout_s: float = 10.0,
-    poll_s: float = 0.1,
-    min_wait_s: float = 0.1,
-) -> bool:
-    """Wait until the pipeline is idle (True) or ``timeout_s`` passes (False: it is busy).
+class Settler:
+    """Waits, tick after tick, for the pipeline to be idle again; remembers where it was idle."""
 
-    Idle needs three quiet readings in a row with the same consumed count: an event on its way
-    through Kafka (a consumer waits up to 50 ms to fill a batch) is in neither an outbox nor an
-    inbox for a moment.
-    """
-    await asyncio.sleep(min_wait_s)
-    deadline = time.monotonic() + timeout_s
-    consumed, stable = -1, 0
-    while time.monotonic() < deadline:
-        state = await pipeline_state(engine, now)
-        if state.quiet and state.consumed == consumed:
-            stable += 1
-            if stable >= 2:
+    def __init__(self, engine: AsyncEngine, *, poll_s: float = 0.05) -> None:
+        self.engine = engine
+        self.poll_s = poll_s
+        self.consumed = -1  # the inboxes' total when the pipeline was last idle
+
+    async def settle(self, now: datetime, *, acted: bool = True, timeout_s: float = 10.0) -> bool:
+        """Idle (True) or still busy after ``timeout_s`` (False).
+
+        Idle needs three quiet readings in a row with the same consumed count: an event on its
+        way through Kafka (a consumer waits up to 50 ms to fill a batch) is in neither an outbox
+        nor an inbox for a moment. A tick in which the simulation sent nothing, and after which
+        no timer is due and nothing more was consumed, is idle at the first reading: most
+        hours of a practice's night are like that.
+        """
+        deadline = time.monotonic() + timeout_s
+        consumed, stable = -1, 0
+        while time.monotonic() < deadline:
+            state = await pipeline_state(self.engine, now)
+            if not acted and state.quiet and state.consumed == self.consumed:
                 return True
-        else:
-            stable = 0
-        consumed = state.consumed if state.quiet else -1
-        await asyncio.sleep(poll_s)
-    return False
+            acted = True
+            if state.quiet and state.consumed == consumed:
+                stable += 1
+                if stable >= 2:
+                    self.consumed = consumed
+                    return True
+            else:
+                stable = 0
+            consumed = state.consumed if state.quiet else -1
+            await asyncio.sleep(self.poll_s)
+        return False

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -33,7 +34,13 @@ from services.messenger.domain.booking import (
 from services.messenger.domain.conversation import Answer, ConversationState, OfferedSlot
 from services.messenger.domain.system_messages import Reply
 from services.messenger.domain.templates import service_name
-from services.messenger.scheduling.base import Booked, SchedulingUnavailable, Slot, SlotQuery
+from services.messenger.scheduling.base import (
+    Booked,
+    SchedulingAdapter,
+    SchedulingUnavailable,
+    Slot,
+    SlotQuery,
+)
 from shared.events import Payload, new_event
 from shared.events.common import Channel
 from shared.runtime import Runtime
@@ -46,6 +53,15 @@ RETRY_IN = timedelta(seconds=30)
 
 def booking_request_id(reply_message_id: str, slot_id: str) -> str:
     return str(uuid.uuid5(BOOKING_NAMESPACE, f"{reply_message_id}:{slot_id}"))
+
+
+async def find_offer(scheduling: SchedulingAdapter, query: SlotQuery) -> list[Slot]:
+    """Times with the patient's provider; when that provider has none (or does not offer this
+    service), with any provider of the practice who does: that beats a callback."""
+    slots = await scheduling.find_slots(query)
+    if not slots and query.provider_id is not None:
+        slots = await scheduling.find_slots(replace(query, provider_id=None))
+    return slots
 
 
 class BookingWork:
@@ -155,7 +171,7 @@ class BookingWork:
                 after=now + timedelta(hours=2),
             )
             try:
-                slots = await self.ctx.scheduling.find_slots(query)
+                slots = await find_offer(self.ctx.scheduling, query)
             except SchedulingUnavailable:
                 if await self._retry_or_give_up(session, timer):
                     continue

@@ -389,18 +389,15 @@ def test_staff_can_pause_and_resume_a_patients_outreach() -> None:
 # --- consent per channel -------------------------------------------------------------------
 
 
-def test_an_sms_opt_out_moves_the_steps_to_email() -> None:
+def test_a_stop_by_text_ends_the_sequence_instead_of_moving_it_to_email() -> None:
     d = Driver()
     started(d)
     d.advance(timedelta(hours=1))
     d.feed(opted_out(SMS))
     d.advance(timedelta(days=20))
-    assert [(c.step, c.channel, c.fallback_channel) for _, c in d.sends()] == [
-        (1, SMS, EMAIL),
-        (2, EMAIL, None),
-        (3, EMAIL, None),
-        (4, EMAIL, None),
-    ]
+    assert [(c.step, c.channel, c.fallback_channel) for _, c in d.sends()] == [(1, SMS, EMAIL)]
+    assert [e.reason for e in d.of_type(SequenceStopped)] == [StopReason.opted_out]
+    assert d.patient.opt_outs == frozenset({"sms:all"})  # e-mail stays open for later needs
 
 
 def test_opting_back_in_restores_the_channel() -> None:

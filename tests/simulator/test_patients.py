@@ -310,9 +310,14 @@ def test_clinical_care_gets_more_answers_than_cosmetic_upkeep():
         assert follow_up > cosmetic + 0.15
 
 
-def meanings(persona: Persona, count: int = 600, lang: str = "en") -> list[list[Meaning]]:
+def meanings(
+    persona: Persona,
+    count: int = 600,
+    lang: str = "en",
+    journey: Journey = Journey.surveillance,
+) -> list[list[Meaning]]:
     return [
-        [r.meaning for _i, r in conversation(patient(n, persona, Journey.surveillance, lang))]
+        [r.meaning for _i, r in conversation(patient(n, persona, journey, lang))]
         for n in range(count)
     ]
 
@@ -335,16 +340,30 @@ def test_price_sensitive_patients_ask_what_it_costs_and_some_then_book():
     assert then_booked > 0.2 * len(asked) and then_declined > 0
 
 
-def test_anxious_patients_ask_clinical_questions_and_rarely_raise_a_red_flag():
+def red_flag_share(journey: Journey) -> tuple[float, float]:
+    """(red flags, clinical questions) as shares of anxious patients' answers to reminders."""
     to_reminders = [
         m
-        for convo in meanings(Persona.anxious, 1500)
+        for convo in meanings(Persona.anxious, 1500, journey=journey)
         for m in convo
         if m is not Meaning.choose_slot
     ]
     share = Counter(to_reminders)
-    assert share[Meaning.clinical_concern] > 0.4 * len(to_reminders)
-    assert 0.01 < share[Meaning.red_flag] / len(to_reminders) < 0.06  # about 3%
+    total = len(to_reminders)
+    return share[Meaning.red_flag] / total, share[Meaning.clinical_concern] / total
+
+
+def test_anxious_patients_ask_clinical_questions_and_rarely_raise_a_red_flag():
+    red_flags, questions = red_flag_share(Journey.cosmetic)
+    assert questions > 0.4
+    assert 0.01 < red_flags < 0.06  # about 3%
+
+
+def test_patients_watching_a_lesion_raise_red_flags_more_often():
+    red_flags, questions = red_flag_share(Journey.question)
+    assert questions > 0.3
+    assert 0.12 < red_flags < 0.3  # about 20%
+    assert red_flags > 3 * red_flag_share(Journey.lapsed)[0]
 
 
 def test_done_patients_say_no_longer_needed_decline_or_stop_and_never_book():

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
+from services.messenger.booking import find_offer
 from services.messenger.scheduling.base import Booked, Slot, SlotQuery
 from services.messenger.scheduling.fhir import FhirScheduling
 from shared.events.common import ServiceLine
@@ -227,6 +229,17 @@ async def test_a_service_line_the_provider_does_not_offer_finds_nothing_over_fhi
         found = await client.find_slots(by_location)
         await client.close()
     assert found and all(s.slot_id.startswith("S-np-3-") for s in found)
+
+
+async def test_the_messenger_offers_another_providers_times_when_its_provider_has_none():
+    async with serving(Calendar(CLINIC)) as (base_url, _):
+        client = FhirScheduling(base_url)
+        query = SlotQuery("clinic-test", ServiceLine.neurotoxin, "dr-1", None, MONDAY)
+        offered = await find_offer(client, query)
+        own = await find_offer(client, replace(query, service_line=ServiceLine.skin_check))
+        await client.close()
+    assert offered and all(s.slot_id.startswith("S-np-3-") for s in offered)
+    assert own and all(s.slot_id.startswith("S-dr-1-") for s in own)  # their own, when they can
 
 
 async def test_booking_over_fhir_books_once_per_request_and_refuses_a_taken_slot():

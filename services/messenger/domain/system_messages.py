@@ -36,9 +36,9 @@ class Reply(StrEnum):
 
 TEXTS: dict[Reply, dict[str, str]] = {
     Reply.stop_confirmation: {
-        "en": "{practice_name}: You are unsubscribed and will get no more messages. "
+        "en": "{practice_name}: You are unsubscribed and will get no more messages here. "
         "Reply START to resubscribe.",
-        "es": "{practice_name}: Se ha dado de baja y no recibirá más mensajes. "
+        "es": "{practice_name}: Se ha dado de baja y no recibirá más mensajes aquí. "
         "Responda START para volver a suscribirse.",
     },
     Reply.start_confirmation: {

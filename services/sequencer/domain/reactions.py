@@ -140,7 +140,14 @@ def on_reply(patient: Patient, seq: Sequence | None, payload: Payload, ctx: Cont
             out.set_patient(evolve(patient, opt_outs=patient.opt_outs | {entry}))
             if seq is not None:
                 out.activity.append(Activity(seq.sequence_id, "opted_out", ctx.now))
-            if live is not None and not any_channel_left(out.patient, live, ctx):
+            # A patient who says STOP in the middle of a sequence has asked us to stop: the
+            # sequence ends, it does not carry on by e-mail. Later needs may still use a
+            # channel the patient has not left. A marketing opt-out ends only marketing.
+            if live is not None and (
+                payload.scope is ConsentScope.all
+                or live.needs_marketing_consent
+                or not any_channel_left(out.patient, live, ctx)
+            ):
                 stop(out, live, StopReason.opted_out, ctx)
         else:
             out.set_patient(evolve(patient, opt_outs=opted_in(patient.opt_outs, payload)))
