@@ -28,7 +28,7 @@ $(STAMP): requirements/lock.txt requirements/helm.txt pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(PY) -m revisit dev
+	$(PY) -m revisit dev $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

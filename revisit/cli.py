@@ -50,8 +50,11 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _pilot(args: argparse.Namespace) -> int:
+    from shared.events.common import Segment
     from simulator import pilot
 
+    if args.segment not in {s.value for s in Segment}:
+        raise UsageError(f"unknown --segment; one of: {', '.join(s.value for s in Segment)}")
     if not 0 < args.holdout < 1 or args.patients < 10 or args.days < 1:
         raise UsageError("--holdout must be in (0, 1), --patients >= 10 and --days >= 1")
     return pilot.main(args)

@@ -16,7 +16,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -72,7 +72,7 @@ class SimStats:
     messages_received: int = 0  # by the patients' phones
     replies_sent: int = 0
     bookings: int = 0  # made in a conversation, through the practice's scheduling API
-    visits: int = 0
+    visits: int = 0  # of the bookings above, those the patient will come to
     stops: int = 0
     ticks: int = 0
     busy_ticks: int = 0  # the pipeline had not settled when the tick's wait ran out
@@ -237,7 +237,7 @@ class Simulation:
                 if outcome != AppointmentStatus.cancelled
                 else max(now, b.start - timedelta(days=1))
             )
-            changed = AppointmentRecord(**{**appointment.__dict__, "status": outcome, "version": 2})
+            changed = replace(appointment, status=outcome, version=2)
             self._push(Happening(at, changed, via="hl7"))
             if outcome == AppointmentStatus.fulfilled:
                 visit = visit_for(changed, clinic, self.practice.seed)

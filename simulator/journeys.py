@@ -17,6 +17,7 @@ from simulator.chart import Chart, Series
 from simulator.model import FollowUp, Journey, QuestionRecord, Recommendation
 
 # The segmenter's defaults the stories aim at (docs/segmenter.md).
+CALLS_BACK = 0.15  # cancellers who rebook on their own, days later
 FOLLOW_UP_LEAD = 14
 SERIES_GRACE = 7
 COSMETIC_LEAD = 14
@@ -133,17 +134,23 @@ def series(chart: Chart, code: str) -> None:
 
 
 def canceller(chart: Chart, code: str) -> None:
-    """A patient of the practice cancels (or misses) the next visit and does not rebook."""
+    """A patient of the practice cancels (or misses) the next visit; most do not rebook."""
     known = chart.day(_due(chart, -5, 0.83))
     every = chart.rng.randint(90, 200)
     for day in _back(chart, known - timedelta(days=every), every, 20, most=chart.rng.randint(1, 3)):
         chart.attend(code, day)
     if chart.rng.random() < 0.35:
         start = chart.slot(known)
-        chart.miss(code, start, chart.booking_time(start), noshow=True)
+        _, learnt = chart.miss(code, start, chart.booking_time(start), noshow=True)
     else:
         start = chart.slot(known + timedelta(days=chart.rng.randint(1, 10)))
-        chart.miss(code, start, chart.booking_time(start), noshow=False)
+        _, learnt = chart.miss(code, start, chart.booking_time(start), noshow=False)
+    if chart.rng.random() < CALLS_BACK:
+        # The practice's usual process: some call back on their own (or the front desk reaches
+        # them) days later. A pilot's control arm measures exactly this.
+        called = learnt + timedelta(days=chart.rng.randint(3, 21), hours=chart.rng.randint(0, 8))
+        day = called.date() + timedelta(days=chart.rng.randint(5, 21))
+        chart.attend(code, day, booked_at=called)
 
 
 def cosmetic(chart: Chart, code: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import tempfile
 import time
@@ -26,13 +27,40 @@ from revisit.embedded.ports import free_port
 from revisit.stack import DEMO_CLINIC, DevError, StartedStack, start_stack
 from revisit.supervisor import LineWriter, interrupt_on_stop_signals
 from shared.config import SERVICE_NAMES
+from shared.events.common import Segment
 from simulator.engine import Endpoints, SimStats
+from simulator.model import Journey
+from simulator.practice import DEFAULT_MIX
 from simulator.report import PilotRun, write_pilot_report
 from simulator.runner import set_up
 
 FOLLOW_DAYS = 14
-# The practice is sized so the segment can fill the cohort within the pilot's days.
-PATIENTS_PER_COHORT_SEAT = 8
+# The practice is sized, and its journeys weighted, so the piloted segment can fill the cohort
+# within the pilot's days: about 40% of patients have that story, and of those about half
+# come due inside a month of a 44-day horizon.
+PATIENTS_PER_COHORT_SEAT = 5.5
+SEGMENT_SHARE = 0.4
+JOURNEYS_OF = {
+    Segment.follow_up_not_booked: (Journey.follow_up,),
+    Segment.series_incomplete: (Journey.series,),
+    Segment.cancelled_not_rescheduled: (Journey.canceller,),
+    Segment.cosmetic_maintenance_due: (Journey.cosmetic,),
+    Segment.chronic_review_overdue: (Journey.surveillance, Journey.chronic),
+    Segment.question_no_review: (Journey.question,),
+    Segment.lapsed_patient: (Journey.lapsed,),
+    Segment.consult_no_treatment: (Journey.consult,),
+}
+
+
+def pilot_mix(segment: Segment) -> dict[Journey, float]:
+    """The default mix of journeys, with the piloted segment's stories SEGMENT_SHARE of it."""
+    ours = JOURNEYS_OF[segment]
+    theirs = sum(w for j, w in DEFAULT_MIX.items() if j in ours)
+    rest = sum(w for j, w in DEFAULT_MIX.items() if j not in ours)
+    return {
+        j: (SEGMENT_SHARE * w / theirs if j in ours else (1 - SEGMENT_SHARE) * w / rest)
+        for j, w in DEFAULT_MIX.items()
+    }
 
 
 def _free_ports() -> dict[str, int]:
@@ -94,10 +122,12 @@ async def rehearse(
         database_url=started.backing.dsn,
         endpoints=endpoints,
         seed=args.seed,
-        patients=args.patients * PATIENTS_PER_COHORT_SEAT,
+        patients=math.ceil(args.patients * PATIENTS_PER_COHORT_SEAT),
         scheduling_port=ports["scheduling"],
         anchor_path=None,
         speed=args.speed,
+        mix=pilot_mix(Segment(args.segment)),
+        horizon_days=args.days + args.follow_days,
     )
     sim = setup.simulation
     last = [0.0]

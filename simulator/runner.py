@@ -16,7 +16,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from simulator.calendar import Calendar
 from simulator.engine import Endpoints, SimStats, Simulation, clock_now
-from simulator.model import AppointmentRecord, AppointmentStatus, Practice
+from simulator.model import AppointmentRecord, AppointmentStatus, Journey, Practice
 from simulator.practice import build_practice
 from simulator.scheduling import SchedulingServer
 
@@ -120,6 +120,8 @@ async def set_up(
     scheduling_port: int,
     anchor_path: Path | None,
     speed: float,
+    mix: Mapping[Journey, float] | None = None,
+    horizon_days: int = 90,
 ) -> SimulatorSetup:
     engine = create_async_engine(database_url, pool_size=2)
     now = await clock_now(engine)
@@ -129,7 +131,7 @@ async def set_up(
         anchor = Anchor(seed, patients, now.replace(minute=0, second=0, microsecond=0))
         if anchor_path:
             save_anchor(anchor_path, anchor)
-    practice = build_practice(seed, patients, anchor.start)
+    practice = build_practice(seed, patients, anchor.start, mix=mix, horizon_days=horizon_days)
     calendar = open_calendar(practice)
     simulation = Simulation(practice, calendar, endpoints, engine, speed_hours_per_second=speed)
     server = SchedulingServer(calendar, simulation.booked, port=scheduling_port)
