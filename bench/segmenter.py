@@ -32,7 +32,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
+from faststream.kafka import KafkaBroker
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench._harness import (
     CpuMeter,
@@ -397,16 +400,13 @@ def _settings(infra: Infra) -> RevisitSettings:
     )
 
 
-async def run_pipeline(infra: Infra, total: int, limit: float) -> dict[str, Any]:
-    """The segmenter's real subscription (FastStream batch consumer, runner with inbox, journey
-    handler, outbox) on a topic of its own, without the relay: ehr events in, outbox rows out."""
-    topic = Topic(f"bench.ehr.{uuid.uuid4().hex[:8]}.v1", "bench input")
-    await ensure_topics(infra.bootstrap, 6, names=[topic.name, topic.dlq])
-    messages = list(ehr_stream(total, datetime.now(UTC), "pl"))
-    total = len(messages)
-    await produce_all(infra.bootstrap, topic.name, messages)
+def subscribed_segmenter(
+    infra: Infra, topic: Topic, group: str, client_id: str
+) -> tuple[KafkaBroker, AIOKafkaProducer, AsyncEngine]:
+    """The segmenter's real subscription, on ``topic`` as consumer ``segmenter.<group>``; not
+    started. The caller starts the producer and the broker, and stops them and the engine."""
     settings = _settings(infra)
-    engine = make_engine(settings.db, application_name="bench-segmenter")
+    engine = make_engine(settings.db, application_name=client_id)
     runtime = Runtime(
         service="segmenter",
         settings=settings,
@@ -420,15 +420,23 @@ async def run_pipeline(infra: Infra, total: int, limit: float) -> dict[str, Any]
     own = SegmenterSettings()
     handlers.tune_gc(own)  # as the service does at start-up
     (sub,) = build_spec(own).subscriptions(runtime)
-    sub = Subscription((topic,), "bench", sub.handler, sub.event_types)
-    producer = make_producer(settings.kafka, "bench-segmenter")
-    broker = make_broker(settings.kafka, "bench-segmenter")
-    attach(
-        broker,
-        ConsumerRunner("segmenter", runtime.sessions, runtime.inbox, producer),
-        sub,
-        settings.kafka,
-    )
+    sub = Subscription((topic,), group, sub.handler, sub.event_types)
+    producer = make_producer(settings.kafka, client_id)
+    broker = make_broker(settings.kafka, client_id)
+    runner = ConsumerRunner("segmenter", runtime.sessions, runtime.inbox, producer)
+    attach(broker, runner, sub, settings.kafka)
+    return broker, producer, engine
+
+
+async def run_pipeline(infra: Infra, total: int, limit: float) -> dict[str, Any]:
+    """The segmenter's real subscription (FastStream batch consumer, runner with inbox, journey
+    handler, outbox) on a topic of its own, without the relay: ehr events in, outbox rows out."""
+    topic = Topic(f"bench.ehr.{uuid.uuid4().hex[:8]}.v1", "bench input")
+    await ensure_topics(infra.bootstrap, 6, names=[topic.name, topic.dlq])
+    messages = list(ehr_stream(total, datetime.now(UTC), "pl"))
+    total = len(messages)
+    await produce_all(infra.bootstrap, topic.name, messages)
+    broker, producer, engine = subscribed_segmenter(infra, topic, "bench", "bench-segmenter")
     conn = await asyncpg.connect(infra.plain_dsn)
     count_outbox = f"SELECT count(*) FROM {S}.outbox"
     try:

@@ -21,45 +21,15 @@ from typing import Any
 import asyncpg
 
 from bench._harness import CpuMeter, Infra, produce_all, stop_quietly
-from bench.segmenter import S, _settings, _until_consumed, ehr_stream
-from services.segmenter import handlers
-from services.segmenter.app import build_spec
-from services.segmenter.settings import SegmenterSettings
-from shared.clock import SystemClock
-from shared.consumer import ConsumerRunner, Subscription, attach
-from shared.db import make_engine, make_sessions
-from shared.inbox import Inbox
-from shared.kafka import ensure_topics, make_broker, make_producer
-from shared.outbox import Outbox
-from shared.runtime import Runtime, freeze_startup_heap
-from shared.timers import Timers
+from bench.segmenter import S, _until_consumed, ehr_stream, subscribed_segmenter
+from shared.kafka import ensure_topics
+from shared.runtime import freeze_startup_heap
 from shared.topics import Topic
 
 
 async def _replica(infra: Infra, topic: Topic, group: str, number: int) -> None:
-    settings = _settings(infra)
-    engine = make_engine(settings.db, application_name=f"bench-segmenter-{number}")
-    runtime = Runtime(
-        service="segmenter",
-        settings=settings,
-        engine=engine,
-        sessions=make_sessions(engine),
-        clock=SystemClock(),
-        outbox=Outbox(S),
-        inbox=Inbox(S),
-        timers=Timers(S),
-    )
-    own = SegmenterSettings()
-    handlers.tune_gc(own)
-    (sub,) = build_spec(own).subscriptions(runtime)
-    sub = Subscription((topic,), group, sub.handler, sub.event_types)
-    producer = make_producer(settings.kafka, f"bench-segmenter-{number}")
-    broker = make_broker(settings.kafka, f"bench-segmenter-{number}")
-    attach(
-        broker,
-        ConsumerRunner("segmenter", runtime.sessions, runtime.inbox, producer),
-        sub,
-        settings.kafka,
+    broker, producer, engine = subscribed_segmenter(
+        infra, topic, group, f"bench-segmenter-{number}"
     )
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)

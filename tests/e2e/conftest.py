@@ -56,20 +56,7 @@ def _all_ready(urls: dict[str, str]) -> bool:
 @pytest.fixture(scope="session")
 def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     data_dir = tmp_path_factory.mktemp("revisit-dev")
-    ports = {name: free_port() for name in SERVICE_NAMES}
-    pg_port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "REVISIT_JWT_SECRET"}
-    }
-    env.update({f"REVISIT_{name.upper()}_PORT": str(port) for name, port in ports.items()})
-    env.update(
-        REVISIT_MLLP_PORT=str(free_port()),
-        REVISIT_PG_PORT=str(pg_port),
-        REVISIT_KAFKA_PORT=str(free_port()),
-        PYTHONUNBUFFERED="1",
-    )
+    env, ports, pg_port = dev_environment()
     log_path = data_dir / "dev.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -101,14 +88,40 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     try:
         yield stack
     finally:
-        if process.poll() is None:
-            family = [process.pid] + [c.pid for c in _children(process.pid)]
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                for pid in family:
-                    _kill(pid)
+        stop_dev(process)
+
+
+def dev_environment() -> tuple[dict[str, str], dict[str, int], int]:
+    """(environment, service ports, Postgres port) for a `revisit dev` on free ports, with
+    nothing of the caller's own stack (database, broker, secret) leaking in."""
+    ports = {name: free_port() for name in SERVICE_NAMES}
+    pg_port = free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "REVISIT_JWT_SECRET"}
+    }
+    env.update({f"REVISIT_{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    env.update(
+        REVISIT_MLLP_PORT=str(free_port()),
+        REVISIT_PG_PORT=str(pg_port),
+        REVISIT_KAFKA_PORT=str(free_port()),
+        REVISIT_SIMULATOR_PORT=str(free_port()),
+        PYTHONUNBUFFERED="1",
+    )
+    return env, ports, pg_port
+
+
+def stop_dev(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """Ctrl-C, as a person would; whatever is left after ``timeout`` is killed."""
+    if process.poll() is None:
+        family = [process.pid] + [c.pid for c in _children(process.pid)]
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for pid in family:
+                _kill(pid)
 
 
 def _children(pid: int) -> list[psutil.Process]:

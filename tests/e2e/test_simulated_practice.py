@@ -10,8 +10,6 @@ them. The checks are the invariants a practice cares about, read from what reall
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,11 +25,9 @@ import asyncpg
 import httpx
 import pytest
 
-from revisit.embedded.ports import free_port
-from shared.config import SERVICE_NAMES
 from shared.events.common import Segment
 from simulator.catalogue import default_clinic
-from tests.e2e.conftest import _all_ready, _children, _kill
+from tests.e2e.conftest import _all_ready, dev_environment, stop_dev
 
 PATIENTS, DAYS, SEED = 300, 21, 7
 RUN_TIMEOUT_S = 600
@@ -67,21 +63,7 @@ class Practice:
 @pytest.fixture(scope="module")
 def practice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Practice]:
     data_dir = tmp_path_factory.mktemp("revisit-sim")
-    ports = {name: free_port() for name in SERVICE_NAMES}
-    pg_port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "REVISIT_JWT_SECRET"}
-    }
-    env.update({f"REVISIT_{name.upper()}_PORT": str(port) for name, port in ports.items()})
-    env.update(
-        REVISIT_MLLP_PORT=str(free_port()),
-        REVISIT_PG_PORT=str(pg_port),
-        REVISIT_KAFKA_PORT=str(free_port()),
-        REVISIT_SIMULATOR_PORT=str(free_port()),
-        PYTHONUNBUFFERED="1",
-    )
+    env, ports, pg_port = dev_environment()
     log_path = data_dir / "dev.log"
     argv = [sys.executable, "-m", "revisit", "dev", "--data-dir", str(data_dir), "--view", "log"]
     argv += ["--patients", str(PATIENTS), "--days", str(DAYS), "--seed", str(SEED)]
@@ -108,14 +90,7 @@ def practice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Practice]:
             log_path,
         )
     finally:
-        if process.poll() is None:
-            family = [process.pid] + [c.pid for c in _children(process.pid)]
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                for pid in family:
-                    _kill(pid)
+        stop_dev(process)
 
 
 OUTREACH_SQL = """
