@@ -147,7 +147,7 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack, out: LineWriter)
             out.out = log  # the LineWriter's lock keeps lines whole across the switch
             try:
                 failure = run_live_view(
-                    started.sup, base, backing.dsn, creds, args.speed, args.patients
+                    started.sup, base, backing.dsn, creds, args.speed, args.patients, data_dir
                 )
             finally:
                 out.out = sys.stdout

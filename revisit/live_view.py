@@ -10,10 +10,13 @@ Ctrl-C leaves it with KeyboardInterrupt, like the plain log view.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from revisit.stack import DEMO_CLINIC
 from revisit.supervisor import Supervisor
+from simulator.runner import STATUS_FILE
 
 REFRESH_S = 1.0
 POLL_S = 0.25
@@ -31,6 +35,24 @@ POLL_S = 0.25
 def speed_label(hours_per_second: float) -> str:
     seconds_per_day = 24 / hours_per_second
     return f"up to 1 simulated day every {seconds_per_day:g} s"
+
+
+def activity(status_path: Path) -> str:
+    """One line on what the simulated practice is doing, from the simulator's status file."""
+    try:
+        status = json.loads(status_path.read_text())
+    except (OSError, ValueError):
+        return "the simulated practice is starting"
+    if status.get("loading_history"):
+        sent, total = status.get("history_sent", 0), status.get("history_total", 0)
+        if total and sent < total:
+            return f"its EHR sends two years of history: {sent:,} of {total:,} records"
+        return "Revisit is reading that history; the days start passing once it has"
+    return (
+        f"{status.get('messages_received', 0):,} messages to patients \u00b7 "
+        f"{status.get('replies_sent', 0):,} replies \u00b7 "
+        f"{status.get('bookings', 0):,} booked by text \u00b7 {status.get('stops', 0):,} STOP"
+    )
 
 
 async def _sim_now(engine: AsyncEngine) -> datetime | None:
@@ -72,14 +94,16 @@ async def _live(
     creds: Mapping[str, Any],
     speed: float,
     patients: int,
+    data_dir: Path,
 ) -> str | None:
+    from simulator.catalogue import default_clinic
     from simulator.live import render
     from simulator.snapshot import PracticeSummary, collect_snapshot
 
     token = str(creds["admin_token"])
     engine = create_async_engine(dsn, pool_size=1)
     feed = _Feed(base["messenger"])
-    practice = PracticeSummary(clinic_name=DEMO_CLINIC, patients=patients)
+    practice = PracticeSummary(clinic_name=default_clinic().name, patients=patients)
     headers = {"Authorization": f"Bearer {token}"}
     try:
         async with httpx.AsyncClient(trust_env=False, timeout=2.0, headers=headers) as client:
@@ -102,7 +126,8 @@ async def _live(
                             speed=speed_label(speed),
                             practice=practice,
                         )
-                        live.update(render(snapshot), refresh=True)
+                        now_doing = activity(data_dir / STATUS_FILE)
+                        live.update(render(replace(snapshot, activity=now_doing)), refresh=True)
                     await asyncio.sleep(POLL_S)
     finally:
         await engine.dispose()
@@ -115,6 +140,7 @@ def run_live_view(
     creds: Mapping[str, Any],
     speed: float,
     patients: int,
+    data_dir: Path,
 ) -> str | None:
     """Until the stack fails (the reason) or Ctrl-C (KeyboardInterrupt)."""
-    return asyncio.run(_live(sup, base, dsn, creds, speed, patients))
+    return asyncio.run(_live(sup, base, dsn, creds, speed, patients, data_dir))

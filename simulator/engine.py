@@ -34,7 +34,7 @@ from simulator.model import (
     Practice,
     Service,
 )
-from simulator.patients import Conversations, Heard, Inbound, heard, offer_choices
+from simulator.phones import Phones
 from simulator.practice import attends, visit_for
 from simulator.settle import Settler, next_timer
 
@@ -76,17 +76,10 @@ class SimStats:
     stops: int = 0
     ticks: int = 0
     busy_ticks: int = 0  # the pipeline had not settled when the tick's wait ran out
+    history: tuple[int, int] = (0, 0)  # records of the EHR's past sent, of all of them
     conversation: deque[tuple[datetime, str, str, str]] = field(
         default_factory=lambda: deque(maxlen=12)
     )  # (when, patient key, "in"/"out", text): synthetic patients, shown in the terminal only
-
-
-@dataclass(order=True)
-class _Pending:
-    at: datetime
-    order: int
-    patient_id: str = field(compare=False)
-    body: str = field(compare=False)
 
 
 class Simulation:
@@ -114,15 +107,13 @@ class Simulation:
         self._order = itertools.count()
         for happening in practice.timeline:
             self._push(happening)
-        self._replies: list[_Pending] = []
-        self._conversations = Conversations(practice.seed)
-        self._cursor = 0
         self._booked: list[BookedAppointment] = []
         self._http = httpx.AsyncClient(
             trust_env=False,
             timeout=30.0,
             headers={"Authorization": f"Bearer {endpoints.token}"},
         )
+        self._phones = Phones(practice, self._http, endpoints.messenger, self.stats)
         self._feed = EhrFeed(
             endpoints.ingest,
             endpoints.api_key,
@@ -147,7 +138,7 @@ class Simulation:
     async def run(self, until: datetime | None = None) -> None:
         """Tick until ``until`` (simulated), or forever; cancel the task to stop."""
         now = await self.now()
-        await self._send_due(now)
+        await self._send_history(now)
         await self.settler.settle(now, timeout_s=120.0)
         while until is None or now < until:
             started = time.monotonic()
@@ -166,8 +157,8 @@ class Simulation:
             moments.append(until)
         if self._timeline:
             moments.append(self._timeline[0][0])
-        if self._replies:
-            moments.append(self._replies[0].at)
+        if self._phones.next_reply_at is not None:
+            moments.append(self._phones.next_reply_at)
         timer = await next_timer(self.engine, now)
         if timer is not None:
             moments.append(timer)
@@ -178,11 +169,11 @@ class Simulation:
     async def tick(self, now: datetime) -> None:
         self._record_bookings(now)
         acted = await self._send_due(now)
-        await self._read_phones()
-        acted |= await self._send_replies(now)
+        await self._phones.read()
+        acted |= await self._phones.send_replies(now)
         if not await self.settler.settle(now, acted=acted):
             self.stats.busy_ticks += 1
-        await self._read_phones()  # what the replies just triggered, answered next tick
+        await self._phones.read()  # what the replies just triggered, answered next tick
         self.stats.ticks += 1
         if self.on_tick is not None:
             self.on_tick(now, self.stats)
@@ -196,6 +187,28 @@ class Simulation:
     def _push(self, happening: Happening) -> None:
         heapq.heappush(self._timeline, (happening.at, next(self._order), happening))
 
+    async def _send_history(self, now: datetime, chunk: int = 2000) -> None:
+        """The EHR's past, in chunks so the live view can say how far it is."""
+        total = sum(1 for at, _, _ in self._timeline if at <= now)
+        sent = 0
+        while self._timeline and self._timeline[0][0] <= now:
+            due = [heapq.heappop(self._timeline)[2] for _ in range(chunk) if self._due(now)]
+            await self._feed_records(due)
+            sent += len(due)
+            self.stats.history = (sent, total)
+            if self.on_tick is not None:
+                self.on_tick(now, self.stats)
+
+    def _due(self, now: datetime) -> bool:
+        return bool(self._timeline) and self._timeline[0][0] <= now
+
+    async def _feed_records(self, due: list[Happening]) -> None:
+        report = await self._feed.send(due)
+        self.stats.records_sent += report.accepted + report.duplicates
+        self.stats.records_refused += report.refused
+        if report.refused:
+            log.warning("the EHR feed had %d record(s) refused: %s", report.refused, report.reasons)
+
     async def _send_due(self, now: datetime) -> bool:
         """Send what the EHR wrote by ``now``; whether there was anything."""
         due: list[Happening] = []
@@ -203,11 +216,7 @@ class Simulation:
             due.append(heapq.heappop(self._timeline)[2])
         if not due:
             return False
-        report = await self._feed.send(due)
-        self.stats.records_sent += report.accepted + report.duplicates
-        self.stats.records_refused += report.refused
-        if report.refused:
-            log.warning("the EHR feed had %d record(s) refused: %s", report.refused, report.reasons)
+        await self._feed_records(due)
         return True
 
     def _record_bookings(self, now: datetime) -> None:
@@ -243,69 +252,6 @@ class Simulation:
                 visit = visit_for(changed, clinic, self.practice.seed)
                 self._push(Happening(visit.end, visit))
                 self.stats.visits += 1
-
-    # --- the patients' phones ---------------------------------------------------------------
-
-    async def _read_phones(self) -> None:
-        while True:
-            response = await self._http.get(
-                f"{self.endpoints.messenger}/sandbox/feed",
-                params={"clinic_id": self.clinic_id, "after": self._cursor, "limit": 1000},
-            )
-            response.raise_for_status()
-            page = response.json()
-            for message in page["messages"]:
-                self._on_message(message)
-            self._cursor = page["next"]
-            if len(page["messages"]) < 1000:
-                return
-
-    def _on_message(self, message: dict[str, object]) -> None:
-        patient_key = str(message["patient_key"])
-        patient_id = patient_key.split(":", 1)[1]
-        patient = self.practice.by_id.get(patient_id)
-        sent_at = datetime.fromisoformat(str(message["sent_at"]))
-        body = str(message["body"])
-        inbound = message["direction"] == "inbound"
-        self.stats.conversation.append((sent_at, patient_key, "in" if inbound else "out", body))
-        if inbound or patient is None:
-            return
-        self.stats.messages_received += 1
-        offer = heard(body) == Heard.slot_offer
-        received = Inbound(
-            message_id=str(message["message_id"]),
-            body=body,
-            received_at=sent_at,
-            is_slot_offer=offer,
-            offer_choices=offer_choices(body) if offer else 0,
-        )
-        reply = self._conversations.answer(patient, patient.journey, received)
-        if reply is None:
-            return
-        at = sent_at + timedelta(minutes=reply.after_minutes)
-        heapq.heappush(self._replies, _Pending(at, next(self._order), patient_id, reply.body))
-
-    async def _send_replies(self, now: datetime) -> bool:
-        """Play in the replies patients wrote by ``now``; whether there were any."""
-        sent = False
-        while self._replies and self._replies[0].at <= now:
-            pending = heapq.heappop(self._replies)
-            response = await self._http.post(
-                f"{self.endpoints.messenger}/sandbox/reply",
-                json={
-                    "clinic_id": self.clinic_id,
-                    "patient_key": f"{self.clinic_id}:{pending.patient_id}",
-                    "body": pending.body,
-                },
-            )
-            if response.status_code != 201:
-                log.warning("a patient's reply was refused: HTTP %d", response.status_code)
-                continue
-            self.stats.replies_sent += 1
-            sent = True
-            if pending.body.strip().upper() == "STOP":
-                self.stats.stops += 1
-        return sent
 
 
 def _booked_service(clinic: Clinic, booked: BookedAppointment) -> Service:

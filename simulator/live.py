@@ -66,6 +66,8 @@ def _header(s: Snapshot) -> Panel:
     line.add_row(Text("Revisit simulator", style="bold"), clock)
     speed = Text(f"speed {s.speed}" if s.speed else "", style="dim")
     line.add_row(Text(practice), speed)
+    if s.activity:
+        line.add_row(Text(s.activity, style="green"), Text(""))
     return Panel(line, border_style="cyan")
 
 

@@ -149,26 +149,42 @@ async def set_up(
     return SimulatorSetup(practice, simulation, server, engine)
 
 
-def _progress_logger(every_s: float = 10.0) -> Callable[[datetime, SimStats], None]:
-    """A line every few seconds: where simulated time is and what the practice did (counts)."""
+STATUS_FILE = "simulator-status.json"
+
+
+def status_of(now: datetime, stats: SimStats) -> dict[str, Any]:
+    """What the live view shows of the simulation (counts only, no patient)."""
+    sent, total = stats.history
+    return {
+        "sim_now": now.isoformat(),
+        "loading_history": stats.ticks == 0,
+        "history_sent": sent,
+        "history_total": total,
+        "ticks": stats.ticks,
+        "busy_ticks": stats.busy_ticks,
+        "records_sent": stats.records_sent,
+        "messages_received": stats.messages_received,
+        "replies_sent": stats.replies_sent,
+        "bookings": stats.bookings,
+        "stops": stats.stops,
+    }
+
+
+def _progress_reporter(
+    status_path: Path, every_s: float = 10.0
+) -> Callable[[datetime, SimStats], None]:
+    """A log line every few seconds, and the status file the live view reads, every tick."""
     last = [0.0]
 
     def progress(now: datetime, stats: SimStats) -> None:
+        status = status_of(now, stats)
+        tmp = status_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(status))
+        tmp.replace(status_path)
         if time.monotonic() - last[0] < every_s:
             return
         last[0] = time.monotonic()
-        log.info(
-            "simulated %s",
-            now.isoformat(timespec="minutes"),
-            extra={
-                "ticks": stats.ticks,
-                "busy_ticks": stats.busy_ticks,
-                "records_sent": stats.records_sent,
-                "messages_received": stats.messages_received,
-                "replies_sent": stats.replies_sent,
-                "bookings": stats.bookings,
-            },
-        )
+        log.info("simulated %s", now.isoformat(timespec="minutes"), extra=status)
 
     return progress
 
@@ -222,7 +238,7 @@ async def _main(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel if task else (lambda: None))
-    setup.simulation.on_tick = _progress_logger()
+    setup.simulation.on_tick = _progress_reporter(data_dir / STATUS_FILE)
     until = None
     if args.days:
         until = (await setup.simulation.now()) + timedelta(days=args.days)

@@ -111,6 +111,7 @@ class Snapshot:
     conversations: Sequence[ConversationLine]
     links: Sequence[ServiceLinks]
     notes: Sequence[str] = field(default_factory=list)
+    activity: str = ""  # what the simulated practice is doing, in one line
 
 
 class _Poll:
