@@ -550,7 +550,18 @@ async def bench_events(infra: Infra, args: argparse.Namespace) -> bool:
     )
     raw_rows_s = await raw_inserts(infra, ev["total"], 300, 500)
     raw_rate = rate(ev["total"], raw_rows_s)
-    say(figure("segmenter_events", ev_rate, "events/s", f"target >= {EVENTS_TARGET:.0f}"))
+    # The target is the service's, deployed as the Helm chart runs it (2 replicas, one group);
+    # one process is reported beside it, against the same target when it runs alone.
+    alone = args.replicas <= 1
+    target_note = f"target >= {EVENTS_TARGET:.0f}"
+    say(
+        figure(
+            "segmenter_events",
+            ev_rate,
+            "events/s",
+            target_note if alone else f"one process; {target_note} is for {args.replicas} replicas",
+        )
+    )
     say(
         figure(
             "segmenter_events_raw_insert",
@@ -567,7 +578,8 @@ async def bench_events(infra: Infra, args: argparse.Namespace) -> bool:
             "pipeline / raw insert",
         )
     )
-    if args.replicas > 1:
+    met = ev_rate >= EVENTS_TARGET and ev["finished"]
+    if not alone:
         from bench.segmenter_replicas import run_replicas
 
         rp = await run_replicas(infra, args.events, args.timeout, args.replicas)
@@ -594,6 +606,7 @@ async def bench_events(infra: Infra, args: argparse.Namespace) -> bool:
                 "pipeline / raw insert",
             )
         )
+        met = rp_rate >= EVENTS_TARGET and rp["finished"]
     if args.with_service:
         sv = await run_service_events(infra, args.events, args.timeout)
         sv_rate = rate(sv["count"], sv["seconds"])
@@ -602,7 +615,7 @@ async def bench_events(infra: Infra, args: argparse.Namespace) -> bool:
             f"{sv['seconds']:.2f}s = {sv_rate:.0f} events/s; CPU per event: {sv['cpu']}; "
             f"load {load_average()}"
         )
-    return bool(ev_rate >= EVENTS_TARGET and ev["finished"])
+    return bool(met)
 
 
 def main(argv: list[str] | None = None) -> int:
