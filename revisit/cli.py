@@ -199,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--ingest-url", required=True, metavar="URL")
     simulate.add_argument("--messenger-url", required=True, metavar="URL")
     simulate.add_argument("--sequencer-url", required=True, metavar="URL")
+    simulate.add_argument("--escalation-url", required=True, metavar="URL")
     simulate.add_argument("--mllp-port", type=int, required=True, metavar="PORT")
     simulate.add_argument("--port", type=int, required=True, help="its FHIR scheduling API")
     _practice_options(simulate)

@@ -95,6 +95,7 @@ def service_specs(
         argv += ["--ingest-url", f"http://{HOST}:{ports['ingest'][0]}"]
         argv += ["--messenger-url", f"http://{HOST}:{ports['messenger'][0]}"]
         argv += ["--sequencer-url", f"http://{HOST}:{ports['sequencer'][0]}"]
+        argv += ["--escalation-url", f"http://{HOST}:{ports['escalation'][0]}"]
         argv += ["--mllp-port", str(ports["mllp"][0]), "--port", str(ports["simulator"][0])]
         specs.append(ChildSpec("simulator", argv, dict(common)))
     return specs

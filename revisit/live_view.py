@@ -51,7 +51,8 @@ def activity(status_path: Path) -> str:
     return (
         f"{status.get('messages_received', 0):,} messages to patients \u00b7 "
         f"{status.get('replies_sent', 0):,} replies \u00b7 "
-        f"{status.get('bookings', 0):,} booked by text \u00b7 {status.get('stops', 0):,} STOP"
+        f"{status.get('bookings', 0):,} booked by text \u00b7 {status.get('stops', 0):,} STOP "
+        f"\u00b7 staff closed {status.get('cases_closed', 0):,} cases"
     )
 
 

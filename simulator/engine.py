@@ -37,6 +37,7 @@ from simulator.model import (
 from simulator.phones import Phones
 from simulator.practice import attends, visit_for
 from simulator.settle import Settler, next_timer
+from simulator.staff import Staff
 
 log = logging.getLogger("simulator")
 # Time moves in whole steps: an hour in the practice's day, three at night. Finer steps would
@@ -57,6 +58,7 @@ class Endpoints:
     ingest: str
     messenger: str
     sequencer: str
+    escalation: str
     mllp_host: str
     mllp_port: int
     api_key: str  # the practice's integration key (ingest)
@@ -77,6 +79,8 @@ class SimStats:
     ticks: int = 0
     busy_ticks: int = 0  # the pipeline had not settled when the tick's wait ran out
     history: tuple[int, int] = (0, 0)  # records of the EHR's past sent, of all of them
+    cases_taken: int = 0  # escalations the practice's staff acknowledged
+    cases_closed: int = 0
     conversation: deque[tuple[datetime, str, str, str]] = field(
         default_factory=lambda: deque(maxlen=12)
     )  # (when, patient key, "in"/"out", text): synthetic patients, shown in the terminal only
@@ -114,6 +118,9 @@ class Simulation:
             headers={"Authorization": f"Bearer {endpoints.token}"},
         )
         self._phones = Phones(practice, self._http, endpoints.messenger, self.stats)
+        self.staff = Staff(
+            self._http, endpoints.escalation, self.clinic_id, self.zone, practice.seed
+        )
         self._feed = EhrFeed(
             endpoints.ingest,
             endpoints.api_key,
@@ -171,6 +178,8 @@ class Simulation:
         acted = await self._send_due(now)
         await self._phones.read()
         acted |= await self._phones.send_replies(now)
+        acted |= await self.staff.work(now)
+        self.stats.cases_taken, self.stats.cases_closed = self.staff.taken, self.staff.closed
         if not await self.settler.settle(now, acted=acted):
             self.stats.busy_ticks += 1
         await self._phones.read()  # what the replies just triggered, answered next tick

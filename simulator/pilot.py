@@ -113,6 +113,7 @@ async def rehearse(
         ingest=base["ingest"],
         messenger=base["messenger"],
         sequencer=base["sequencer"],
+        escalation=base["escalation"],
         mllp_host="127.0.0.1",
         mllp_port=ports["mllp"],
         api_key=creds["api_key"],

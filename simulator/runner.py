@@ -167,6 +167,8 @@ def status_of(now: datetime, stats: SimStats) -> dict[str, Any]:
         "replies_sent": stats.replies_sent,
         "bookings": stats.bookings,
         "stops": stats.stops,
+        "cases_taken": stats.cases_taken,
+        "cases_closed": stats.cases_closed,
     }
 
 
@@ -218,6 +220,7 @@ async def _main(args: argparse.Namespace) -> int:
         ingest=args.ingest_url,
         messenger=args.messenger_url,
         sequencer=args.sequencer_url,
+        escalation=args.escalation_url,
         mllp_host="127.0.0.1",
         mllp_port=args.mllp_port,
         api_key=creds["api_key"],

@@ -177,3 +177,12 @@ def test_metrics_attribute_completed_visits_and_revenue_to_outreach(practice: Pr
     assert row["messaged"] > 0 and row["replied"] > 0
     assert 0 < row["completed"] <= row["rebooked"] <= row["messaged"]
     assert row["revenue_cents"] > 0
+
+
+def test_the_practices_staff_take_pages_and_close_cases(practice: Practice) -> None:
+    closed = practice.get("escalation", "/cases", clinic_id=CLINIC, state="resolved", limit=500)
+    assert closed["cases"], "no case was closed"
+    assert all(c["acknowledged_at"] for c in closed["cases"])
+    times = practice.get("metrics", "/reports/escalations", clinic_id=CLINIC, group_by="clinic")
+    [row] = times["rows"]
+    assert row["minutes_to_ack_median"] is not None and row["minutes_to_ack_median"] >= 0
