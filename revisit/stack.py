@@ -222,6 +222,8 @@ def start_stack(
 
     creds = load_credentials(creds_path)
     creds.setdefault("jwt_secret", secrets.token_urlsafe(48))
+    # The synthetic practice's scheduling API asks for a bearer token, as a real EHR's does.
+    creds.setdefault("scheduling_token", secrets.token_urlsafe(32))
     creds["clinic_id"] = DEMO_CLINIC
     new_key = (
         backing.db_new or not creds.get("api_key") or creds.get("api_key_database") != backing.db_id
@@ -245,6 +247,7 @@ def start_stack(
         "REVISIT_MLLP_CLINIC_ID": env.get("REVISIT_MLLP_CLINIC_ID", DEMO_CLINIC),
         "REVISIT_PROFILE": "dev",
         "REVISIT_JWT_SECRET": creds["jwt_secret"],
+        "REVISIT_MESSENGER_FHIR_TOKEN": creds["scheduling_token"],
     }
     sup = Supervisor(specs(common), writer=out, preexec_fn=child_preexec())
     stack.callback(sup.stop)  # registered last, so it runs first: services before broker and db

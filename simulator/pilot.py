@@ -129,6 +129,7 @@ async def rehearse(
         speed=args.speed,
         mix=pilot_mix(Segment(args.segment)),
         horizon_days=args.days + args.follow_days,
+        scheduling_token=creds["scheduling_token"],
     )
     sim = setup.simulation
     last = [0.0]

@@ -122,6 +122,7 @@ async def set_up(
     speed: float,
     mix: Mapping[Journey, float] | None = None,
     horizon_days: int = 90,
+    scheduling_token: str = "",
 ) -> SimulatorSetup:
     engine = create_async_engine(database_url, pool_size=2)
     now = await clock_now(engine)
@@ -134,7 +135,9 @@ async def set_up(
     practice = build_practice(seed, patients, anchor.start, mix=mix, horizon_days=horizon_days)
     calendar = open_calendar(practice)
     simulation = Simulation(practice, calendar, endpoints, engine, speed_hours_per_second=speed)
-    server = SchedulingServer(calendar, simulation.booked, port=scheduling_port)
+    server = SchedulingServer(
+        calendar, simulation.booked, port=scheduling_port, token=scheduling_token
+    )
     await server.start()
     async with httpx.AsyncClient(
         trust_env=False, headers={"Authorization": f"Bearer {endpoints.token}"}, timeout=30
@@ -236,6 +239,7 @@ async def _main(args: argparse.Namespace) -> int:
         scheduling_port=args.port,
         anchor_path=data_dir / "simulator.json",
         speed=args.speed,
+        scheduling_token=creds.get("scheduling_token", ""),
     )
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import inspect
 import logging
 import socket
@@ -133,12 +134,23 @@ def scheduling_app(
     on_booked: OnBooked,
     *,
     clock: Callable[[], datetime] | None = None,
+    token: str = "",
 ) -> FastAPI:
     """The FHIR scheduling API over ``calendar``; ``on_booked`` hears of each new appointment.
 
     ``clock``: the simulation's now; a slot that has already started cannot be booked.
+    ``token``: the bearer token every request must carry, as a real EHR's API would ask.
     """
     app = FastAPI(title="Simulated practice scheduling (FHIR R4)", docs_url=None, redoc_url=None)
+    if token:
+
+        @app.middleware("http")
+        async def bearer_only(request: Request, call_next: Any) -> Any:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return _outcome(401, "login", "a valid bearer token is required")
+            return await call_next(request)
+
     # Appointment ids on_booked has been (or is being) told about: a retried request after a
     # failed callback tells it again, a plain repeat does not.
     told: set[str] = set()
@@ -262,8 +274,9 @@ class SchedulingServer:
         *,
         port: int = 0,
         clock: Callable[[], datetime] | None = None,
+        token: str = "",
     ) -> None:
-        self._app = scheduling_app(calendar, on_booked, clock=clock)
+        self._app = scheduling_app(calendar, on_booked, clock=clock, token=token)
         self._port = port
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None

@@ -242,6 +242,25 @@ async def test_the_messenger_offers_another_providers_times_when_its_provider_ha
     assert own and all(s.slot_id.startswith("S-dr-1-") for s in own)  # their own, when they can
 
 
+async def test_with_a_token_the_scheduling_api_refuses_a_caller_without_it():
+    server = SchedulingServer(Calendar(CLINIC), lambda _a: None, token="s3cret-token")
+    base_url = await server.start()
+    try:
+        query = SlotQuery("clinic-test", ServiceLine.skin_check, "dr-2", None, MONDAY)
+        anonymous = FhirScheduling(base_url)
+        assert await anonymous.find_slots(query) == []  # a 401 offers nothing
+        async with httpx.AsyncClient() as client:
+            refused = await client.get(f"{base_url}/Slot", params={"status": "free"})
+        assert refused.status_code == 401
+        assert refused.json()["resourceType"] == "OperationOutcome"
+        trusted = FhirScheduling(base_url, token="s3cret-token")
+        assert len(await trusted.find_slots(query)) == 3
+        await anonymous.close()
+        await trusted.close()
+    finally:
+        await server.stop()
+
+
 async def test_booking_over_fhir_books_once_per_request_and_refuses_a_taken_slot():
     calendar = Calendar(CLINIC)
     async with serving(calendar) as (base_url, told):
