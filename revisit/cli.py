@@ -11,6 +11,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Literal
 
 
@@ -31,6 +32,16 @@ def _dev(args: argparse.Namespace) -> int:
     return dev.main(args)
 
 
+def _instant(value: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO date and time") from None
+    if at.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r} needs an offset, e.g. 2026-12-01T08:00Z")
+    return at
+
+
 def _practice_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7, help="the same seed, the same practice")
     parser.add_argument("--patients", type=int, default=2000, help="practice size (default 2000)")
@@ -41,6 +52,11 @@ def _practice_options(parser: argparse.ArgumentParser) -> None:
         help="at most this many simulated hours per real second (default 2: a day in 12 s)",
     )
     parser.add_argument("--days", type=float, default=0, help="stop the clock after N days")
+    parser.add_argument(
+        "--start",
+        type=_instant,
+        help="the simulated moment a new practice starts (ISO, with offset; default: this hour)",
+    )
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -213,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     pilot.add_argument("--holdout", type=float, default=0.2, help="control share (default 0.2)")
     pilot.add_argument("--days", type=int, default=30, help="simulated days (default 30)")
     pilot.add_argument("--seed", type=int, default=7)
+    pilot.add_argument(
+        "--start", type=_instant, help="the simulated day the pilot starts (ISO, with offset)"
+    )
     pilot.add_argument(
         "--speed", type=float, default=12.0, help="at most this many simulated hours a second"
     )

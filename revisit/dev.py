@@ -115,6 +115,7 @@ def simulator_options(args: argparse.Namespace) -> list[str] | None:
         str(args.speed),
         "--days",
         str(args.days),
+        *(["--start", args.start.isoformat()] if args.start else []),
     ]
 
 

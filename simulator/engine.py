@@ -45,6 +45,7 @@ log = logging.getLogger("simulator")
 # month must pass in minutes. A reply written at 10:17 reaches the practice at 11:00.
 DAY_STEP, NIGHT_STEP = timedelta(hours=1), timedelta(hours=3)
 DAY_HOURS = range(7, 21)
+CLOCK_PROPAGATION_S = 0.1
 
 
 async def clock_now(engine: AsyncEngine) -> datetime:
@@ -152,6 +153,9 @@ class Simulation:
             target = await self._next_moment(now, until)
             jump = target - now
             now = await advance_clock(self.engine, jump)
+            # Every service learns the new "now" by NOTIFY; a record sent before that arrives
+            # would be handled at the old time, and two runs of one seed would drift apart.
+            await asyncio.sleep(CLOCK_PROPAGATION_S)
             await self.tick(now)
             pace = jump.total_seconds() / 3600 / self.speed
             await asyncio.sleep(max(0.0, pace - (time.monotonic() - started)))

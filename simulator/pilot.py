@@ -130,6 +130,7 @@ async def rehearse(
         mix=pilot_mix(Segment(args.segment)),
         horizon_days=args.days + args.follow_days,
         scheduling_token=creds["scheduling_token"],
+        start=args.start,
     )
     sim = setup.simulation
     last = [0.0]

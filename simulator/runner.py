@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from shared.clock import set_clock
 from simulator.calendar import Calendar
 from simulator.engine import Endpoints, SimStats, Simulation, clock_now
 from simulator.model import AppointmentRecord, AppointmentStatus, Journey, Practice
@@ -123,15 +124,21 @@ async def set_up(
     mix: Mapping[Journey, float] | None = None,
     horizon_days: int = 90,
     scheduling_token: str = "",
+    start: datetime | None = None,
 ) -> SimulatorSetup:
     engine = create_async_engine(database_url, pool_size=2)
     now = await clock_now(engine)
     anchor = load_anchor(anchor_path, seed, patients) if anchor_path else None
     if anchor is None:
-        # Generated for the top of the hour, so two runs of one seed see the same practice.
-        anchor = Anchor(seed, patients, now.replace(minute=0, second=0, microsecond=0))
+        # A new practice starts at ``start``, else at the top of the hour; the clock is put
+        # there and frozen between ticks, so two runs of one seed and start see the same times.
+        begin = start or now.replace(minute=0, second=0, microsecond=0)
+        anchor = Anchor(seed, patients, begin)
         if anchor_path:
             save_anchor(anchor_path, anchor)
+        now = begin
+    # Restarted: the clock carries on from where it is (it never runs backwards), frozen.
+    await set_clock(engine, max(now, anchor.start), rate=0)
     practice = build_practice(seed, patients, anchor.start, mix=mix, horizon_days=horizon_days)
     calendar = open_calendar(practice)
     simulation = Simulation(practice, calendar, endpoints, engine, speed_hours_per_second=speed)
@@ -240,6 +247,7 @@ async def _main(args: argparse.Namespace) -> int:
         anchor_path=data_dir / "simulator.json",
         speed=args.speed,
         scheduling_token=creds.get("scheduling_token", ""),
+        start=args.start,
     )
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
@@ -251,6 +259,8 @@ async def _main(args: argparse.Namespace) -> int:
         until = (await setup.simulation.now()) + timedelta(days=args.days)
     try:
         await setup.simulation.run(until)
+        # What the last tick started is finished before anyone reads the results.
+        await setup.simulation.settler.settle(await setup.simulation.now(), timeout_s=60.0)
         log.info("simulated %s days; holding the clock", args.days)
         await asyncio.Event().wait()  # keep serving the calendar until stopped
     except asyncio.CancelledError:

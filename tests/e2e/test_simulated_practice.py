@@ -10,87 +10,27 @@ them. The checks are the invariants a practice cares about, read from what reall
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import httpx
 import pytest
 
 from shared.events.common import Segment
 from simulator.catalogue import default_clinic
-from tests.e2e.conftest import _all_ready, dev_environment, stop_dev
+from tests.e2e.practice_run import Practice, simulated_practice
 
 PATIENTS, DAYS, SEED = 300, 21, 7
-RUN_TIMEOUT_S = 600
 CLINIC = "clinic-demo"
 TX_HOURS = (9, 21)  # the sequencer's allowed hours for a Texas clinic: 09:00-21:00 local
 
 
-@dataclass
-class Practice:
-    urls: dict[str, str]
-    token: str
-    dsn: str
-    log_path: Path
-
-    def get(self, service: str, path: str, **params: Any) -> Any:
-        response = httpx.get(
-            f"{self.urls[service]}{path}",
-            params=params,
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=10,
-        )
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    async def rows(self, sql: str) -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(self.dsn)
-        try:
-            return list(await conn.fetch(sql))
-        finally:
-            await conn.close()
-
-
 @pytest.fixture(scope="module")
 def practice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Practice]:
-    data_dir = tmp_path_factory.mktemp("revisit-sim")
-    env, ports, pg_port = dev_environment()
-    log_path = data_dir / "dev.log"
-    argv = [sys.executable, "-m", "revisit", "dev", "--data-dir", str(data_dir), "--view", "log"]
-    argv += ["--patients", str(PATIENTS), "--days", str(DAYS), "--seed", str(SEED)]
-    argv += ["--speed", "1000"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    try:
-        while not _all_ready(urls) or "holding the clock" not in log_path.read_text(
-            "utf-8", "replace"
-        ):
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-4000:]
-                pytest.fail(f"the simulated practice did not finish {DAYS} days:\n{tail}")
-            time.sleep(1.0)
-        creds = json.loads((data_dir / "dev-credentials.json").read_text())
-        yield Practice(
-            urls,
-            creds["admin_token"],
-            f"postgresql://postgres@127.0.0.1:{pg_port}/revisit",
-            log_path,
-        )
-    finally:
-        stop_dev(process)
+    with simulated_practice(tmp_path_factory.mktemp("revisit-sim"), PATIENTS, DAYS, SEED) as p:
+        yield p
 
 
 OUTREACH_SQL = """
