@@ -241,7 +241,9 @@ def answer(
     """The patient's reply to ``inbound``, or None when they leave it unanswered."""
     if state.stopped or patient.persona is Persona.silent:
         return None
-    pid, mid = patient.patient_id, inbound.message_id
+    # Keyed by where the message falls in the conversation, not by its id: the messenger's ids
+    # for its answers differ between runs, and one seed must give the same patient.
+    pid, mid = patient.patient_id, f"o{state.outreach_seen}-s{state.offers_seen}"
 
     def roll(purpose: str) -> float:
         return _draw(seed, pid, mid, purpose)

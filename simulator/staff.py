@@ -47,7 +47,9 @@ def _instant(value: Any) -> datetime | None:
 
 def next_act(case: dict[str, Any], now: datetime, zone: ZoneInfo, seed: int) -> Act | None:
     """What the practice's staff do about an open case at ``now``, if anything."""
-    case_id, severity = str(case["escalation_id"]), str(case.get("severity") or "normal")
+    severity = str(case.get("severity") or "normal")
+    # Keyed by whose case and when, not by its id (ids can differ between runs of one seed).
+    case_id = f"{case.get('patient_key')}|{case.get('case_type')}|{case.get('raised_at')}"
     taken = _instant(case.get("acknowledged_at"))
     if taken is not None:
         closes = taken + _minutes(seed, case_id, "close", CLOSES)
