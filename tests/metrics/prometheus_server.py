@@ -1,15 +1,12 @@
 """A real Prometheus server (Debian package ``prometheus``) for the dashboard test.
 
-``ensure_prometheus`` installs the package with apt when the binary is not on PATH (CI runs the
-suite as root on a fresh Debian machine), running ``apt-get update`` only if the first install
-fails. It skips the test, saying why, only when apt itself cannot be used (no apt-get, or not
-root).
+``ensure_prometheus`` installs the package with apt when the binary is not on PATH
+(``tests.debian``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import socket
 import subprocess
@@ -22,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-APT_TIMEOUT_S = 600
+from tests.debian import ensure_package
 
 
 def free_port() -> int:
@@ -34,25 +30,7 @@ def free_port() -> int:
 
 
 def ensure_prometheus() -> str:
-    found = shutil.which("prometheus")
-    if found:
-        return found
-    apt = shutil.which("apt-get")
-    if apt is None:
-        pytest.skip("prometheus is not installed and apt-get is not available to install it")
-    if os.geteuid() != 0:
-        pytest.skip("prometheus is not installed and installing it with apt-get needs root")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [apt, "install", "-y", "--no-install-recommends", "prometheus"]
-    result = subprocess.run(install, env=env, capture_output=True, timeout=APT_TIMEOUT_S)
-    if result.returncode != 0:
-        subprocess.run([apt, "update"], env=env, capture_output=True, timeout=APT_TIMEOUT_S)
-        result = subprocess.run(install, env=env, capture_output=True, timeout=APT_TIMEOUT_S)
-    found = shutil.which("prometheus")
-    if result.returncode != 0 or not found:
-        tail = result.stderr.decode(errors="replace")[-2000:]
-        raise RuntimeError(f"apt-get install prometheus failed ({result.returncode}): {tail}")
-    return found
+    return ensure_package("prometheus", ("prometheus",))
 
 
 @dataclass

@@ -1,17 +1,13 @@
 """A real headless Chromium (Debian package ``chromium``) for the pilot report's rendering test.
 
-``ensure_chromium`` installs the package with apt when the binary is not there (CI runs the
-suite as root on a fresh Debian machine), running ``apt-get update`` only if the first install
-fails. It skips the test, saying why, only when apt itself cannot be used (no apt-get, or not
-root). ``serve`` publishes a folder on 127.0.0.1 so the page loads its charts over HTTP, as a
-browser opening a shared report would.
+``ensure_chromium`` installs the package with apt when the binary is not there
+(``tests.debian``). ``serve`` publishes a folder on 127.0.0.1 so the page loads its charts over
+HTTP, as a browser opening a shared report would.
 """
 
 from __future__ import annotations
 
 import functools
-import os
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -20,41 +16,14 @@ from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
+from tests.debian import ensure_package
 
-APT_TIMEOUT_S = 900
 BROWSER_TIMEOUT_S = 120
 CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser")
 
 
-def _found() -> str | None:
-    for name in CANDIDATES:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
 def ensure_chromium() -> str:
-    found = _found()
-    if found:
-        return found
-    apt = shutil.which("apt-get")
-    if apt is None:
-        pytest.skip("chromium is not installed and apt-get is not available to install it")
-    if os.geteuid() != 0:
-        pytest.skip("chromium is not installed and installing it with apt-get needs root")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [apt, "install", "-y", "chromium"]
-    result = subprocess.run(install, env=env, capture_output=True, timeout=APT_TIMEOUT_S)
-    if result.returncode != 0:
-        subprocess.run([apt, "update"], env=env, capture_output=True, timeout=APT_TIMEOUT_S)
-        result = subprocess.run(install, env=env, capture_output=True, timeout=APT_TIMEOUT_S)
-    found = _found()
-    if result.returncode != 0 or not found:
-        tail = result.stderr.decode(errors="replace")[-2000:]
-        raise RuntimeError(f"apt-get install chromium failed ({result.returncode}): {tail}")
-    return found
+    return ensure_package("chromium", CANDIDATES)
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
