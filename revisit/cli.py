@@ -118,7 +118,7 @@ def _clock(args: argparse.Namespace) -> int:
 
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from shared.clock import advance_clock, read_clock, set_clock
+    from shared.clock import advance_clock, current_time, set_clock
 
     async def run() -> str:
         engine = create_async_engine(_clock_database_url(args.data_dir))
@@ -130,10 +130,7 @@ def _clock(args: argparse.Namespace) -> int:
                 at = datetime.fromisoformat(args.at)
                 await set_clock(engine, at, rate=args.rate)
                 return f"now {at.isoformat()} at {args.rate:g}x"
-            virtual, real, rate = await read_clock(engine)
-            import time
-
-            now = virtual + timedelta(seconds=(time.time() - real) * rate)
+            now, rate = await current_time(engine)
             return f"now {now.isoformat()} at {rate:g}x"
         finally:
             await engine.dispose()

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from revisit.stack import DEMO_CLINIC
 from revisit.supervisor import Supervisor
+from shared.clock import current_time
 from simulator.runner import STATUS_FILE
 
 REFRESH_S = 1.0
@@ -57,10 +58,8 @@ def activity(status_path: Path) -> str:
 
 
 async def _sim_now(engine: AsyncEngine) -> datetime | None:
-    from simulator.engine import clock_now
-
     try:
-        return await clock_now(engine)
+        return (await current_time(engine))[0]
     except Exception:  # a moment without the database shows no time, not a crash
         return None
 

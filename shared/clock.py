@@ -132,12 +132,17 @@ async def set_clock(engine: AsyncEngine, at: datetime, *, rate: float = 0.0) -> 
         await conn.execute(text("SELECT pg_notify(:c, '')"), {"c": CLOCK_CHANNEL})
 
 
+async def current_time(engine: AsyncEngine) -> tuple[datetime, float]:
+    """The shared clock's "now" and its rate, as every service following it reads them."""
+    virtual, real, rate = await read_clock(engine)
+    return virtual + timedelta(seconds=(time.time() - real) * rate), rate
+
+
 async def advance_clock(engine: AsyncEngine, delta: timedelta) -> datetime:
     """Move the shared clock forward by ``delta`` and return the new "now"."""
     if delta < timedelta(0):
         raise ValueError("the clock only moves forward")
-    virtual, real, rate = await read_clock(engine)
-    current = virtual + timedelta(seconds=(time.time() - real) * rate)
+    current, rate = await current_time(engine)
     target = current + delta
     await set_clock(engine, target, rate=rate)
     return target

@@ -14,17 +14,16 @@ import heapq
 import itertools
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.clock import advance_clock, read_clock
-from simulator.calendar import BookedAppointment, Calendar
+from shared.clock import advance_clock, current_time
+from simulator.calendar import BookedAppointment
 from simulator.feed import EhrFeed
 from simulator.model import (
     AppointmentRecord,
@@ -48,12 +47,6 @@ DAY_HOURS = range(7, 21)
 CLOCK_PROPAGATION_S = 0.1
 
 
-async def clock_now(engine: AsyncEngine) -> datetime:
-    """The shared clock's "now" (the stack's services all read the same row)."""
-    virtual, real, rate = await read_clock(engine)
-    return virtual + timedelta(seconds=(time.time() - real) * rate)
-
-
 @dataclass(frozen=True)
 class Endpoints:
     ingest: str
@@ -75,23 +68,18 @@ class SimStats:
     messages_received: int = 0  # by the patients' phones
     replies_sent: int = 0
     bookings: int = 0  # made in a conversation, through the practice's scheduling API
-    visits: int = 0  # of the bookings above, those the patient will come to
     stops: int = 0
     ticks: int = 0
     busy_ticks: int = 0  # the pipeline had not settled when the tick's wait ran out
     history: tuple[int, int] = (0, 0)  # records of the EHR's past sent, of all of them
     cases_taken: int = 0  # escalations the practice's staff acknowledged
     cases_closed: int = 0
-    conversation: deque[tuple[datetime, str, str, str]] = field(
-        default_factory=lambda: deque(maxlen=12)
-    )  # (when, patient key, "in"/"out", text): synthetic patients, shown in the terminal only
 
 
 class Simulation:
     def __init__(
         self,
         practice: Practice,
-        calendar: Calendar,
         endpoints: Endpoints,
         engine: AsyncEngine,
         *,
@@ -99,7 +87,6 @@ class Simulation:
         speed_hours_per_second: float = 4.0,
     ) -> None:
         self.practice = practice
-        self.calendar = calendar
         self.endpoints = endpoints
         self.engine = engine
         self.settler = Settler(engine)
@@ -120,7 +107,7 @@ class Simulation:
         )
         self._phones = Phones(practice, self._http, endpoints.messenger, self.stats)
         self.staff = Staff(
-            self._http, endpoints.escalation, self.clinic_id, self.zone, practice.seed
+            self._http, endpoints.escalation, self.clinic_id, self.zone, practice.seed, self.stats
         )
         self._feed = EhrFeed(
             endpoints.ingest,
@@ -141,7 +128,7 @@ class Simulation:
     # --- the loop ---------------------------------------------------------------------------
 
     async def now(self) -> datetime:
-        return await clock_now(self.engine)
+        return (await current_time(self.engine))[0]
 
     async def run(self, until: datetime | None = None) -> None:
         """Tick until ``until`` (simulated), or forever; cancel the task to stop."""
@@ -159,6 +146,8 @@ class Simulation:
             await self.tick(now)
             pace = jump.total_seconds() / 3600 / self.speed
             await asyncio.sleep(max(0.0, pace - (time.monotonic() - started)))
+        # What the last tick started is finished before anyone reads the results.
+        await self.settler.settle(now, timeout_s=60.0)
 
     async def _next_moment(self, now: datetime, until: datetime | None) -> datetime:
         """Straight to the next moment anything happens: a record the EHR writes, a patient's
@@ -183,7 +172,6 @@ class Simulation:
         await self._phones.read()
         acted |= await self._phones.send_replies(now)
         acted |= await self.staff.work(now)
-        self.stats.cases_taken, self.stats.cases_closed = self.staff.taken, self.staff.closed
         if not await self.settler.settle(now, acted=acted):
             self.stats.busy_ticks += 1
         await self._phones.read()  # what the replies just triggered, answered next tick
@@ -202,18 +190,18 @@ class Simulation:
 
     async def _send_history(self, now: datetime, chunk: int = 2000) -> None:
         """The EHR's past, in chunks so the live view can say how far it is."""
-        total = sum(1 for at, _, _ in self._timeline if at <= now)
-        sent = 0
-        while self._timeline and self._timeline[0][0] <= now:
-            due = [heapq.heappop(self._timeline)[2] for _ in range(chunk) if self._due(now)]
-            await self._feed_records(due)
-            sent += len(due)
-            self.stats.history = (sent, total)
+        history = self._pop_due(now)
+        for first in range(0, len(history), chunk):
+            await self._feed_records(history[first : first + chunk])
+            self.stats.history = (min(first + chunk, len(history)), len(history))
             if self.on_tick is not None:
                 self.on_tick(now, self.stats)
 
-    def _due(self, now: datetime) -> bool:
-        return bool(self._timeline) and self._timeline[0][0] <= now
+    def _pop_due(self, now: datetime) -> list[Happening]:
+        due: list[Happening] = []
+        while self._timeline and self._timeline[0][0] <= now:
+            due.append(heapq.heappop(self._timeline)[2])
+        return due
 
     async def _feed_records(self, due: list[Happening]) -> None:
         report = await self._feed.send(due)
@@ -224,9 +212,7 @@ class Simulation:
 
     async def _send_due(self, now: datetime) -> bool:
         """Send what the EHR wrote by ``now``; whether there was anything."""
-        due: list[Happening] = []
-        while self._timeline and self._timeline[0][0] <= now:
-            due.append(heapq.heappop(self._timeline)[2])
+        due = self._pop_due(now)
         if not due:
             return False
         await self._feed_records(due)
@@ -264,7 +250,6 @@ class Simulation:
             if outcome == AppointmentStatus.fulfilled:
                 visit = visit_for(changed, clinic, self.practice.seed)
                 self._push(Happening(visit.end, visit))
-                self.stats.visits += 1
 
 
 def _booked_service(clinic: Clinic, booked: BookedAppointment) -> Service:

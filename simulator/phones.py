@@ -73,7 +73,6 @@ class Phones:
         sent_at = datetime.fromisoformat(str(message["sent_at"]))
         body = str(message["body"])
         inbound = message["direction"] == "inbound"
-        self.stats.conversation.append((sent_at, patient_key, "in" if inbound else "out", body))
         if inbound or patient is None:
             return
         self.stats.messages_received += 1

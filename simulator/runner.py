@@ -25,9 +25,10 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from shared.clock import set_clock
+from revisit.stack import load_credentials, readiness_error
+from shared.clock import current_time, set_clock
 from simulator.calendar import Calendar
-from simulator.engine import Endpoints, SimStats, Simulation, clock_now
+from simulator.engine import Endpoints, SimStats, Simulation
 from simulator.model import AppointmentRecord, AppointmentStatus, Journey, Practice
 from simulator.practice import build_practice
 from simulator.scheduling import SchedulingServer
@@ -127,7 +128,7 @@ async def set_up(
     start: datetime | None = None,
 ) -> SimulatorSetup:
     engine = create_async_engine(database_url, pool_size=2)
-    now = await clock_now(engine)
+    now, _ = await current_time(engine)
     anchor = load_anchor(anchor_path, seed, patients) if anchor_path else None
     if anchor is None:
         # A new practice starts at ``start``, else at the top of the hour; the clock is put
@@ -141,7 +142,7 @@ async def set_up(
     await set_clock(engine, max(now, anchor.start), rate=0)
     practice = build_practice(seed, patients, anchor.start, mix=mix, horizon_days=horizon_days)
     calendar = open_calendar(practice)
-    simulation = Simulation(practice, calendar, endpoints, engine, speed_hours_per_second=speed)
+    simulation = Simulation(practice, endpoints, engine, speed_hours_per_second=speed)
     server = SchedulingServer(
         calendar, simulation.booked, port=scheduling_port, token=scheduling_token
     )
@@ -205,27 +206,18 @@ async def wait_for_stack(endpoints: Endpoints, timeout_s: float = 120.0) -> None
     """The simulator starts beside the services: it waits for them rather than failing."""
     urls = [f"{u}/readyz" for u in (endpoints.ingest, endpoints.messenger, endpoints.sequencer)]
     deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient(trust_env=False, timeout=2.0) as client:
-        for url in urls:
-            while True:
-                try:
-                    if (await client.get(url)).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the stack is not ready after {timeout_s:g} s: {url}")
-                await asyncio.sleep(0.5)
-
-
-def _credentials(data_dir: Path) -> dict[str, Any]:
-    loaded = json.loads((data_dir / "dev-credentials.json").read_text())
-    return loaded if isinstance(loaded, dict) else {}
+    for url in urls:
+        while (error := await asyncio.to_thread(readiness_error, url)) is not None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not ready after {timeout_s:g} s: {url}: {error}")
+            await asyncio.sleep(0.5)
 
 
 async def _main(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir)
-    creds = _credentials(data_dir)
+    creds = load_credentials(data_dir / "dev-credentials.json")
+    if not creds.get("api_key"):
+        raise RuntimeError(f"no dev credentials in {data_dir}: start it with `revisit dev`")
     endpoints = Endpoints(
         ingest=args.ingest_url,
         messenger=args.messenger_url,
@@ -259,8 +251,6 @@ async def _main(args: argparse.Namespace) -> int:
         until = (await setup.simulation.now()) + timedelta(days=args.days)
     try:
         await setup.simulation.run(until)
-        # What the last tick started is finished before anyone reads the results.
-        await setup.simulation.settler.settle(await setup.simulation.now(), timeout_s=60.0)
         log.info("simulated %s days; holding the clock", args.days)
         await asyncio.Event().wait()  # keep serving the calendar until stopped
     except asyncio.CancelledError:

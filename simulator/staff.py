@@ -15,10 +15,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import httpx
+
+if TYPE_CHECKING:
+    from simulator.engine import SimStats
 
 log = logging.getLogger("simulator")
 
@@ -72,8 +75,7 @@ class Staff:
     clinic_id: str
     zone: ZoneInfo
     seed: int
-    taken: int = 0
-    closed: int = 0
+    stats: SimStats  # counts what the staff did (cases_taken, cases_closed)
 
     async def work(self, now: datetime) -> bool:
         """Take and close what is due; whether anything was done."""
@@ -99,7 +101,7 @@ class Staff:
                 continue
             acted = True
             if act is Act.acknowledge:
-                self.taken += 1
+                self.stats.cases_taken += 1
             else:
-                self.closed += 1
+                self.stats.cases_closed += 1
         return acted
