@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 
@@ -20,6 +20,12 @@ from services.messenger.ehr.domain.connection import AuthKind, Connection
 from services.messenger.ehr.domain.smart import AccessToken, TokenRefused
 
 Now = Callable[[], datetime]
+
+
+def wall_clock() -> datetime:
+    # Tokens and assertions are judged by the authorisation server's own clock, so they use
+    # real time, never the controlled clock a simulation moves months ahead.
+    return datetime.now(UTC)
 
 
 class AuthSetupError(Exception):
@@ -176,7 +182,10 @@ def _secret(secrets: Mapping[str, str], name: str | None) -> str:
 
 
 def token_source(
-    connection: Connection, http: httpx.AsyncClient, secrets: Mapping[str, str], now: Now
+    connection: Connection,
+    http: httpx.AsyncClient,
+    secrets: Mapping[str, str],
+    now: Now = wall_clock,
 ) -> TokenSource:
     auth = connection.settings.auth
     if auth.kind is AuthKind.static:

@@ -94,3 +94,14 @@ class FhirClient:
 
     async def create(self, kind: str, body: dict[str, Any], *, if_none_exist: str) -> Answer:
         return await self._send("POST", kind, body=body, headers={"If-None-Exist": if_none_exist})
+
+    async def validate(self, body: dict[str, Any]) -> Answer:
+        """``$validate`` of a resource Revisit would create (nothing is created)."""
+        parameters = {
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "resource", "resource": body},
+                {"name": "mode", "valueCode": "create"},
+            ],
+        }
+        return await self._send("POST", f"{body['resourceType']}/$validate", body=parameters)

@@ -193,7 +193,9 @@ class EhrScheduling(SchedulingAdapter):
         if read.status in (404, 410) or (current is not None and current.status != "free"):
             return BookingResult(Booked.taken)
         body = fhir.appointment(
-            self._request(slot, current, who.patient_id, booking_request_id, service_line)
+            self.appointment_request(
+                slot, current, who.patient_id, booking_request_id, service_line
+            )
         )
         created = await self.client.create(
             "Appointment", body, if_none_exist=fhir.if_none_exist(booking_request_id)
@@ -205,7 +207,7 @@ class EhrScheduling(SchedulingAdapter):
             return BookingResult(Booked.taken)
         return person(HandoffReason.ehr_refused, who.patient_id)
 
-    def _request(
+    def appointment_request(
         self,
         slot: Slot,
         current: fhir.EhrSlot | None,

@@ -62,7 +62,9 @@ def upgrade() -> None:
         _at("created_at", nullable=False),
         schema=S,
     )
-    op.create_index("ehr_tasks_by_clinic", "ehr_booking_tasks", ["clinic_id", "created_at"], schema=S)
+    op.create_index(
+        "ehr_tasks_by_clinic", "ehr_booking_tasks", ["clinic_id", "created_at"], schema=S
+    )
     op.create_table(
         "ehr_appointments",
         sa.Column("booking_request_id", sa.Text, primary_key=True),
