@@ -111,11 +111,15 @@ PRACTICE_CODES = "http://practice.example/appointment-type"
 MRN_SYSTEM = "urn:oid:2.16.840.1.113883.3.7777.1"
 
 
-async def seed_practice(server: FhirServer, *, slots: int = 4, service: str = "FBSE") -> dict[str, Any]:
+async def seed_practice(
+    server: FhirServer, *, slots: int = 4, service: str = "FBSE"
+) -> dict[str, Any]:
     """A practitioner with a schedule at a location and free slots of one service type (plus
     one busy slot and one slot of another service), every id fresh so tests never collide."""
     tag = uuid.uuid4().hex[:8]
-    practitioner = await server.create({"resourceType": "Practitioner", "name": [{"family": f"Derm{tag}"}]})
+    practitioner = await server.create(
+        {"resourceType": "Practitioner", "name": [{"family": f"Derm{tag}"}]}
+    )
     location = await server.create({"resourceType": "Location", "name": f"Clinic {tag}"})
     coding = {"system": PRACTICE_CODES, "code": service}
     schedule = await server.create(

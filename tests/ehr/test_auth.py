@@ -191,7 +191,9 @@ async def test_an_hmac_signed_assertion_is_refused(auth_server: AuthServer) -> N
     client_id = smart_client(auth_server, key)
     claims = {"iss": client_id, "sub": client_id, "aud": auth_server.token_url, "jti": "x1"}
     claims["exp"] = int(time.time()) + 60
-    forged = jwt.encode(claims, "a-shared-secret-long-enough-for-sha-384-hmac-keys-0123", algorithm="HS384")
+    forged = jwt.encode(
+        claims, "a-shared-secret-long-enough-for-sha-384-hmac-keys-0123", algorithm="HS384"
+    )
     answer = await _post_assertion(auth_server, forged)
     assert answer.status_code == 401 and "RS384 or ES384" in answer.json()["error_description"]
 

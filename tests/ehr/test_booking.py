@@ -124,7 +124,9 @@ async def test_booking_creates_the_appointment_once_and_takes_the_slot(
         other = await ehr.book(slot, booking_request_id=str(uuid.uuid4()), **kw)
     assert first.outcome is Booked.booked and again.appointment_id == first.appointment_id
     assert other.outcome is Booked.taken  # the next slots are offered by the conversation
-    made = await fhir_server.search("Appointment", identifier=f"urn:revisit:booking-request|{request_id}")
+    made = await fhir_server.search(
+        "Appointment", identifier=f"urn:revisit:booking-request|{request_id}"
+    )
     assert len(made) == 1
     appointment = made[0]
     actors = {p["actor"]["reference"] for p in appointment["participant"]}
@@ -138,7 +140,10 @@ async def test_booking_creates_the_appointment_once_and_takes_the_slot(
     assert appointment["status"] == "booked" and appointment["end"]
     assert (await fhir_server.read("Slot", slot.slot_id))["status"] == "busy"
     async with sessions() as session:
-        assert await store.latest_appointment(session, f"{clinic}:{patient_id}") == first.appointment_id
+        assert (
+            await store.latest_appointment(session, f"{clinic}:{patient_id}")
+            == first.appointment_id
+        )
 
 
 class StaleSlotReads(FhirClient):
@@ -163,7 +168,10 @@ async def test_a_slot_taken_between_the_check_and_the_create_is_a_conflict_not_a
         ehr.client = StaleSlotReads(ehr.client.base, ehr.client.tokens, http)
         busy = Slot(practice["busy"], AFTER, provider_id="dr-1", location_id="loc-1")
         result = await ehr.book(
-            busy, clinic_id=ehr.connection.clinic_id, patient_id=patient_id, booking_request_id="r-1"
+            busy,
+            clinic_id=ehr.connection.clinic_id,
+            patient_id=patient_id,
+            booking_request_id="r-1",
         )
     assert result.outcome is Booked.taken
 
@@ -269,7 +277,9 @@ async def test_an_ehr_that_takes_no_writes_gets_a_staff_task_with_what_to_book(
     }
 
 
-def smart_settings(server: FhirServer, auth: AuthServer, practice: dict[str, Any], base: str) -> tuple[ConnectionSettings, dict[str, str]]:
+def smart_settings(
+    server: FhirServer, auth: AuthServer, practice: dict[str, Any], base: str
+) -> tuple[ConnectionSettings, dict[str, str]]:
     key = rsa_key()
     client_id = smart_client(auth, key)
     settings = ConnectionSettings(
