@@ -231,7 +231,8 @@ async def test_the_identity_is_cached_then_searched_again(
     ehr_patient = await seed_patient(fhir_server, mrn)
     async with httpx.AsyncClient() as http:
         ehr = await adapter(fhir_server, auth_server, sessions, practice, http)
-        key = f"{ehr.connection.clinic_id}:{await patient_with_mrn(sessions, ehr.connection.clinic_id, mrn)}"
+        clinic = ehr.connection.clinic_id
+        key = f"{clinic}:{await patient_with_mrn(sessions, clinic, mrn)}"
         first = await ehr.resolve(key)
         cached = await ehr.resolve(key)
         await seed_patient(fhir_server, mrn)  # a duplicate record appears in the EHR
