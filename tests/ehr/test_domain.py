@@ -182,9 +182,9 @@ def bundle(*resources: dict[str, object], mode: str | None = None) -> dict[str, 
 def test_free_slots_leave_out_busy_past_and_other_service_slots() -> None:
     after = NOW
     later, soon = (NOW + timedelta(days=1)).isoformat(), (NOW + timedelta(hours=3)).isoformat()
-    schedule = {"reference": "Schedule/a"}
+    sched = {"reference": "Schedule/a"}
     slots = bundle(
-        {"resourceType": "Slot", "id": "s2", "status": "free", "start": later, "schedule": schedule},
+        {"resourceType": "Slot", "id": "s2", "status": "free", "start": later, "schedule": sched},
         {"resourceType": "Slot", "id": "s1", "status": "free", "start": soon},
         {"resourceType": "Slot", "id": "busy", "status": "busy", "start": later},
         {"resourceType": "Slot", "id": "past", "status": "free", "start": NOW.isoformat()},
