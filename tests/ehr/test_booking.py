@@ -340,3 +340,23 @@ async def test_the_check_says_what_failed_and_why(
     [line] = await run_check(nowhere, sessions, {}, lambda: NOW)
     assert (line.step, line.status) == ("capability", "FAIL")
     assert "CapabilityStatement" in line.detail
+
+
+async def test_a_record_number_never_travels_in_a_url(
+    fhir_server: FhirServer, auth_server: AuthServer, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    practice = await seed_practice(fhir_server)
+    mrn = f"MRN{uuid.uuid4().hex[:6]}"
+    await seed_patient(fhir_server, mrn)
+    urls: list[str] = []
+
+    async def record(request: httpx.Request) -> None:
+        urls.append(str(request.url))
+
+    async with httpx.AsyncClient(event_hooks={"request": [record]}) as http:
+        ehr = await adapter(fhir_server, auth_server, sessions, practice, http)
+        clinic = ehr.connection.clinic_id
+        key = f"{clinic}:{await patient_with_mrn(sessions, clinic, mrn)}"
+        assert (await ehr.resolve(key)).match.value == "one"
+    assert any(u.endswith("/Patient/_search") for u in urls)
+    assert not [u for u in urls if mrn in u]  # proxies and HTTP logs keep URLs

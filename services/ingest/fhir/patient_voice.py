@@ -1,9 +1,9 @@
 """What patients told the practice: Communication, Consent and QuestionnaireResponse.
 
 - Communication sent by the patient (sender is a Patient) -> PatientQuestionReceived; the text
-  stays in the EHR. The conversation Revisit itself writes to the chart (identifier
-  ``urn:revisit:message``) is left out when the EHR feeds it back. It counts as answered when a Communication in the same Bundle responds to
-  it (inResponseTo) from someone else.
+  stays in the EHR. It counts as answered when a Communication in the same Bundle responds to
+  it (inResponseTo) from someone else. The conversation Revisit itself writes to the chart
+  (identifier ``urn:revisit:message``) is left out when the EHR feeds it back.
 - Consent -> ConsentChanged only when it is about contacting the patient: a category or
   provision purpose coded HMARKT (v3-ActReason, marketing) or from the code system
   ``urn:revisit:communication-consent`` (care, marketing, care-sms, care-email, marketing-sms,

@@ -50,7 +50,14 @@ class FhirClient:
         self.http = http
 
     async def _send(
-        self, method: str, path: str, *, params: Any = None, body: Any = None, headers: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        body: Any = None,
+        headers: Any = None,
+        form: dict[str, str] | None = None,
     ) -> Answer:
         for attempt in (1, 2):
             try:
@@ -64,7 +71,7 @@ class FhirClient:
                 sent["Content-Type"] = FHIR_JSON
             try:
                 response = await self.http.request(
-                    method, f"{self.base}/{path}", params=params, json=body, headers=sent
+                    method, f"{self.base}/{path}", params=params, json=body, data=form, headers=sent
                 )
             except httpx.HTTPError as exc:
                 raise EhrUnavailable(f"{path.split('/')[0]}: {type(exc).__name__}") from None
@@ -89,7 +96,11 @@ class FhirClient:
     async def read(self, kind: str, resource_id: str) -> Answer:
         return await self._send("GET", f"{kind}/{resource_id}")
 
-    async def search(self, kind: str, params: dict[str, str]) -> Answer:
+    async def search(self, kind: str, params: dict[str, str], *, private: bool = False) -> Answer:
+        """``private``: the parameters name a patient (a record number), so they go in a POST
+        body (``[kind]/_search``), never in a URL that proxies and HTTP logs keep."""
+        if private:
+            return await self._send("POST", f"{kind}/_search", form=params)
         return await self._send("GET", kind, params=params)
 
     async def create(self, kind: str, body: dict[str, Any], *, if_none_exist: str) -> Answer:

@@ -117,7 +117,7 @@ class EhrScheduling(SchedulingAdapter):
             for system, token in ident.search_tokens(
                 known, self.connection.mappings.identifier_systems
             ):
-                answer = await self.client.search("Patient", {"identifier": token})
+                answer = await self.client.search("Patient", {"identifier": token}, private=True)
                 if answer.ok:
                     found.setdefault(system, set()).update(fhir.active_patient_ids(answer.body))
         decided = ident.decide(found)

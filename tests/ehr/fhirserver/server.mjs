@@ -163,7 +163,9 @@ async function handle(req, res, raw) {
     return send(res, ...outcome(401, 'login', 'a valid bearer token is required'), { 'www-authenticate': 'Bearer' });
   }
   let body;
-  if (raw.length) {
+  if (raw.length && (req.headers['content-type'] || '').includes('application/x-www-form-urlencoded')) {
+    body = Object.fromEntries(new URLSearchParams(raw)); // POST [type]/_search
+  } else if (raw.length) {
     try {
       body = JSON.parse(raw);
     } catch {
@@ -171,7 +173,7 @@ async function handle(req, res, raw) {
     }
   }
   const method = req.method;
-  if (mode === 'read' && method !== 'GET') {
+  if (mode === 'read' && method !== 'GET' && !path.endsWith('/_search')) {
     return send(res, ...outcome(405, 'not-supported', 'this EHR takes no writes through FHIR'));
   }
   let status, resource;
