@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import jwt
 import pytest
@@ -196,6 +197,13 @@ def test_free_slots_leave_out_busy_past_and_other_service_slots() -> None:
     found = fhir.free_slots(slots, after, {"urn:p|FBSE"})
     assert [s.slot_id for s in found] == ["s1", "s2"]
     assert found[1].schedule_id == "a"
+
+
+def test_a_local_time_without_an_offset_is_read_in_the_ehrs_zone_or_not_at_all() -> None:
+    local = {"resourceType": "Slot", "id": "s", "status": "free", "start": "2031-03-03T09:00:00"}
+    chicago = fhir.slot(local, ZoneInfo("America/Chicago"))
+    assert chicago is not None and chicago.start == datetime(2031, 3, 3, 15, 0, tzinfo=UTC)
+    assert fhir.slot(local) is None
 
 
 def test_included_resources_are_not_matches() -> None:

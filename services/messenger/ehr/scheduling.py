@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -53,6 +54,8 @@ class EhrScheduling(SchedulingAdapter):
         self.client = client
         self._sessions = sessions
         self._now = now
+        zone = connection.settings.time_zone
+        self.zone = ZoneInfo(zone) if zone else None  # for EHR times sent without an offset
 
     # --- slots ----------------------------------------------------------------------------
 
@@ -79,7 +82,8 @@ class EhrScheduling(SchedulingAdapter):
         if not answer.ok:
             return []
         out = []
-        for ehr_slot in fhir.free_slots(answer.body, query.after, {c.token for c in codings}):
+        wanted = {c.token for c in codings}
+        for ehr_slot in fhir.free_slots(answer.body, query.after, wanted, self.zone):
             schedule = found.get(ehr_slot.schedule_id or "")
             if schedule is None:
                 continue
@@ -98,7 +102,8 @@ class EhrScheduling(SchedulingAdapter):
     async def slot_is_free(self, slot_id: str) -> bool:
         """Whether the EHR still shows the slot free (read again at booking time)."""
         answer = await self.client.read("Slot", slot_id)
-        found = fhir.slot(answer.body) if answer.ok and isinstance(answer.body, dict) else None
+        ok = answer.ok and isinstance(answer.body, dict)
+        found = fhir.slot(answer.body, self.zone) if ok else None
         return found is not None and found.status == "free"
 
     # --- who the patient is ---------------------------------------------------------------
@@ -189,7 +194,8 @@ class EhrScheduling(SchedulingAdapter):
         if made and made[0].get("id"):
             return BookingResult(Booked.booked, str(made[0]["id"]))
         read = await self.client.read("Slot", slot.slot_id)
-        current = fhir.slot(read.body) if read.ok and isinstance(read.body, dict) else None
+        ok = read.ok and isinstance(read.body, dict)
+        current = fhir.slot(read.body, self.zone) if ok else None
         if read.status in (404, 410) or (current is not None and current.status != "free"):
             return BookingResult(Booked.taken)
         body = fhir.appointment(

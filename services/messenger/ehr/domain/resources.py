@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from services.messenger.ehr.domain.connection import Coding
 
@@ -39,14 +40,18 @@ class EhrSlot:
     service_tokens: frozenset[str] = field(default_factory=frozenset)
 
 
-def instant(value: Any) -> datetime | None:
+def instant(value: Any, zone: ZoneInfo | None = None) -> datetime | None:
+    """A FHIR instant; a time without an offset (some EHRs send local times) is read in the
+    EHR's own zone (the connection's ``time_zone``), and refused when none is known."""
     if not isinstance(value, str) or not value:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=zone) if zone is not None and "T" in value else None
+    return parsed
 
 
 def reference_id(reference: Any, kind: str) -> str | None:
@@ -125,26 +130,28 @@ def slot_query(
     return params
 
 
-def slot(resource: dict[str, Any]) -> EhrSlot | None:
-    start = instant(resource.get("start"))
+def slot(resource: dict[str, Any], zone: ZoneInfo | None = None) -> EhrSlot | None:
+    start = instant(resource.get("start"), zone)
     if start is None or not resource.get("id"):
         return None
     return EhrSlot(
         slot_id=str(resource["id"]),
         start=start,
-        end=instant(resource.get("end")),
+        end=instant(resource.get("end"), zone),
         schedule_id=reference_id(resource.get("schedule"), "Schedule"),
         status=str(resource.get("status") or ""),
         service_tokens=tokens(resource.get("serviceType")),
     )
 
 
-def free_slots(bundle: Any, after: datetime, wanted: set[str]) -> list[EhrSlot]:
+def free_slots(
+    bundle: Any, after: datetime, wanted: set[str], zone: ZoneInfo | None = None
+) -> list[EhrSlot]:
     """Free slots after ``after``, earliest first; a slot naming other service types than the
     wanted ones is left out (a server may ignore a search parameter it does not support)."""
     out = []
     for resource in resources(bundle, "Slot"):
-        found = slot(resource)
+        found = slot(resource, zone)
         if found is None or found.status != "free" or found.start <= after:
             continue
         if wanted and found.service_tokens and not (found.service_tokens & wanted):
