@@ -185,6 +185,26 @@ def _apikey_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ehr_check(args: argparse.Namespace) -> int:
+    from services.messenger.ehr.check import check_clinic
+    from shared.events.common import ServiceLine
+
+    url = _required_env("DATABASE_URL", "the connection is read from the messenger's schema")
+    if args.service_line and args.service_line not in ServiceLine.__members__:
+        raise UsageError(f"unknown --service-line; one of: {', '.join(ServiceLine)}")
+    line = ServiceLine(args.service_line) if args.service_line else None
+    lines = asyncio.run(check_clinic(url, args.clinic, line))
+    if lines is None:
+        print(f"{args.clinic}: no EHR connection (PUT /ehr/connections/{args.clinic} first)")
+        return 1
+    print(f"EHR check of {args.clinic}")
+    for line_ in lines:
+        print(f"  {line_}")
+    failed = [x for x in lines if x.status == "FAIL"]
+    print("ready to book" if not failed else f"{len(failed)} step(s) failed")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="revisit", description="Revisit: patient recall for dermatology practices."
@@ -277,6 +297,17 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--clinic", required=True, metavar="ID")
     create.add_argument("--label", required=True, metavar="TEXT")
     create.set_defaults(handler=_apikey_create)
+
+    ehr = sub.add_parser(
+        "ehr", help="EHR connections ($DATABASE_URL, secrets from the environment)"
+    )
+    ehr_sub = ehr.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = ehr_sub.add_parser(
+        "check", help="capability, auth, slot search and a dry-run booking for one clinic"
+    )
+    check.add_argument("clinic", metavar="CLINIC")
+    check.add_argument("--service-line", help="the service line to search (default: first mapped)")
+    check.set_defaults(handler=_ehr_check)
     return parser
 
 

@@ -27,6 +27,7 @@ class Ingestion:
     keys: KeyCache
     batcher: Batcher
     extras: dict[str, Any] = field(default_factory=dict)
+    clinic_zones: dict[str, ZoneInfo] = field(default_factory=dict)
 
     @classmethod
     def build(cls, runtime: Runtime, settings: IngestSettings) -> Ingestion:
@@ -39,12 +40,16 @@ class Ingestion:
             batcher=Batcher(
                 lambda groups: handlers.accept_groups(runtime, groups), settings.mllp_batch_max
             ),
+            clinic_zones={c: ZoneInfo(z) for c, z in settings.hl7_clinic_time_zones.items()},
         )
 
-    def context(self, received_at: datetime) -> MappingContext:
+    def context(self, received_at: datetime, clinic_id: str | None = None) -> MappingContext:
+        """What mapping may depend on; HL7 times without an offset are read in the clinic's
+        own zone when it has one (``REVISIT_HL7_CLINIC_TIME_ZONES``), else the default."""
+        zone = self.clinic_zones.get(clinic_id or "", self.zone)
         return MappingContext(
             received_at=received_at,
-            local_zone=self.zone,
+            local_zone=zone,
             service_lines=self.service_lines,
             processing_ids=self.settings.processing_ids,
         )

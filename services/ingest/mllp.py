@@ -132,7 +132,9 @@ class MllpListener:
         except AuthError as exc:
             return None, _nak(message, "MSH-8", str(exc.detail))
         received_at = self.runtime.clock.now()
-        submission = hl7_message(message, clinic_id, self.ingestion.context(received_at), "mllp")
+        submission = hl7_message(
+            message, clinic_id, self.ingestion.context(received_at, clinic_id), "mllp"
+        )
         return message, self.ingestion.batcher.enqueue([submission])
 
     async def _clinic(self, message: str) -> str:

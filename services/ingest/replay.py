@@ -68,7 +68,7 @@ async def replay(
 
 def rebuild(item: Archived, clinic_id: str, ingestion: Ingestion) -> list[Submission]:
     """The message as it was first read: same route, same receipt time, same identity."""
-    ctx = ingestion.context(item.received_at)
+    ctx = ingestion.context(item.received_at, clinic_id)
     route = item.route
     if route == "json":
         subs = [submissions.native(item.raw, clinic_id, None, ctx)]

@@ -32,6 +32,9 @@ class IngestSettings(BaseSettings):
     hl7_processing_ids: str = "P"
     # HL7 timestamps without an offset are read in this zone; empty: REVISIT_DEFAULT_TIME_ZONE.
     hl7_time_zone: str = ""
+    # Per clinic, as JSON: {"clinic-a": "America/Chicago"}. A practice's HL7 feed stamps times
+    # in its own zone; a deployment serving practices in several zones names each one here.
+    hl7_clinic_time_zones: dict[str, str] = Field(default_factory=dict)
 
     # Raw source messages are kept this long for replay after a mapping fix, then purged
     # (the de-duplication record without the raw bytes stays).
@@ -53,6 +56,20 @@ class IngestSettings(BaseSettings):
         if not ids or not ids <= {"P", "T", "D"}:
             raise ValueError("REVISIT_HL7_PROCESSING_IDS: a comma list of P, T, D")
         return ",".join(sorted(ids))
+
+    @field_validator("hl7_clinic_time_zones")
+    @classmethod
+    def _known_zones(cls, value: dict[str, str]) -> dict[str, str]:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        for clinic, zone in value.items():
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"REVISIT_HL7_CLINIC_TIME_ZONES[{clinic}]: not an IANA time zone"
+                ) from None
+        return value
 
     @field_validator("service_line_codes")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Mapping
 
 from fastapi import FastAPI
@@ -12,6 +13,9 @@ from services.messenger import api, api_templates, handlers, template_store, web
 from services.messenger.booking import BookingWork
 from services.messenger.context import MessengerContext
 from services.messenger.dispatcher import Dispatcher
+from services.messenger.ehr import api as ehr_api
+from services.messenger.ehr.chart import ChartWriter
+from services.messenger.ehr.routing import ClinicScheduling
 from services.messenger.providers.base import MessageProvider
 from services.messenger.providers.sandbox import SandboxProvider
 from services.messenger.providers.smtp import SmtpProvider
@@ -60,11 +64,15 @@ def build_context(runtime: Runtime, settings: MessengerSettings) -> MessengerCon
             use_tls=settings.smtp_use_tls,
             timeout_s=settings.smtp_timeout_s,
         )
-    scheduling: SchedulingAdapter
+    fallback: SchedulingAdapter
     if settings.scheduling == "fhir":
-        scheduling = FhirScheduling(settings.fhir_base_url, token=settings.fhir_token)
+        fallback = FhirScheduling(settings.fhir_base_url, token=settings.fhir_token)
     else:
-        scheduling = SandboxScheduling(runtime.sessions, runtime.settings.revisit_default_time_zone)
+        fallback = SandboxScheduling(runtime.sessions, runtime.settings.revisit_default_time_zone)
+    # A clinic with an EHR connection books in its own EHR; the others use the fallback.
+    scheduling = ClinicScheduling(
+        fallback, runtime.sessions, runtime.clock.now, os.environ, timeout_s=settings.ehr_timeout_s
+    )
     return MessengerContext(
         settings=settings,
         providers=providers,
@@ -113,15 +121,21 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
         runtime.extras["dispatcher_task"] = asyncio.create_task(
             dispatcher.run(stop), name="messenger-dispatcher"
         )
+        if isinstance(ctx.scheduling, ClinicScheduling):
+            writer = ChartWriter(runtime, ctx.scheduling)
+            runtime.extras["chart_task"] = asyncio.create_task(
+                writer.run(stop), name="messenger-chart-writer"
+            )
 
     async def on_stop(runtime: Runtime) -> None:
         stop: asyncio.Event | None = runtime.extras.get("dispatcher_stop")
-        task: asyncio.Task[None] | None = runtime.extras.get("dispatcher_task")
         if stop is not None:
             stop.set()
-        if task is not None:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(task, timeout=5)
+        for name in ("dispatcher_task", "chart_task"):
+            task: asyncio.Task[None] | None = runtime.extras.get(name)
+            if task is not None:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=5)
         ctx: MessengerContext | None = runtime.extras.get(CONTEXT)
         if ctx is not None:
             for provider in ctx.providers.values():
@@ -135,7 +149,7 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
         schema=SCHEMA,
         subscriptions=subscriptions,
         timer_handlers=timer_handlers,
-        routers=(api.router, api_templates.router, webhooks.router),
+        routers=(api.router, api_templates.router, webhooks.router, ehr_api.router),
         on_start=on_start,
         on_stop=on_stop,
         title="Revisit messenger",

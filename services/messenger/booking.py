@@ -34,6 +34,7 @@ from services.messenger.domain.booking import (
 from services.messenger.domain.conversation import Answer, ConversationState, OfferedSlot
 from services.messenger.domain.system_messages import Reply
 from services.messenger.domain.templates import service_name
+from services.messenger.ehr.handoff import hand_to_staff
 from services.messenger.scheduling.base import (
     Booked,
     SchedulingAdapter,
@@ -233,22 +234,38 @@ class BookingWork:
             patient_id = state.patient_key.split(":", 1)[1]
             try:
                 result = await self.ctx.scheduling.book(
-                    slot, clinic_id=clinic_id, patient_id=patient_id, booking_request_id=request_id
+                    slot,
+                    clinic_id=clinic_id,
+                    patient_id=patient_id,
+                    booking_request_id=request_id,
+                    service_line=state.service_line,
                 )
             except SchedulingUnavailable:
                 if await self._retry_or_give_up(session, timer):
                     continue
                 await self._fallback(session, clinic_id, state, message, reply_to, values, language)
                 continue
-            if result.outcome is Booked.booked:
+            if result.outcome in (Booked.booked, Booked.needs_person):
                 offered = OfferedSlot(slot.slot_id, slot.start, slot.provider_id, slot.location_id)
                 event = booking_requested(
                     state, offered, booking_request_id=request_id, reply_message_id=reply_to
                 )
-                await self._stage(session, clinic_id, state.patient_key, [event])
-                answer = Answer(
-                    Reply.booking_requested, {"slot_time": slot_time(slot.start, zone, language)}
-                )
+                events: list[Payload] = [event]
+                answer = Answer(Reply.booking_requested)
+                if result.outcome is Booked.needs_person:  # a person books it, and says so
+                    cases, answer = await hand_to_staff(
+                        session,
+                        clinic_id,
+                        state,
+                        reply_to,
+                        message.channel,
+                        request_id,
+                        result,
+                        self.runtime.clock.now(),
+                    )
+                    events += cases
+                await self._stage(session, clinic_id, state.patient_key, events)
+                answer = Answer(answer.reply, {"slot_time": slot_time(slot.start, zone, language)})
                 await self._answer(
                     session, clinic_id, state, message, reply_to, [answer], values, language
                 )

@@ -35,6 +35,7 @@ from services.messenger import leases, queue, repository
 from services.messenger.context import MessengerContext
 from services.messenger.domain.checks import recheck
 from services.messenger.domain.system_messages import ALWAYS_ALLOWED, Reply
+from services.messenger.ehr import chart
 from services.messenger.outcomes import (
     Staged,
     outgoing_message,
@@ -200,6 +201,7 @@ class Dispatcher:
                     await asyncio.sleep(0)  # let webhook replies in between a big batch
                 staged += sent_events(row, receipt.delivered, now)
             await self.runtime.outbox.stage_batch(session, staged)
+            await chart.note_sent(session, [r for r, _ in done])  # to the chart, if switched on
             for row, result in others:
                 await self._record(session, row, result)
         return len(done)

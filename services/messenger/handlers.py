@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messenger import queue, repository, sending
 from services.messenger.context import MessengerContext
+from services.messenger.ehr import store as ehr_store
 from shared.consumer import BatchHandler, Delivery
 from shared.events.ehr import ConsentChanged, PatientUpserted
 from shared.events.escalations import EscalationRaised, EscalationResolved
@@ -23,6 +24,10 @@ def contacts_handler(runtime: Runtime) -> BatchHandler:
             p = d.envelope.payload
             if isinstance(p, PatientUpserted):
                 await repository.upsert_contact(
+                    session, d.envelope.clinic_id, d.envelope.patient_key, p
+                )
+                # The record numbers that find the patient in the EHR when booking.
+                await ehr_store.save_identifiers(
                     session, d.envelope.clinic_id, d.envelope.patient_key, p
                 )
             elif isinstance(p, ConsentChanged):

@@ -21,6 +21,7 @@ from services.messenger.domain.classifier import classify
 from services.messenger.domain.conversation import Answer, ConversationState, decide
 from services.messenger.domain.system_messages import text_of
 from services.messenger.domain.templates import service_name
+from services.messenger.ehr import chart
 from services.messenger.providers import sandbox
 from shared.events import new_event
 from shared.events.common import Channel, Purpose
@@ -132,6 +133,7 @@ async def receive(
         in_reply_to=state.last_outbound_message_id,
     ):
         return await _seen(session, msg)
+    await chart.note_received(session, message_id, clinic_id, patient_key)  # if switched on
     if msg.provider == "sandbox":
         await sandbox.store_inbound(
             session,

@@ -55,6 +55,8 @@ class MessengerSettings(BaseSettings):
     scheduling: Literal["sandbox", "fhir"] = "sandbox"
     fhir_base_url: str = ""
     fhir_token: str = ""
+    # Per-clinic EHR connections (the messenger's /ehr API) replace the two above for a clinic.
+    ehr_timeout_s: float = Field(default=10.0, gt=0, le=120)
     offer_valid_hours: int = Field(default=48, ge=1, le=720)
     snooze_default_days: int = Field(default=30, ge=1, le=365)
     emergency_number: str = "911"

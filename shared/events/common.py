@@ -293,3 +293,38 @@ class Contact(Value):
         if self.kind is ContactKind.email and not _EMAIL.match(self.value):
             raise ValueError("email contact must look like local@domain.tld")
         return self
+
+
+# Identifier types (HL7 table 0203) that name the patient's record in a practice system. Anything
+# else (social security, driver's licence, passport, insurance member numbers) never travels.
+RECORD_IDENTIFIER_TYPES = frozenset({"MR", "MRT", "PI", "PT", "PN"})
+_NOT_A_RECORD_SYSTEM = ("us-ssn", "ssn", "passport", "driver", "licen", "medicare", "medicaid")
+
+
+class RecordIdentifier(Value):
+    """One of the patient's record numbers in a practice system (an MRN, the EHR's patient id).
+
+    ``system`` is the namespace as a URI when the source gives one (FHIR ``Identifier.system``,
+    HL7 CX-4 universal id as ``urn:oid:``); ``assigner`` is the HL7 assigning authority's
+    namespace id (CX-4.1), which an EHR connection maps to the EHR's own system. ``type`` is the
+    HL7 0203 code (``MR``...). Carried so the messenger can find the same patient in the EHR.
+    """
+
+    value: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")]
+    system: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    assigner: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    type: Annotated[str, StringConstraints(min_length=1, max_length=10)] | None = None
+
+    @model_validator(mode="after")
+    def _names_its_namespace(self) -> RecordIdentifier:
+        if self.system is None and self.assigner is None:
+            raise ValueError("a record identifier needs a system or an assigner")
+        return self
+
+
+def is_record_identifier(system: str | None, type_code: str | None) -> bool:
+    """True for a record number worth carrying; never for an SSN, licence or insurance id."""
+    if type_code and type_code.upper() not in RECORD_IDENTIFIER_TYPES:
+        return False
+    lowered = (system or "").lower()
+    return not any(word in lowered for word in _NOT_A_RECORD_SYSTEM)

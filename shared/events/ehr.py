@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -27,13 +27,14 @@ from shared.events.common import (
     Instant,
     Language,
     Purpose,
+    RecordIdentifier,
     ServiceCode,
     ServiceLine,
     ServicePerformed,
     StaffOnlyText,
     TimeZoneName,
 )
-from shared.events.envelope import Payload, register
+from shared.events.envelope import Payload, register, upcaster
 
 
 class EhrPayload(Payload):
@@ -46,8 +47,24 @@ class EhrPayload(Payload):
 
 
 @register("PatientUpserted", version=1)
+class PatientUpsertedV1(EhrPayload):
+    """Version 1 (no record identifiers), kept so old events are still read."""
+
+    given_name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    contacts: tuple[Contact, ...] = Field(default=(), max_length=20)
+    preferred_language: Language | None = None
+    time_zone: TimeZoneName | None = None
+    deceased: bool = False
+    active: bool = True
+
+
+@register("PatientUpserted", version=2)
 class PatientUpserted(EhrPayload):
-    """Emitted when the EHR creates or changes a patient's demographics or contact details."""
+    """Emitted when the EHR creates or changes a patient's demographics or contact details.
+
+    ``identifiers`` are the patient's record numbers as the EHR sent them (HL7 PID-3, FHIR
+    Patient.identifier): what finds the same patient in the EHR's FHIR API when booking.
+    """
 
     # Templates greet by given name; nothing else of the name is needed.
     given_name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
@@ -56,6 +73,12 @@ class PatientUpserted(EhrPayload):
     time_zone: TimeZoneName | None = None  # for quiet hours; None means the clinic's zone
     deceased: bool = False
     active: bool = True  # False when the record is inactivated or merged away
+    identifiers: tuple[RecordIdentifier, ...] = Field(default=(), max_length=10)
+
+
+@upcaster("PatientUpserted", from_version=1)
+def _patient_v1_to_v2(body: dict[str, Any]) -> dict[str, Any]:
+    return {**body, "identifiers": []}
 
 
 class ConsentStatus(StrEnum):

@@ -24,6 +24,12 @@ class CaseType(StrEnum):
     booking_failed = "booking_failed"
     unclassified_reply = "unclassified_reply"
     delivery_failures = "delivery_failures"
+    # A patient chose a time but Revisit cannot write it to the EHR (no write access, or the EHR
+    # refused): staff book it by hand from the messenger's booking task.
+    booking_by_hand = "booking_by_hand"
+    # The EHR has no patient, or several, with the patient's record number: a person checks
+    # who they are before anything is booked.
+    patient_not_matched = "patient_not_matched"
 
 
 class Severity(StrEnum):

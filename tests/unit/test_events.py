@@ -44,6 +44,7 @@ from shared.events.common import (
     EhrSource,
     Initiator,
     Purpose,
+    RecordIdentifier,
     Segment,
     SegmentKind,
     ServiceCode,
@@ -92,6 +93,7 @@ FACTORIES: dict[str, Callable[[], Payload]] = {
         ),
         preferred_language="es-US",
         time_zone="America/Chicago",
+        identifiers=(RecordIdentifier(value="MRN-1001", assigner="DERM1", type="MR"),),
     ),
     "ConsentChanged": lambda: ehr.ConsentChanged(
         source=_src(), purpose=Purpose.marketing, channel=Channel.email, status="granted"
@@ -465,6 +467,21 @@ def test_an_old_version_is_read_through_its_upcaster(monkeypatch: pytest.MonkeyP
     assert event.version == 2
     assert event.payload == WidgetV2(width=3, height=3)
     assert WidgetV1.event_version == 1
+
+
+def test_a_version_1_patient_is_read_as_version_2_without_record_numbers() -> None:
+    doc = _wire(FACTORIES["PatientUpserted"]())
+    body = doc["payload"]
+    body.pop("identifiers")
+    doc.update(version=1, payload=body)
+    event = parse_event(doc)
+    assert event.version == 2 and event.payload.identifiers == ()
+    assert event.payload.given_name == "Avery"
+
+
+def test_a_record_identifier_names_its_namespace() -> None:
+    with pytest.raises(ValidationError, match="needs a system or an assigner"):
+        RecordIdentifier(value="MRN-1")
 
 
 # --- privacy ------------------------------------------------------------------------------------

@@ -115,7 +115,7 @@ async def _ingest(
         return read
     clinic, raw = read
     runtime, ingestion = runtime_of(request), ingest_of(request)
-    ctx = ingestion.context(runtime.clock.now())
+    ctx = ingestion.context(runtime.clock.now(), clinic)
     try:
         submission = submissions.fhir(raw, clinic, idempotency_key, ctx, path)
     except Refused as exc:

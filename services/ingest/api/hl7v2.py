@@ -61,7 +61,7 @@ _BODY = {
 @router.post(
     "/hl7v2",
     status_code=202,
-    summary="Push HL7 v2 messages (SIU S12-S17, S26; ADT A03, A04, A08, A28, A31)",
+    summary="Push HL7 v2 messages (SIU S12-S17, S26; ADT A03, A04, A08, A28, A31; DFT P03)",
     response_model=Accepted,
     responses=_OK_AGAIN | INPUT_RESPONSES,
     openapi_extra=_BODY,
@@ -78,7 +78,7 @@ async def post_hl7v2(
         return read
     clinic, raw = read
     runtime, ingestion = runtime_of(request), ingest_of(request)
-    ctx = ingestion.context(runtime.clock.now())
+    ctx = ingestion.context(runtime.clock.now(), clinic)
     try:
         subs = submissions.hl7_body(raw, clinic, idempotency_key, ctx, "hl7v2")
     except Refused as exc:

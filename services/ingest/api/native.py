@@ -85,7 +85,7 @@ async def post_events(
         return read
     clinic, raw = read
     runtime, ingestion = runtime_of(request), ingest_of(request)
-    ctx = ingestion.context(runtime.clock.now())
+    ctx = ingestion.context(runtime.clock.now(), clinic)
     try:
         submission = submissions.native(raw, clinic, idempotency_key, ctx)
     except Refused as exc:

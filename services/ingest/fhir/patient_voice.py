@@ -2,7 +2,8 @@
 
 - Communication sent by the patient (sender is a Patient) -> PatientQuestionReceived; the text
   stays in the EHR. It counts as answered when a Communication in the same Bundle responds to
-  it (inResponseTo) from someone else.
+  it (inResponseTo) from someone else. The conversation Revisit itself writes to the chart
+  (identifier ``urn:revisit:message``) is left out when the EHR feeds it back.
 - Consent -> ConsentChanged only when it is about contacting the patient: a category or
   provision purpose coded HMARKT (v3-ActReason, marketing) or from the code system
   ``urn:revisit:communication-consent`` (care, marketing, care-sms, care-email, marketing-sms,
@@ -33,6 +34,7 @@ from shared.events.ehr import (
 )
 
 CONSENT_SYSTEM = "urn:revisit:communication-consent"
+REVISIT_MESSAGE = "urn:revisit:message"  # the messenger's Communications in the chart
 _CONSENT_CODES = {
     "care": (Purpose.care, None),
     "marketing": (Purpose.marketing, None),
@@ -53,6 +55,10 @@ Mapped = tuple[list[Fact], list[Problem]]
 
 def map_communication(entry: Entry, doc: DocumentContext) -> Mapped:
     com, loc = entry.resource, entry.loc
+    if any(i.system == REVISIT_MESSAGE for i in com.identifier or []):
+        # Revisit's own record of a text it sent or received, written to the chart and fed
+        # back by the EHR: the conversation is already Revisit's, it is not a new question.
+        return [], [Problem(f"{loc}.identifier", "written by Revisit: not a new question")]
     if doc.target(com.sender)[0] != "Patient":
         return [], [Problem(f"{loc}.sender", "not sent by the patient: not a patient question")]
     if com.status not in {"completed", "in-progress"}:

@@ -18,7 +18,7 @@ from services.ingest.mapping.contacts import (
 )
 from services.ingest.mapping.ids import required_id
 from services.ingest.mapping.places import zone_from_address
-from shared.events.common import ContactKind, ContactUse
+from shared.events.common import ContactKind, ContactUse, RecordIdentifier, is_record_identifier
 from shared.events.ehr import PatientUpserted
 
 # HumanName.use, most preferred first for a greeting; old and maiden names are never used.
@@ -44,6 +44,7 @@ def map_patient(entry: Entry, doc: DocumentContext) -> Fact:
         time_zone=_time_zone(patient),
         deceased=bool(patient.deceasedBoolean) or patient.deceasedDateTime is not None,
         active=patient.active is not False and not merged_away,
+        identifiers=_identifiers(patient),
     )
     return Fact(patient_id, payload, source.source_updated_at)
 
@@ -102,3 +103,19 @@ def _time_zone(patient: Any) -> str | None:
         if zone:
             return zone
     return None
+
+
+def _identifiers(patient: Any) -> tuple[RecordIdentifier, ...]:
+    """The record numbers the EHR keeps for the patient (never SSNs, licences or policies)."""
+    out: list[RecordIdentifier] = []
+    for identifier in patient.identifier or []:
+        system, value = identifier.system, (identifier.value or "").strip()
+        kind = next(
+            (c.code for c in getattr(identifier.type, "coding", None) or [] if c.code), None
+        )
+        if identifier.use == "old" or not system or not value or len(value) > 64:
+            continue
+        if len(system) > 255 or not is_record_identifier(system, kind):
+            continue
+        out.append(RecordIdentifier(value=value, system=system, type=kind[:10] if kind else None))
+    return tuple(out[:10])

@@ -1,12 +1,14 @@
 """ADT A04/A08/A28/A31 -> PatientUpserted; A03 (visit ended) -> PatientUpserted + VisitCompleted.
 
-A03 carries no charges (they come later, in financial messages this interface does not take),
-so its VisitCompleted has no services; the schema allows a later upsert to fill them.
+A03 carries no charges (they come later, in a DFT^P03: see ``charges``), so its VisitCompleted
+has only the procedures its PR1 segments name, without amounts; the DFT's version of the same
+visit then carries the charged services and amounts.
 """
 
 from __future__ import annotations
 
 from services.ingest.domain import Fact, MappingContext, Problem, Refused, build
+from services.ingest.hl7v2.charges import procedures
 from services.ingest.hl7v2.fields import timestamp
 from services.ingest.hl7v2.patients import message_time, patient_upserted
 from services.ingest.hl7v2.reading import Hl7Message
@@ -47,5 +49,6 @@ def map_visit_end(msg: Hl7Message, ctx: MappingContext) -> Mapped:
         completed_at=completed_at,
         provider_id=opaque_id(pv1.value(7)),
         location_id=place_id(pv1, 3),
+        services=tuple(procedures(msg, ctx, set())[:100]),
     )
     return Mapped((patient, Fact(patient.patient_id, visit, completed_at)))

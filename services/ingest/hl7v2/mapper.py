@@ -15,12 +15,13 @@ from services.ingest.hl7v2.adt import (
     map_patient,
     map_visit_end,
 )
+from services.ingest.hl7v2.charges import CHARGE_TRIGGERS, map_charges
 from services.ingest.hl7v2.reading import Hl7Message, parse
 from services.ingest.hl7v2.scheduling import SIU_TRIGGERS, map_siu
 from services.ingest.mapping.drafts import Mapped
 
 _VERSION = re.compile(r"^2\.[1-9](\.\d{1,2})*$")
-TAKEN = "SIU S12-S17, S26; ADT A03, A04, A08, A28, A31"
+TAKEN = "SIU S12-S17, S26; ADT A03, A04, A08, A28, A31; DFT P03"
 _NAMES = {"P": "production", "T": "training", "D": "debugging"}
 
 
@@ -55,8 +56,10 @@ def map_message(msg: Hl7Message, ctx: MappingContext) -> Mapped:
         mapped = map_patient(msg, ctx)
     elif header.message_type == "ADT" and trigger in VISIT_END_TRIGGERS:
         mapped = map_visit_end(msg, ctx)
+    elif header.message_type == "DFT" and trigger in CHARGE_TRIGGERS:
+        mapped = map_charges(msg, ctx)
     else:
-        known = header.message_type in {"SIU", "ADT"}
+        known = header.message_type in {"SIU", "ADT", "DFT"}
         raise Refused(
             [
                 Problem(

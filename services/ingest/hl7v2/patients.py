@@ -16,7 +16,14 @@ from services.ingest.mapping.contacts import (
 )
 from services.ingest.mapping.ids import required_id
 from services.ingest.mapping.places import zone_from_address
-from shared.events.common import ContactKind, ContactUse, EhrSource, SourceSystem
+from shared.events.common import (
+    ContactKind,
+    ContactUse,
+    EhrSource,
+    RecordIdentifier,
+    SourceSystem,
+    is_record_identifier,
+)
 from shared.events.ehr import PatientUpserted
 
 # XPN-7 name types, most preferred first for a greeting: display, nickname, legal, unspecified.
@@ -78,8 +85,38 @@ def patient_upserted(
         preferred_language=language_tag(pid.value(15, 1)) or language_tag(pid.value(15, 4)),
         time_zone=_zone(pid),
         deceased=pid.value(30).upper() == "Y" or bool(pid.value(29)),
+        identifiers=record_identifiers(pid),
     )
     return Fact(pid_id, payload, at)
+
+
+def record_identifiers(pid: Seg) -> tuple[RecordIdentifier, ...]:
+    """PID-3's record numbers: CX-1 with its assigning authority (CX-4: namespace id, and the
+    universal id as ``urn:oid:`` when it is an ISO OID) and type (CX-5). SSNs, licences and
+    other identifiers that are not a record number are left out."""
+    out: list[RecordIdentifier] = []
+    for rep in pid.reps(3):
+        value, kind = pid.part(rep, 1), pid.part(rep, 5).upper() or None
+        namespace = pid.part(rep, 4, 1) or None
+        universal, universal_type = pid.part(rep, 4, 2), pid.part(rep, 4, 3).upper()
+        system = None
+        if universal and universal_type == "ISO":
+            system = f"urn:oid:{universal}"
+        elif universal and universal_type in {"URI", "URL"}:
+            system = universal
+        if not value or len(value) > 64 or not (system or namespace):
+            continue
+        if not is_record_identifier(system or namespace, kind):
+            continue
+        out.append(
+            RecordIdentifier(
+                value=value,
+                system=system[:255] if system else None,
+                assigner=namespace[:64] if namespace else None,
+                type=kind[:10] if kind else None,
+            )
+        )
+    return tuple(out[:10])
 
 
 def _given_name(pid: Seg) -> str | None:

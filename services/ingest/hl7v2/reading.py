@@ -17,7 +17,9 @@ from services.ingest.hl7v2.fields import Seg, Separators
 
 _LINES = re.compile(r"\r\n|\n|\r")
 _ENVELOPE = {"FHS", "BHS", "BTS", "FTS"}
-READ = frozenset({"MSH", "EVN", "PID", "PV1", "SCH", "TQ1", "RGS", "AIS", "AIG", "AIL", "AIP"})
+READ = frozenset(
+    {"MSH", "EVN", "PID", "PV1", "SCH", "TQ1", "RGS", "AIS", "AIG", "AIL", "AIP", "FT1", "PR1"}
+)
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 MAX_SEGMENTS = 2000
 

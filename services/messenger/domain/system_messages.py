@@ -32,6 +32,7 @@ class Reply(StrEnum):
     no_longer_needed_ack = "no_longer_needed_ack"
     wrong_number_ack = "wrong_number_ack"
     booking_ack = "booking_ack"
+    booking_by_staff = "booking_by_staff"
 
 
 TEXTS: dict[Reply, dict[str, str]] = {
@@ -130,6 +131,12 @@ TEXTS: dict[Reply, dict[str, str]] = {
     Reply.booking_ack: {
         "en": "Thank you! We are looking for open times and will text you a few shortly.",
         "es": "¡Gracias! Estamos buscando horarios y le enviaremos algunos en breve.",
+    },
+    Reply.booking_by_staff: {
+        "en": "Thank you! We have passed {slot_time} for your {service_name} to our team, and a "
+        "person will confirm it with you. You can also call {practice_phone}.",
+        "es": "¡Gracias! Pasamos {slot_time} para su {service_name} a nuestro equipo y una "
+        "persona se lo confirmará. También puede llamar al {practice_phone}.",
     },
 }
 

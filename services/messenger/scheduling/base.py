@@ -38,12 +38,18 @@ class Booked(StrEnum):
     booked = "booked"
     taken = "taken"  # the slot is no longer free
     refused = "refused"  # the EHR said no for another reason: a person takes over
+    # Revisit may not book this itself (the EHR takes no writes, or the patient could not be
+    # matched in the EHR): a person books it by hand, ``reason`` says why.
+    needs_person = "needs_person"
 
 
 @dataclass(frozen=True)
 class BookingResult:
     outcome: Booked
     appointment_id: str | None = None
+    reason: str | None = None  # for needs_person: a HandoffReason value
+    # What a person needs to book by hand (EHR ids, never the patient's details).
+    details: dict[str, str] | None = None
 
 
 class SchedulingUnavailable(Exception):
@@ -59,7 +65,13 @@ class SchedulingAdapter(abc.ABC):
 
     @abc.abstractmethod
     async def book(
-        self, slot: Slot, *, clinic_id: str, patient_id: str, booking_request_id: str
+        self,
+        slot: Slot,
+        *,
+        clinic_id: str,
+        patient_id: str,
+        booking_request_id: str,
+        service_line: ServiceLine | None = None,
     ) -> BookingResult:
         """Ask the EHR for an appointment in ``slot`` (idempotent per booking request)."""
 

@@ -26,6 +26,7 @@ from services.messenger.scheduling.base import (
     Slot,
     SlotQuery,
 )
+from shared.events.common import ServiceLine
 
 BOOKING_SYSTEM = "urn:revisit:booking-request"
 FHIR_JSON = "application/fhir+json"
@@ -140,7 +141,13 @@ class FhirScheduling(SchedulingAdapter):
         return body
 
     async def book(
-        self, slot: Slot, *, clinic_id: str, patient_id: str, booking_request_id: str
+        self,
+        slot: Slot,
+        *,
+        clinic_id: str,
+        patient_id: str,
+        booking_request_id: str,
+        service_line: ServiceLine | None = None,
     ) -> BookingResult:
         body = self.appointment(slot, patient_id=patient_id, booking_request_id=booking_request_id)
         try:

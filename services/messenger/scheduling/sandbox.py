@@ -23,6 +23,7 @@ from services.messenger.scheduling.base import (
     Slot,
     SlotQuery,
 )
+from shared.events.common import ServiceLine
 
 HOURS = (time(9), time(11), time(14), time(16))
 SLOT_MINUTES = 30
@@ -75,7 +76,13 @@ class SandboxScheduling(SchedulingAdapter):
         return [s for s in candidates if s.slot_id not in taken][: query.limit]
 
     async def book(
-        self, slot: Slot, *, clinic_id: str, patient_id: str, booking_request_id: str
+        self,
+        slot: Slot,
+        *,
+        clinic_id: str,
+        patient_id: str,
+        booking_request_id: str,
+        service_line: ServiceLine | None = None,
     ) -> BookingResult:
         appointment_id = f"sbx-appt-{uuid.uuid5(uuid.NAMESPACE_URL, booking_request_id).hex[:12]}"
         async with self._sessions() as session, session.begin():
