@@ -2,6 +2,12 @@
 
 from fastapi import APIRouter
 
-from services.escalation.api import cases, clinics, rotations, sandbox
+from services.escalation.api import cases, clinics, notes, rotations, sandbox
 
-ROUTERS: tuple[APIRouter, ...] = (cases.router, rotations.router, clinics.router, sandbox.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    cases.router,
+    notes.router,
+    rotations.router,
+    clinics.router,
+    sandbox.router,
+)
