@@ -76,3 +76,13 @@ async def test_notes_are_refused_to_viewers_other_clinics_and_empty_words(
         "/cases/esc-nope/notes", json={"note": NOTE}, headers=service.auth("rn-1")
     )
     assert unknown.status_code == 404
+
+
+async def test_a_patients_cases_are_listed_for_their_clinic_only(service: Service) -> None:
+    esc_id = service.shared["esc_id"]
+    case = (await service.client.get(f"/cases/{esc_id}", headers=service.auth("rn-1"))).json()
+    url = f"/patients/{case['patient_key']}/cases"
+    listed = await service.client.get(url, headers=service.auth("desk-1", "viewer"))
+    assert [c["escalation_id"] for c in listed.json()["cases"]] == [esc_id]
+    other = service.auth("rn-9", "viewer", service.other)
+    assert (await service.client.get(url, headers=other)).status_code == 403
