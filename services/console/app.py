@@ -145,7 +145,7 @@ def _handle_errors(app: FastAPI, console: Console) -> None:
             return response
         if exc.status in (403, 404):
             # Not allowed and not there read the same: nothing is said about another clinic.
-            return page(request, exc.status, "Not found", "There is nothing here for you.")
+            return page(request, 404, "Not found", "There is nothing here for you.")
         if exc.status >= 500:
             return page(
                 request,

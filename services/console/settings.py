@@ -21,7 +21,9 @@ HTTP_URL = r"^https?://[^\s/]+(/\S*)?$"
 
 
 class ConsoleSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="REVISIT_CONSOLE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="REVISIT_CONSOLE_", extra="ignore", populate_by_name=True
+    )
 
     profile: Literal["dev", "test", "production"] = Field(
         default="dev", validation_alias="REVISIT_PROFILE"

@@ -48,9 +48,9 @@ class Browser:
         assert found, page.text
         return found.group(1)
 
-    async def post(self, page: str, action: str, **fields: str) -> httpx.Response:
-        """Submit a form as the page at ``page`` would (with its CSRF token)."""
-        return await self.client.post(action, data={"csrf": await self.csrf(page), **fields})
+    async def post(self, page: str, to: str, **fields: str) -> httpx.Response:
+        """Submit a form to ``to`` as the page at ``page`` would (with its CSRF token)."""
+        return await self.client.post(to, data={"csrf": await self.csrf(page), **fields})
 
 
 def settings(**overrides: object) -> ConsoleSettings:

@@ -94,7 +94,7 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
 def dev_environment() -> tuple[dict[str, str], dict[str, int], int]:
     """(environment, service ports, Postgres port) for a `revisit dev` on free ports, with
     nothing of the caller's own stack (database, broker, secret) leaking in."""
-    ports = {name: free_port() for name in SERVICE_NAMES}
+    ports = {name: free_port() for name in (*SERVICE_NAMES, "console")}
     pg_port = free_port()
     env = {
         k: v
