@@ -106,7 +106,7 @@ def test_an_identity_token_gives_role_and_clinics_or_a_clear_refusal() -> None:
 def test_the_inbox_reads_confidence_in_words_and_puts_red_flags_first() -> None:
     assert reading({"intent": "question", "confidence": 0.6}).sureness == "fairly sure (60%)"
     assert reading({"intent": "unknown", "confidence": 0.3}).sureness == "unsure (30%)"
-    assert reading({"intent": "book"}).sureness == "not recorded"
+    assert reading({"intent": "book"}).sureness == "confidence not recorded"
     assert reading({"intent": "question", "barrier": "cost"}).label == "Question · barrier: cost"
     rows = [
         {"patient_key": "a:1", "waiting_since": NOW.isoformat(), "reading": {"intent": "question"}},

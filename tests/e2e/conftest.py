@@ -55,7 +55,13 @@ def _all_ready(urls: dict[str, str]) -> bool:
 
 @pytest.fixture(scope="session")
 def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    data_dir = tmp_path_factory.mktemp("revisit-dev")
+    with running_dev_stack(tmp_path_factory.mktemp("revisit-dev")) as stack:
+        yield stack
+
+
+@contextlib.contextmanager
+def running_dev_stack(data_dir: Path) -> Iterator[DevStack]:
+    """`revisit dev --no-simulator` on free ports in ``data_dir``, until the block ends."""
     env, ports, pg_port = dev_environment()
     log_path = data_dir / "dev.log"
     with log_path.open("wb") as log:

@@ -25,7 +25,7 @@ class Reading:
     def sureness(self) -> str:
         """The confidence in words; staff read words faster than decimals."""
         if self.confidence is None:
-            return "not recorded"
+            return "confidence not recorded"
         if self.confidence >= 0.85:
             return f"sure ({self.confidence:.0%})"
         if self.confidence >= 0.6:
