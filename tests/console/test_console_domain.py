@@ -3,7 +3,9 @@ reading, a patient's story, the parameter forms, the funnel's figures, sealed va
 
 from __future__ import annotations
 
+import ast
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -187,3 +189,41 @@ def test_sealed_values_expire_and_open_only_for_their_purpose() -> None:
     assert session.open(sealed, now=1061.0) is None
     assert Sealer(SECRET, "sign-in").open(sealed, now=1030.0) is None
     assert session.open(sealed[:-4] + "AAAA", now=1030.0) is None
+
+
+CONSOLE = Path(__file__).resolve().parents[2] / "services" / "console"
+DOES_IO = (
+    "sqlalchemy",
+    "fastapi",
+    "starlette",
+    "httpx",
+    "faststream",
+    "asyncpg",
+    "aiokafka",
+    "jinja2",
+    "asyncio",
+    "socket",
+    "services.console.adapters",
+    "services.console.api",
+)
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize("path", sorted((CONSOLE / "domain").glob("*.py")), ids=lambda p: p.name)
+def test_the_domain_imports_nothing_that_does_io(path: Path) -> None:
+    bad = {n for n in _imports(path) for f in DOES_IO if n == f or n.startswith(f + ".")}
+    assert not bad
+
+
+@pytest.mark.parametrize("path", sorted(CONSOLE.rglob("*.py")), ids=lambda p: p.name)
+def test_console_modules_stay_small(path: Path) -> None:
+    assert len(path.read_text().splitlines()) <= 300

@@ -177,7 +177,7 @@ class OidcClient:
 
     async def _key(self, kid: str | None) -> Any:
         stale = time.monotonic() - self._keys_at > KEYS_TTL_S
-        if stale or kid not in self._keys:
+        if stale or (kid is not None and kid not in self._keys):
             # Keys rotate: an unknown kid means fetching the set again, once.
             found = await self.discovery()
             jwks = await self._json("GET", found.jwks_uri)
@@ -187,6 +187,8 @@ class OidcClient:
                 raise OidcError("the identity provider's keys cannot be read") from None
             self._keys = {str(k.key_id): k for k in keyset.keys if k.key_id}
             self._keys_at = time.monotonic()
+        if kid is None and len(self._keys) == 1:  # a provider with one key may name none
+            return next(iter(self._keys.values()))
         if kid not in self._keys:
             raise OidcError("the ID token is signed with a key the provider does not publish")
         return self._keys[kid]

@@ -3,13 +3,12 @@ check on every form, page rendering, and what a refusal from a service becomes."
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote, urlparse
 
 from fastapi import Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment
 
 from services.console.adapters.escalation import EscalationApi
@@ -151,11 +150,3 @@ def patient_of(console: Console, ref: str) -> str:
     if patient_key is None or ":" not in patient_key:
         raise HTTPException(404, "no such patient")
     return patient_key
-
-
-def same_secret(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
-
-
-def no_content() -> Response:
-    return Response(status_code=204)
