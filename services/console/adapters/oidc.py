@@ -176,8 +176,8 @@ class OidcClient:
         return await self.validate(id_token, tx.nonce)
 
     async def _key(self, kid: str | None) -> Any:
-        stale = time.monotonic() - self._keys_at > KEYS_TTL_S
-        if stale or (kid is not None and kid not in self._keys):
+        stale = bool(self._keys) and time.monotonic() - self._keys_at > KEYS_TTL_S
+        if stale or not self._keys or (kid is not None and kid not in self._keys):
             # Keys rotate: an unknown kid means fetching the set again, once.
             found = await self.discovery()
             jwks = await self._json("GET", found.jwks_uri)
