@@ -1,6 +1,6 @@
 """How fast the staff console's pages are on the dev stack with a 2,000-patient practice.
 
-    python -m bench.console [--patients 2000] [--days 7] [--speed 24] [--rounds 20]
+    python -m bench.console [--patients 2000] [--days 2] [--speed 24] [--rounds 20]
 
 Starts `revisit dev` (embedded Postgres and broker, every service, the console, the synthetic
 practice) on free ports in a temporary folder, lets the practice live ``--days`` simulated days
@@ -130,8 +130,11 @@ def _pages(client: httpx.Client) -> dict[str, str]:
         "pilots": "/pilots",
         "segment-edit": "/segments/cancelled_not_rescheduled",
     }
-    for kind, page in (("case", "/escalations"), ("conversation", "/inbox")):
-        found = [h for h in HREF.findall(client.get(page).text) if h.startswith(f"/{kind[:4]}")]
+    for kind, page, prefix in (
+        ("case", "/escalations", "/cases/"),
+        ("conversation", "/inbox", "/inbox/"),
+    ):
+        found = [h for h in HREF.findall(client.get(page).text) if h.startswith(prefix)]
         if found:
             pages[kind] = found[0]
     if "conversation" in pages:
@@ -156,10 +159,10 @@ def _measure(client: httpx.Client, path: str, rounds: int) -> list[float]:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bench.console")
     parser.add_argument("--patients", type=int, default=2000)
-    parser.add_argument("--days", type=float, default=7)
+    parser.add_argument("--days", type=float, default=2)
     parser.add_argument("--speed", type=float, default=24)
     parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--timeout", type=float, default=900, help="seconds for the practice")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds for the practice")
     args = parser.parse_args()
     say(machine_line("console"))
     with tempfile.TemporaryDirectory(prefix="revisit-bench-console-") as tmp:

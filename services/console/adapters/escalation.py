@@ -8,6 +8,8 @@ from urllib.parse import quote
 
 from services.console.adapters.base import HttpService
 
+QUEUE_LIMIT = 200  # the most severe and oldest first; a longer queue is not read on one screen
+
 
 class EscalationApi(abc.ABC):
     @abc.abstractmethod
@@ -39,7 +41,7 @@ class HttpEscalationApi(HttpService, EscalationApi):
     service = "escalation"
 
     async def queue(self, token: str, clinic_id: str, state: str = "open") -> list[dict[str, Any]]:
-        params = {"clinic_id": clinic_id, "state": state, "limit": 500}
+        params = {"clinic_id": clinic_id, "state": state, "limit": QUEUE_LIMIT}
         found = await self.call(token, "GET", "/cases", params=params)
         return list(found["cases"])
 

@@ -9,6 +9,8 @@ from urllib.parse import quote
 
 from services.console.adapters.base import ApiError, HttpService
 
+INBOX_LIMIT = 60  # red flags and the longest waiting first
+
 
 def _pk(patient_key: str) -> str:
     return quote(patient_key, safe=":")

@@ -106,11 +106,11 @@ async def _case_view(
         apis.escalation.case(token, escalation_id), apis.escalation.notes(token, escalation_id)
     )
     patient_key = case["patient_key"]
-    conversation, contact, outreach, explain = await parts(
+    # The summary beside the case is what a responder needs at once; the story has the rest.
+    conversation, contact, outreach = await parts(
         apis.messenger.conversation(token, patient_key),
         apis.messenger.contact(token, patient_key),
         apis.sequencer.outreach(token, patient_key),
-        apis.segmenter.explain(token, patient_key),
     )
     for message in conversation.value or []:
         if message.get("direction") == "inbound":
@@ -129,7 +129,6 @@ async def _case_view(
         conversation=conversation,
         contact=contact,
         outreach=outreach,
-        explain=explain,
         outcomes=[(o.value, say(OUTCOMES, o.value)) for o in Outcome],
         may_act=session.staff.may_in(Act.resolve, case["clinic_id"]),
         done=None if error else request.query_params.get("done"),
