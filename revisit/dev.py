@@ -1,11 +1,11 @@
 """`revisit dev` (what `make run` calls): the whole stack on one machine, no Docker.
 
 Order: embedded Postgres -> embedded broker -> topics -> migrations -> dev credentials -> the six
-services (supervised) -> wait for every /readyz -> print where everything is. Ctrl-C or SIGTERM
-stops the services first (their Kafka clients hang if the broker goes first, see KAFKA-NOTES),
-then the broker, then Postgres, and exits 0. A service that dies is restarted up to three times
-(see revisit.supervisor); a dead broker or Postgres stops everything, because the broker loses
-every topic and offset on restart.
+services and the staff console (supervised) -> wait for every /readyz -> print where everything
+is. Ctrl-C or SIGTERM stops the services first (their Kafka clients hang if the broker goes
+first, see KAFKA-NOTES), then the broker, then Postgres, and exits 0. A service that dies is
+restarted up to three times (see revisit.supervisor); a dead broker or Postgres stops
+everything, because the broker loses every topic and offset on restart.
 """
 
 from __future__ import annotations
