@@ -11,6 +11,7 @@ whoever wrote it: staff call the patient for that.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,7 +98,14 @@ def confidence_of(body: str, recorded: str | None) -> float | None:
     The figure is not stored when a reply arrives; when today's reading differs from the
     recorded one (the rules changed since), there is no honest figure to show: None.
     """
+    label, confidence = _read_again(body)
+    return confidence if label == recorded else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _read_again(body: str) -> tuple[str, float]:
+    # The inbox is read over and over while the same replies wait: each is classified once.
     from services.messenger.domain.classifier import classify
 
     understood = classify(body)
-    return understood.confidence if understood.label == recorded else None
+    return understood.label, understood.confidence
