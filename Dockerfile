@@ -26,7 +26,7 @@ RUN /opt/revisit/bin/pip install --no-deps --no-build-isolation . \
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="revisit" \
-      org.opencontainers.image.description="Revisit services (ingest, segmenter, sequencer, messenger, escalation, metrics)"
+      org.opencontainers.image.description="Revisit services (ingest, segmenter, sequencer, messenger, escalation, metrics, console)"
 RUN groupadd --system --gid 10001 revisit \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /tmp \
       --shell /usr/sbin/nologin revisit
@@ -43,8 +43,9 @@ ENV PATH=/opt/revisit/bin:$PATH \
     REVISIT_CLOCK=system
 WORKDIR /tmp
 USER 10001:10001
-# HTTP APIs of the six services (8001-8006) and ingest's HL7 MLLP listener.
-EXPOSE 8001 8002 8003 8004 8005 8006 2575
+# HTTP APIs of the six services (8001-8006), the staff console (8008) and ingest's HL7 MLLP
+# listener.
+EXPOSE 8001 8002 8003 8004 8005 8006 8008 2575
 # slim has no curl: the liveness check is Python. It asks /healthz on REVISIT_PORT (set it for
 # every service but ingest, whose default port is 8001); compose and the chart probe /readyz.
 HEALTHCHECK --interval=15s --timeout=4s --start-period=40s --retries=3 \

@@ -79,8 +79,9 @@ def _pilot(args: argparse.Namespace) -> int:
 def _service(args: argparse.Namespace) -> int:
     from shared.config import SERVICE_NAMES
 
-    if args.name not in SERVICE_NAMES:
-        raise UsageError(f"unknown service {args.name!r}; one of: {', '.join(SERVICE_NAMES)}")
+    names = (*SERVICE_NAMES, "console")
+    if args.name not in names:
+        raise UsageError(f"unknown service {args.name!r}; one of: {', '.join(names)}")
     from revisit.serve import run_service
 
     run_service(args.name)
@@ -260,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Names are checked in the handler: importing shared.config here would slow down --help.
     service = sub.add_parser("service", help="run one service (configured from the environment)")
-    service.add_argument("name", help="e.g. ingest, segmenter, sequencer, messenger, ...")
+    service.add_argument("name", help="e.g. ingest, segmenter, sequencer, messenger, console, ...")
     service.set_defaults(handler=_service)
 
     sub.add_parser("migrate", help="run every service's migrations ($DATABASE_URL)").set_defaults(

@@ -1,11 +1,11 @@
 """`revisit dev` (what `make run` calls): the whole stack on one machine, no Docker.
 
 Order: embedded Postgres -> embedded broker -> topics -> migrations -> dev credentials -> the six
-services (supervised) -> wait for every /readyz -> print where everything is. Ctrl-C or SIGTERM
-stops the services first (their Kafka clients hang if the broker goes first, see KAFKA-NOTES),
-then the broker, then Postgres, and exits 0. A service that dies is restarted up to three times
-(see revisit.supervisor); a dead broker or Postgres stops everything, because the broker loses
-every topic and offset on restart.
+services and the staff console (supervised) -> wait for every /readyz -> print where everything
+is. Ctrl-C or SIGTERM stops the services first (their Kafka clients hang if the broker goes
+first, see KAFKA-NOTES), then the broker, then Postgres, and exits 0. A service that dies is
+restarted up to three times (see revisit.supervisor); a dead broker or Postgres stops
+everything, because the broker loses every topic and offset on restart.
 """
 
 from __future__ import annotations
@@ -21,12 +21,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from revisit.stack import DEMO_CLINIC, HOST, Backing, DevError, port_from_env, start_stack
+from revisit.stack import (
+    CONSOLE,
+    DEMO_CLINIC,
+    HOST,
+    Backing,
+    DevError,
+    port_from_env,
+    start_stack,
+)
 from revisit.supervisor import ChildSpec, LineWriter, interrupt_on_stop_signals
 from shared.config import DEFAULT_PORTS, SERVICE_NAMES
 
 MLLP_PORT = 2575
 SIMULATOR_PORT = 8007  # the synthetic practice's FHIR scheduling API
+CONSOLE_PORT = 8008  # the staff console (services/console/settings.py has the same default)
 # Example requests for the printed curl lines; adjust if the services' routes move.
 INGEST_EXAMPLE = "-H 'Content-Type: application/json' -d @events.json {base}/events"
 STAFF_EXAMPLE = "'{base}/cases?clinic_id=" + DEMO_CLINIC + "'"
@@ -39,6 +48,8 @@ def planned_ports(env: Mapping[str, str], simulator: bool = False) -> dict[str, 
         var = f"REVISIT_{name.upper()}_PORT"
         plan[name] = (port_from_env(env, var, DEFAULT_PORTS[name]), var)
     plan["mllp"] = (port_from_env(env, "REVISIT_MLLP_PORT", MLLP_PORT), "REVISIT_MLLP_PORT")
+    var = "REVISIT_CONSOLE_PORT"
+    plan[CONSOLE] = (port_from_env(env, var, CONSOLE_PORT), var)
     if simulator:
         var = "REVISIT_SIMULATOR_PORT"
         plan["simulator"] = (port_from_env(env, var, SIMULATOR_PORT), var)
@@ -74,22 +85,28 @@ def service_specs(
     simulator: list[str] | None = None,
     scheduling_url: str | None = None,
 ) -> list[ChildSpec]:
-    """The six services, and the synthetic practice (``simulator``: its practice options).
+    """The six services, the staff console (when ``ports`` has one) and the synthetic practice
+    (``simulator``: its practice options).
 
     With a simulator (or a ``scheduling_url``), booking by text goes to the synthetic
     practice's FHIR scheduling API, as it would go to a real EHR's.
     """
     if simulator is not None:
         scheduling_url = f"http://{HOST}:{ports['simulator'][0]}/fhir"
+    console = f"http://{HOST}:{ports[CONSOLE][0]}" if CONSOLE in ports else None
     specs = []
     for name in SERVICE_NAMES:
         env = {**common, "REVISIT_PORT": str(ports[name][0])}
+        if name == "escalation" and console is not None:
+            env["REVISIT_ESCALATION_PUBLIC_URL"] = console  # pages link to the console's case
         if name == "ingest":
             env["REVISIT_MLLP_PORT"] = str(ports["mllp"][0])
         if name == "messenger" and scheduling_url is not None:
             env["REVISIT_MESSENGER_SCHEDULING"] = "fhir"
             env["REVISIT_MESSENGER_FHIR_BASE_URL"] = scheduling_url
         specs.append(ChildSpec(name, [sys.executable, "-m", "revisit", "service", name], env))
+    if console is not None:
+        specs.append(console_spec(ports, common, console))
     if simulator is not None:
         argv = [sys.executable, "-m", "revisit", "simulate", *simulator]
         argv += ["--ingest-url", f"http://{HOST}:{ports['ingest'][0]}"]
@@ -99,6 +116,26 @@ def service_specs(
         argv += ["--mllp-port", str(ports["mllp"][0]), "--port", str(ports["simulator"][0])]
         specs.append(ChildSpec("simulator", argv, dict(common)))
     return specs
+
+
+def console_spec(
+    ports: Mapping[str, tuple[int, str]], common: Mapping[str, str], public_url: str
+) -> ChildSpec:
+    """The staff console, pointed at the services; the dev sign-in is on (local stack only).
+
+    Not required: a console that keeps failing is reported, and the pipeline goes on.
+    """
+    env = {
+        **common,
+        "REVISIT_PORT": str(ports[CONSOLE][0]),
+        "REVISIT_CONSOLE_PUBLIC_URL": public_url,
+        "REVISIT_CONSOLE_DEV_SIGN_IN": "true",
+        "REVISIT_CONSOLE_DEFAULT_CLINIC": DEMO_CLINIC,
+    }
+    for name in ("segmenter", "sequencer", "messenger", "escalation", "metrics"):
+        env[f"REVISIT_CONSOLE_{name.upper()}_URL"] = f"http://{HOST}:{ports[name][0]}"
+    argv = [sys.executable, "-m", "revisit", "service", CONSOLE]
+    return ChildSpec(CONSOLE, argv, env, required=False)
 
 
 def simulator_options(args: argparse.Namespace) -> list[str] | None:
@@ -139,7 +176,10 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack, out: LineWriter)
         {name: port for name, (port, _) in ports.items()},
     )
     base, backing, creds = started.base, started.backing, started.creds
-    out.block(ready_banner(base, ports["mllp"][0], backing, started.creds_path, creds))
+    banner = ready_banner(
+        base, ports["mllp"][0], backing, started.creds_path, creds, started.console
+    )
+    out.block(banner)
     if simulator is not None and wants_live_view(args, out):
         from revisit.live_view import run_live_view
 
@@ -165,9 +205,16 @@ def wants_live_view(args: argparse.Namespace, out: LineWriter) -> bool:
 
 
 def ready_banner(
-    base: Mapping[str, str], mllp: int, backing: Backing, creds_path: Path, creds: Mapping[str, Any]
+    base: Mapping[str, str],
+    mllp: int,
+    backing: Backing,
+    creds_path: Path,
+    creds: Mapping[str, Any],
+    console: str | None = None,
 ) -> str:
     lines = ["", "Revisit is up (profile dev). Ctrl-C stops everything.", ""]
+    if console is not None:
+        lines.append(f"  {CONSOLE:<11} {console:<24} the staff console: sign in as any staff id")
     lines += [f"  {n:<11} {b:<24} docs {b}/docs" for n, b in base.items()]
     lines += [
         f"  {'metrics':<11} {base['metrics']}/metrics  (Prometheus)",

@@ -9,6 +9,11 @@ from shared.config import SERVICE_NAMES, load_settings
 
 
 def run_service(name: str) -> None:
+    if name == "console":  # no database, no broker: the staff console has its own settings
+        from services.console.app import serve
+
+        serve()
+        return
     if name not in SERVICE_NAMES:
         sys.exit(f"unknown service {name!r}; choose one of: {', '.join(SERVICE_NAMES)}")
     import uvicorn

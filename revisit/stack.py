@@ -27,6 +27,7 @@ from revisit.supervisor import ChildSpec, LineWriter, Supervisor
 from shared.config import SERVICE_NAMES
 
 DEMO_CLINIC = "clinic-demo"
+CONSOLE = "console"  # the staff console: no schema, no topics; it calls the services' APIs
 READY_TIMEOUT = 60.0
 TOKEN_TTL = timedelta(days=30)
 HOST = "127.0.0.1"
@@ -203,6 +204,7 @@ class StartedStack:
     backing: Backing
     creds: dict[str, Any]
     creds_path: Path
+    console: str | None = None  # the staff console's URL, when it runs
 
 
 def start_stack(
@@ -224,6 +226,8 @@ def start_stack(
     creds.setdefault("jwt_secret", secrets.token_urlsafe(48))
     # The synthetic practice's scheduling API asks for a bearer token, as a real EHR's does.
     creds.setdefault("scheduling_token", secrets.token_urlsafe(32))
+    # Seals the console's session cookies: kept, so a restart does not sign everyone out.
+    creds.setdefault("console_secret", secrets.token_urlsafe(48))
     creds["clinic_id"] = DEMO_CLINIC
     new_key = (
         backing.db_new or not creds.get("api_key") or creds.get("api_key_database") != backing.db_id
@@ -248,6 +252,7 @@ def start_stack(
         "REVISIT_PROFILE": "dev",
         "REVISIT_JWT_SECRET": creds["jwt_secret"],
         "REVISIT_MESSENGER_FHIR_TOKEN": creds["scheduling_token"],
+        "REVISIT_CONSOLE_SECRET": creds["console_secret"],
     }
     sup = Supervisor(specs(common), writer=out, preexec_fn=child_preexec())
     stack.callback(sup.stop)  # registered last, so it runs first: services before broker and db
@@ -255,5 +260,9 @@ def start_stack(
         sup.add_probe(name, alive)
     sup.start()
     base = {n: f"http://{HOST}:{ports[n]}" for n in SERVICE_NAMES}
-    wait_ready(sup, {n: f"{b}/readyz" for n, b in base.items()}, READY_TIMEOUT)
-    return StartedStack(sup, base, backing, creds, creds_path)
+    console = f"http://{HOST}:{ports[CONSOLE]}" if CONSOLE in ports else None
+    ready = {n: f"{b}/readyz" for n, b in base.items()}
+    if console is not None:
+        ready[CONSOLE] = f"{console}/readyz"
+    wait_ready(sup, ready, READY_TIMEOUT)
+    return StartedStack(sup, base, backing, creds, creds_path, console)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from fastapi import FastAPI
 
-from services.messenger import api, api_templates, handlers, template_store, webhooks
+from services.messenger import api, api_inbox, api_templates, handlers, template_store, webhooks
 from services.messenger.booking import BookingWork
 from services.messenger.context import MessengerContext
 from services.messenger.dispatcher import Dispatcher
@@ -149,7 +149,13 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
         schema=SCHEMA,
         subscriptions=subscriptions,
         timer_handlers=timer_handlers,
-        routers=(api.router, api_templates.router, webhooks.router, ehr_api.router),
+        routers=(
+            api.router,
+            api_templates.router,
+            webhooks.router,
+            ehr_api.router,
+            api_inbox.router,
+        ),
         on_start=on_start,
         on_stop=on_stop,
         title="Revisit messenger",

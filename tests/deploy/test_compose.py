@@ -43,8 +43,16 @@ SECRETS = {
     "REVISIT_JWT_SECRET",
     "REVISIT_METRICS_TOKEN",
     "GRAFANA_ADMIN_PASSWORD",
+    "REVISIT_CONSOLE_SECRET",
 }
-TEST_SECRETS = {name: "s3cr3t" + "x" * 40 for name in SECRETS}
+# Not secret, but with no sensible default either: where the console is and who signs staff in.
+CONSOLE_REQUIRED = {
+    "REVISIT_CONSOLE_PUBLIC_URL": "https://console.clinic.example",
+    "REVISIT_CONSOLE_OIDC_ISSUER": "https://id.clinic.example",
+    "REVISIT_CONSOLE_OIDC_CLIENT_ID": "revisit-console",
+}
+REQUIRED = SECRETS | set(CONSOLE_REQUIRED)
+TEST_SECRETS = {name: "s3cr3t" + "x" * 40 for name in SECRETS} | CONSOLE_REQUIRED
 NO_DOCKER_HINT = "`make run` runs everything without Docker"
 
 
@@ -181,13 +189,15 @@ def services() -> tuple[str, ...]:
 
 def test_env_example_lists_every_secret_empty() -> None:
     values = env_file(ENV_EXAMPLE)
-    assert set(values) == SECRETS, "uncommented entries in .env.example must be exactly the secrets"
+    assert set(values) == REQUIRED, (
+        "uncommented entries in .env.example must be exactly the secrets and required settings"
+    )
     assert all(value == "" for value in values.values()), "no working default for any secret"
 
 
 def test_compose_refuses_to_start_until_each_secret_is_set(raw: dict[str, Any]) -> None:
     example = env_file(ENV_EXAMPLE)
-    for secret in SECRETS:
+    for secret in REQUIRED:
         with pytest.raises(MissingVariable, match=secret):
             interpolate(raw, {**example, **TEST_SECRETS, secret: ""})
     interpolate(raw, {**example, **TEST_SECRETS})  # and starts once all are set
@@ -207,8 +217,10 @@ def test_no_secret_has_a_working_fallback() -> None:
 # -- the revisit services -------------------------------------------------------------------------
 
 
-def test_compose_runs_the_six_services_and_the_infrastructure(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == set(services()) | INFRA
+def test_compose_runs_the_six_services_the_console_and_the_infrastructure(
+    compose: dict[str, Any],
+) -> None:
+    assert set(compose["services"]) == set(services()) | {"console"} | INFRA
 
 
 def make_dry_run(target: str) -> str:
@@ -229,7 +241,7 @@ def test_services_run_the_image_make_images_builds(raw: dict[str, Any]) -> None:
     tags = re.findall(r"-t (\S+)", build)
     assert tags, build
     built = {interpolate(tag, {}) for tag in tags}  # ${REVISIT_IMAGE:-...} unset: the default
-    for name in (*services(), "migrate", "topics"):
+    for name in (*services(), "console", "migrate", "topics"):
         image = raw["services"][name]["image"]
         assert interpolate(image, {}) in built, f"{name} runs {image}, make images builds {built}"
         # Both honour REVISIT_IMAGE the same way.
@@ -264,6 +276,37 @@ def test_each_service_command_port_and_health_check(compose: dict[str, Any]) -> 
         assert spec["read_only"] is True and "/tmp" in spec["tmpfs"]
     assert "2575:2575" in compose["services"]["ingest"]["ports"]  # HL7 MLLP
     assert compose["services"]["ingest"]["environment"]["REVISIT_MLLP_PORT"] == "2575"
+
+
+def test_the_console_runs_in_production_against_the_services(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from revisit.cli import build_parser
+    from services.console.settings import ConsoleSettings
+    from shared.config import DEFAULT_PORTS
+
+    spec = compose["services"]["console"]
+    assert spec["command"] == ["service", "console"]
+    assert build_parser().parse_args(spec["command"]).name == "console"
+    assert spec["ports"] == ["127.0.0.1:8008:8008"] and spec["read_only"] is True
+    assert "http://127.0.0.1:8008/readyz" in " ".join(spec["healthcheck"]["test"])
+    env = spec["environment"]
+    unread = set(env) - set(env_vars(ConsoleSettings))
+    assert not unread, f"the console is given {sorted(unread)}, which it never reads"
+    with monkeypatch.context() as m:
+        for var in env_vars(ConsoleSettings):
+            m.delenv(var, raising=False)
+        for var, value in env.items():
+            m.setenv(var, value)
+        settings = ConsoleSettings()  # production: refuses the dev sign-in, weak secrets, http
+    assert settings.profile == "production" and not settings.dev_sign_in
+    assert settings.listen_port == 8008 and settings.host == "0.0.0.0"
+    for name in ("segmenter", "sequencer", "messenger", "escalation", "metrics"):
+        url = urlparse(getattr(settings, f"{name}_url"))
+        assert (url.hostname, url.port) == (name, DEFAULT_PORTS[name])
+    # Every page the escalation service sends links to its case in the console.
+    escalation = compose["services"]["escalation"]["environment"]
+    assert escalation["REVISIT_ESCALATION_PUBLIC_URL"] == settings.public_url
 
 
 def test_jobs_run_the_cli_commands_once(compose: dict[str, Any]) -> None:

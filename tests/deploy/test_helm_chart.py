@@ -384,6 +384,8 @@ def test_rendered_environment_builds_valid_settings(
     from_secret = {"DATABASE_URL": "postgresql+asyncpg://revisit:pw@postgres:5432/revisit"}
     for render in (default_render, production_render):
         for name, deployment in by_kind(render, "Deployment").items():
+            if name == "console":  # no database or broker: its own test below
+                continue
             (container,) = deployment["spec"]["template"]["spec"]["containers"]
             env = {
                 var: value if value is not None else from_secret.get(var, "s" * 40)
@@ -469,6 +471,8 @@ def test_production_example_renders_its_image_scaling_and_egress(
 ) -> None:
     deployments = by_kind(production_render, "Deployment")
     for name, deployment in deployments.items():  # extraEnv included: every name is read
+        if name == "console":  # no database or broker: checked on its own
+            continue
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         check_service_env(name, plain_env(container))
     (container,) = deployments["segmenter"]["spec"]["template"]["spec"]["containers"]
@@ -715,3 +719,56 @@ def _child(chart_dir: str) -> dict[str, Any]:
 
 if __name__ == "__main__":
     print(json.dumps(_child(sys.argv[1])), flush=True)
+
+
+def test_the_console_is_a_hardened_deployment_configured_for_production(
+    default_render: dict[str, Any],
+    production_render: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.console.settings import ConsoleSettings
+
+    assert "console" not in by_kind(default_render, "Deployment")  # off until configured
+    deployment = by_kind(production_render, "Deployment")["console"]
+    pod = deployment["spec"]["template"]
+    assert_hardened_pod(pod["spec"], "console")
+    (container,) = pod["spec"]["containers"]
+    assert container["args"] == ["service", "console"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    env = plain_env(container)
+    for secret in ("REVISIT_JWT_SECRET", "REVISIT_CONSOLE_SECRET"):
+        assert env[secret] is None, secret  # from the Secret, never a value
+    unread = set(env) - set(env_vars(ConsoleSettings))
+    assert not unread, f"the console is given {sorted(unread)}, which it never reads"
+    with monkeypatch.context() as m:
+        for var in env_vars(ConsoleSettings):
+            m.delenv(var, raising=False)
+        for var, value in env.items():
+            m.setenv(var, value if value is not None else "s" * 40)
+        settings = ConsoleSettings()  # production: OIDC, https, a real secret, no dev sign-in
+    services = by_kind(production_render, "Service")
+    for name in ("segmenter", "sequencer", "messenger", "escalation", "metrics"):
+        service = services[name]
+        assert getattr(settings, f"{name}_url") == (
+            f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
+        )
+    (escalation,) = by_kind(production_render, "Deployment")["escalation"]["spec"]["template"][
+        "spec"
+    ]["containers"]
+    assert plain_env(escalation)["REVISIT_ESCALATION_PUBLIC_URL"] == settings.public_url
+    labels = pod["metadata"]["labels"]
+    for kind in ("Service", "PodDisruptionBudget", "NetworkPolicy"):
+        found = by_kind(production_render, kind)["console"]
+        selector = found["spec"].get("selector") or found["spec"]["podSelector"]
+        selector = selector.get("matchLabels", selector)
+        assert selector.items() <= labels.items(), kind
+
+
+def test_an_enabled_console_without_its_identity_provider_does_not_render(
+    tmp_path: Path,
+) -> None:
+    values = default_values()
+    values["console"]["enabled"] = True
+    values["console"]["publicUrl"] = "https://console.example"
+    result = run_helm(chart_copy_with_values(tmp_path, values), tmp_path)
+    assert "console.oidc.issuer is required" in str(result["render_error"])

@@ -55,7 +55,13 @@ def _all_ready(urls: dict[str, str]) -> bool:
 
 @pytest.fixture(scope="session")
 def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    data_dir = tmp_path_factory.mktemp("revisit-dev")
+    with running_dev_stack(tmp_path_factory.mktemp("revisit-dev")) as stack:
+        yield stack
+
+
+@contextlib.contextmanager
+def running_dev_stack(data_dir: Path) -> Iterator[DevStack]:
+    """`revisit dev --no-simulator` on free ports in ``data_dir``, until the block ends."""
     env, ports, pg_port = dev_environment()
     log_path = data_dir / "dev.log"
     with log_path.open("wb") as log:
@@ -94,7 +100,7 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
 def dev_environment() -> tuple[dict[str, str], dict[str, int], int]:
     """(environment, service ports, Postgres port) for a `revisit dev` on free ports, with
     nothing of the caller's own stack (database, broker, secret) leaking in."""
-    ports = {name: free_port() for name in SERVICE_NAMES}
+    ports = {name: free_port() for name in (*SERVICE_NAMES, "console")}
     pg_port = free_port()
     env = {
         k: v

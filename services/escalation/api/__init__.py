@@ -2,6 +2,13 @@
 
 from fastapi import APIRouter
 
-from services.escalation.api import cases, clinics, rotations, sandbox
+from services.escalation.api import cases, clinics, notes, patient_cases, rotations, sandbox
 
-ROUTERS: tuple[APIRouter, ...] = (cases.router, rotations.router, clinics.router, sandbox.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    cases.router,
+    notes.router,
+    patient_cases.router,
+    rotations.router,
+    clinics.router,
+    sandbox.router,
+)

@@ -125,6 +125,11 @@ app.kubernetes.io/component: {{ .name }}
   value: {{ $v.config.pollIntervalMs | quote }}
 - name: REVISIT_DEFAULT_TIME_ZONE
   value: {{ $v.config.defaultTimeZone | quote }}
+{{- if and (eq .name "escalation") $v.console.enabled }}
+# Every page (PagerDuty, Slack, e-mail) links to the case in the staff console.
+- name: REVISIT_ESCALATION_PUBLIC_URL
+  value: {{ $v.console.publicUrl | quote }}
+{{- end }}
 {{ include "revisit.secretEnv" (dict "root" .root "name" "REVISIT_METRICS_TOKEN" "key" $v.secrets.metricsTokenKey "optional" true) }}
 {{ include "revisit.databaseEnv" .root }}
 {{ include "revisit.kafkaEnv" .root }}

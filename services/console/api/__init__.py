@@ -1,0 +1,28 @@
+"""The console's pages: sign-in, escalations, inbox, a patient's story, segments and words,
+outcomes, pilots; and health."""
+
+from fastapi import APIRouter
+
+from services.console.api import (
+    auth,
+    escalations,
+    health,
+    inbox,
+    outcomes,
+    patients,
+    pilots,
+    segments,
+    words,
+)
+
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    auth.router,
+    escalations.router,
+    inbox.router,
+    patients.router,
+    segments.router,
+    words.router,
+    outcomes.router,
+    pilots.router,
+)

@@ -1,0 +1,32 @@
+"""Reading several services at once for one page: what is essential fails the page with the
+service's refusal; what is beside the point shows as "unavailable" instead."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from services.console.adapters.base import ApiError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Part(Generic[T]):
+    value: T | None
+    missing: str | None = None  # why it is not shown (the service's words)
+
+
+async def part(call: Awaitable[T]) -> Part[T]:
+    try:
+        return Part(await call)
+    except ApiError as exc:
+        if exc.status == 401:
+            raise  # the person's credential ran out: they sign in again
+        return Part(None, f"{exc.service}: {exc.words}")
+
+
+async def parts(*calls: Awaitable[Any]) -> list[Part[Any]]:
+    return list(await asyncio.gather(*(part(c) for c in calls)))
