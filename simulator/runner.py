@@ -89,7 +89,13 @@ async def introduce_practice(
         f"{endpoints.sequencer}/clinics/{clinic.clinic_id}/rules", json=rules
     )
     response.raise_for_status()
-    body = {"name": clinic.name[:40], "phone": "(512) 555-0100", "time_zone": clinic.time_zone}
+    body = {
+        "name": clinic.name[:40],
+        "phone": "(512) 555-0100",
+        "time_zone": clinic.time_zone,
+        # Its online booking page: messages carry a tracked link to it.
+        "booking_url": f"https://{clinic.clinic_id}.example/book",
+    }
     response = await client.put(f"{messenger}/practices/{clinic.clinic_id}", json=body)
     response.raise_for_status()
     for provider in clinic.providers:
