@@ -180,7 +180,7 @@ async def test_a_cosmetic_cancellation_pilot_holds_week_one_then_fills_its_launc
     assert (r.json()["week"], r.json()["phase"]) == (2, "launch")
     r = await service.client.get(f"/pilots/{pid}/review", headers=service.auth("viewer"))
     review = r.json()
-    assert review["screened"] == {"enrolled": 4, "held": 3, "out": 2}
+    assert review["screened"] == {"enrolled": 4, "held": 3, "out": 2, "exclusive": 0}
     [week2_figures] = review["weeks"]  # week 1 enrolled nobody: it has no figures
     assert week2_figures["week"] == 2
     assert (week2_figures["holdout"]["enrolled"], week2_figures["outreach"]["enrolled"]) == (2, 2)
@@ -240,7 +240,7 @@ async def test_an_exclusive_pilot_holds_every_other_need_of_its_clinic(service: 
     await service.publish("ex-ok", eligible("cnr-ok", due_at=now), now)
     for patient in ("ex-cnr", "ex-ok"):
         row = await _verdict(service, pid, patient)
-        assert row["verdict"] == "held" and row["segment"] == "cancelled_not_rescheduled"
+        assert row["verdict"] == "exclusive" and row["segment"] == "cancelled_not_rescheduled"
         assert row["why"] == ["held: an exclusive pilot runs, and this need is outside its cohort"]
     r = await service.client.get(f"/pilots/{pid}", headers=service.auth("viewer"))
     assert r.json()["exclusive"] is True

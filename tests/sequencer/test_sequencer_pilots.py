@@ -157,7 +157,7 @@ def test_only_an_exclusive_running_pilot_holds_what_no_pilot_took() -> None:
     assert pilots.exclusive_hold([plain], T0) is None
     only = pilots.start(pilot(pilot_id="only", exclusive=True), T0)
     held = pilots.exclusive_hold([plain, only], T0 + timedelta(days=1))
-    assert held is not None and held.pilot_id == "only" and held.verdict is Verdict.held
+    assert held is not None and held.pilot_id == "only" and held.verdict is Verdict.exclusive
     assert pilots.exclusive_hold([only], T0 + timedelta(days=30)) is None
 
 

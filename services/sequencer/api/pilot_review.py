@@ -24,6 +24,7 @@ from services.sequencer.repository import screenings
 from shared.auth import CurrentPrincipal, Operator
 
 router = APIRouter(tags=["pilots"])
+VERDICTS = ("enrolled", "held", "out", "exclusive")
 # Every week's decisions (pilot_phases.DECISIONS); a week refuses those that are not its own.
 DecisionWord = Literal["launch", "continue", "adjust", "stop", "expand"]
 
@@ -52,7 +53,7 @@ async def preview(
     pilot_id: PilotId,
     principal: CurrentPrincipal,
     runtime: RuntimeDep,
-    verdict: Literal["enrolled", "held", "out"] | None = None,
+    verdict: Literal["enrolled", "held", "out", "exclusive"] | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> dict[str, Any]:
     async with runtime.sessions() as session:
@@ -61,7 +62,7 @@ async def preview(
         rows = await screenings.screenings(session, pilot_id, verdict, limit)
     return {
         **view(pilot, runtime.clock.now()),
-        "screened": {v: counts.get(v, 0) for v in ("enrolled", "held", "out")},
+        "screened": {v: counts.get(v, 0) for v in VERDICTS},
         "patients": rows,
         "note": DRAFT_NOTE if pilot.status is PilotStatus.draft else "",
     }
@@ -82,7 +83,7 @@ async def review(
     return {
         **view(pilot, now),
         "arms": {"outreach": arms.get("outreach", 0), "holdout": arms.get("holdout", 0)},
-        "screened": {v: counts.get(v, 0) for v in ("enrolled", "held", "out")},
+        "screened": {v: counts.get(v, 0) for v in VERDICTS},
         "weeks": [
             {"week": w, **{arm: cell.as_dict() for arm, cell in sorted(weeks[w].items())}}
             for w in sorted(weeks)

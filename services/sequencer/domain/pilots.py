@@ -141,6 +141,7 @@ class Verdict(StrEnum):
     enrolled = "enrolled"
     held = "held"  # the cohort takes it, but nobody may message it now: usual process
     out = "out"  # the cohort does not take it
+    exclusive = "exclusive"  # outside the cohort, held while an exclusive pilot runs
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ def exclusive_hold(pilots: Iterable[Pilot], now: datetime) -> Screened | None:
     """An exclusive pilot running now holds a need no pilot took (recorded on its screening)."""
     for pilot in pilots:
         if pilot.exclusive and pilot.owns(now):
-            return Screened(pilot.pilot_id, Verdict.held, (EXCLUSIVE_HOLD,))
+            return Screened(pilot.pilot_id, Verdict.exclusive, (EXCLUSIVE_HOLD,))
     return None
 
 
