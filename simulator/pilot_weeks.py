@@ -73,7 +73,9 @@ class Rehearsal:
         self.say(f"pilot {self.pilot_id}: week 1 (define) from simulated {start:%Y-%m-%d}")
         end, finish = start + timedelta(days=days), start + timedelta(days=days + follow_days)
         await self.sim.run(until=start + WEEK)
-        self.record["preview"] = await api(self.client, "GET", f"{self._pilot}/preview")
+        self.record["preview"] = await api(
+            self.client, "GET", f"{self._pilot}/preview", params={"limit": 5000}
+        )
         self.record["week1_outbound"] = await self.outbound_before(start + WEEK)
         await self.decide(1, "launch", NOTES[1])
         for week in (2, 3):
@@ -88,12 +90,16 @@ class Rehearsal:
         await api(self.client, "POST", f"{self._pilot}/close")
         self.say(f"enrolment closed; following outcomes for {follow_days} days")
         await self.sim.run(until=finish)
-        self.record.setdefault("week3", await self.objections())
+        if "week3" not in self.record:  # a pilot too short to reach week 3: read them now
+            self.record["week3"] = await self.objections()
         report = await self.report()
         if finish >= start + 3 * WEEK:
             shown = read_pilot_figures(report).differences.get("rebooked_rate")
             await self.decide(4, *_week4(shown))
         self.record["review"] = await api(self.client, "GET", f"{self._pilot}/review")
+        self.record["screened"] = await api(
+            self.client, "GET", f"{self._pilot}/preview", params={"limit": 5000}
+        )
         self.record["report"] = await self.report()
         return start
 

@@ -144,8 +144,8 @@ def _draw_rates(fig: Figure, f: PilotFigures) -> None:
     diff.set_yticks(range(len(rows)), [label for label, _, _ in rows], fontsize=8)
     diff.set_ylim(max(len(rows), 1) - 0.3, -0.7)  # the first figure (rebooked) on top
     diff.margins(x=0.15)  # room for the labels at the interval's ends, and 0 always in view
-    diff.set_xlabel("percentage points, 95% interval (squares: observational)")
-    diff.set_title("Messaged minus control, and minus the previous weeks", fontsize=10)
+    diff.set_xlabel("points, 95% interval (squares: observational)")
+    diff.set_title("Messaged minus each other group", fontsize=10)
     if not rows:
         diff.text(0.5, 0.5, "not enough patients to compare", ha="center", transform=diff.transAxes)
 

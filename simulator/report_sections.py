@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from shared.pilots import PHASE_WORDS, phase_of
 from simulator.pilot_figures import (
     ARM_LABELS,
     PREVIOUS_LABEL,
@@ -150,7 +151,7 @@ def weekly_review(figures: PilotFigures, review: Mapping[str, Any]) -> list[tupl
         rows.append(
             (
                 str(week),
-                figures.phases.get(week, ""),
+                figures.phases.get(week) or PHASE_WORDS[phase_of(week)],
                 f"{count('outreach', 'assigned')} / {count('holdout', 'assigned')}",
                 str(count("outreach", "messaged")),
                 f"{count('outreach', 'rebooked')} / {count('holdout', 'rebooked')}",

@@ -37,6 +37,7 @@ from shared.events import new_event
 from shared.events.eligibility import PatientBecameEligible
 from shared.events.envelope import Envelope
 from shared.events.outreach import Arm, SendStep, SequenceStarted, SequenceStopped
+from shared.events.pilot import PilotPlan
 from shared.pilots import NeedFacts
 from shared.runtime import Runtime
 
@@ -208,7 +209,7 @@ class Batch:
         self._screenings.append(row)
         return Verdict.held
 
-    def _plan_of(self, pilot_id: str) -> Any:
+    def _plan_of(self, pilot_id: str) -> PilotPlan | None:
         for listed in self.running.values():
             for pilot in listed:
                 if pilot.pilot_id == pilot_id:

@@ -58,3 +58,17 @@ def test_the_practice_grows_with_the_launch_group_and_a_narrower_cohort() -> Non
     assert practice_size(40, 30, 14, 1.0) > base
     assert practice_size(20, 30, 14, 0.5) == pytest.approx(2 * base, rel=0.02)
     assert practice_size(20, 60, 14, 1.0) < base  # more days to enrol in
+
+
+def test_patients_open_about_a_third_of_the_tracked_links_they_receive() -> None:
+    from simulator.patients import draw
+    from simulator.phones import CLICK_SHARE, TRACKED_LINK
+
+    body = (
+        "Hi Ana, booking your skin check takes a minute: http://127.0.0.1:8004/b/Ab3dE6gH or "
+        "reply BOOK and we will text you open times. Bluebonnet Dermatology"
+    )
+    assert TRACKED_LINK.findall(body) == ["http://127.0.0.1:8004/b/Ab3dE6gH"]
+    assert TRACKED_LINK.findall("Reply BOOK or call (512) 555-0100.") == []
+    opened = sum(draw(7, f"P-{n:06d}", "opens link", "1") < CLICK_SHARE for n in range(2000))
+    assert abs(opened / 2000 - CLICK_SHARE) < 0.04
