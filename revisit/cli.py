@@ -68,11 +68,17 @@ def _simulate(args: argparse.Namespace) -> int:
 def _pilot(args: argparse.Namespace) -> int:
     from shared.events.common import Segment
     from simulator import pilot
+    from simulator.pilot_setup import CohortError, cohort_of, pilot_variants
 
     if args.segment not in {s.value for s in Segment}:
         raise UsageError(f"unknown --segment; one of: {', '.join(s.value for s in Segment)}")
-    if not 0 < args.holdout < 1 or args.patients < 10 or args.days < 1:
-        raise UsageError("--holdout must be in (0, 1), --patients >= 10 and --days >= 1")
+    if not 0 < args.holdout < 1 or args.patients < 10 or args.days < 8:
+        # Week 1 only defines the pilot: it needs days after it to launch in.
+        raise UsageError("--holdout must be in (0, 1), --patients >= 10 and --days >= 8")
+    try:
+        pilot_variants(Segment(args.segment), cohort_of(args))
+    except CohortError as exc:
+        raise UsageError(str(exc)) from None
     return pilot.main(args)
 
 
@@ -243,9 +249,33 @@ def build_parser() -> argparse.ArgumentParser:
         "pilot", help="rehearse a pilot on the synthetic practice and write its report"
     )
     pilot.add_argument("--segment", required=True, help="e.g. cancelled_not_rescheduled")
-    pilot.add_argument("--patients", type=int, default=200, help="cohort size (default 200)")
+    pilot.add_argument(
+        "--patients", type=int, default=200, help="the launch group's size (default 200)"
+    )
     pilot.add_argument("--holdout", type=float, default=0.2, help="control share (default 0.2)")
-    pilot.add_argument("--days", type=int, default=30, help="simulated days (default 30)")
+    pilot.add_argument(
+        "--days", type=int, default=30, help="the pilot's days, define week included (default 30)"
+    )
+    cohort = pilot.add_argument_group("cohort (comma-separated; each left out takes everyone)")
+    cohort.add_argument("--service-lines", help="e.g. neurotoxin,filler; or: cosmetic")
+    cohort.add_argument("--cancellation-reasons", help="e.g. schedule_conflict,cost,no_show")
+    cohort.add_argument("--cancelled-by", help="patient, practice or unknown")
+    cohort.add_argument("--urgencies", help="routine, soon or urgent")
+    cohort.add_argument("--providers", help="provider ids of the synthetic practice")
+    cohort.add_argument("--locations", help="location ids of the synthetic practice")
+    cohort.add_argument("--min-age-days", type=int, help="the need came due at least N days ago")
+    cohort.add_argument("--max-age-days", type=int, help="... and at most N days ago")
+    pilot.add_argument(
+        "--baseline-days",
+        type=int,
+        default=28,
+        help="the previous weeks compared with the pilot: days before the launch (default 28)",
+    )
+    pilot.add_argument(
+        "--not-exclusive",
+        action="store_true",
+        help="let the practice's other outreach run beside the pilot (default: only the pilot)",
+    )
     pilot.add_argument("--seed", type=int, default=7)
     pilot.add_argument(
         "--start", type=_instant, help="the simulated day the pilot starts (ISO, with offset)"

@@ -101,6 +101,9 @@ def service_specs(
             env["REVISIT_ESCALATION_PUBLIC_URL"] = console  # pages link to the console's case
         if name == "ingest":
             env["REVISIT_MLLP_PORT"] = str(ports["mllp"][0])
+        if name == "messenger":
+            # Tracked booking links are answered by the messenger itself on this machine.
+            env["REVISIT_MESSENGER_LINK_BASE_URL"] = f"http://{HOST}:{ports[name][0]}/b"
         if name == "messenger" and scheduling_url is not None:
             env["REVISIT_MESSENGER_SCHEDULING"] = "fhir"
             env["REVISIT_MESSENGER_FHIR_BASE_URL"] = scheduling_url

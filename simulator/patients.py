@@ -221,7 +221,7 @@ def reply_share(persona: Persona, journey: Journey) -> float:
 Roll = Callable[[str], float]  # a draw for one message, by purpose
 
 
-def _draw(seed: int, *parts: str) -> float:
+def draw(seed: int, *parts: str) -> float:
     """A number in [0, 1) fixed by the seed and ``parts``."""
     key = "\x1f".join((str(seed), *parts)).encode()
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") / 2.0**64
@@ -246,7 +246,7 @@ def answer(
     pid, mid = patient.patient_id, f"o{state.outreach_seen}-s{state.offers_seen}"
 
     def roll(purpose: str) -> float:
-        return _draw(seed, pid, mid, purpose)
+        return draw(seed, pid, mid, purpose)
 
     kind = Heard.slot_offer if inbound.is_slot_offer else heard(inbound.body)
     if kind is Heard.slot_offer:
@@ -285,11 +285,11 @@ def _meaning(
     if persona is Persona.done:
         if state.replies:  # written to again after saying why: enough
             return Meaning.opt_out, ""
-        reason = _draw(seed, pid, "done-reason")  # one reason per patient, not per message
+        reason = draw(seed, pid, "done-reason")  # one reason per patient, not per message
         if reason < 0.35:
             return Meaning.opt_out, ""
         return (Meaning.no_longer_needed if reason < 0.7 else Meaning.decline), ""
-    if state.replies == 0 and _draw(seed, pid, "says-stop") < STOP_SHARE:
+    if state.replies == 0 and draw(seed, pid, "says-stop") < STOP_SHARE:
         return Meaning.opt_out, ""
     if persona is Persona.busy:
         return (Meaning.later if state.asked_later == 0 else Meaning.book), ""

@@ -3,7 +3,8 @@
 Every message of the practice is read in order from the messenger's sandbox feed; each
 patient's behaviour model (``simulator.patients``) decides whether and what to answer and
 after how long, and the answer is played in through ``POST /sandbox/reply`` once the
-simulated clock reaches it, exactly as a phone's reply would arrive through a provider.
+simulated clock reaches it, exactly as a phone's reply would arrive through a provider. Some
+patients also open the tracked booking link a message carries (a GET, as their phone would).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -18,12 +21,15 @@ from typing import TYPE_CHECKING
 import httpx
 
 from simulator.model import Practice
-from simulator.patients import Conversations, Heard, Inbound, heard, offer_choices
+from simulator.patients import Conversations, Heard, Inbound, draw, heard, offer_choices
 
 if TYPE_CHECKING:
     from simulator.engine import SimStats
 
 log = logging.getLogger("simulator")
+# A tracked booking link (the messenger's "<base>/b/<token>"); some patients open it.
+TRACKED_LINK = re.compile(r"https?://\S+/b/[A-Za-z0-9]{8}\b")
+CLICK_SHARE = 0.35
 
 
 @dataclass(order=True)
@@ -47,6 +53,8 @@ class Phones:
         self._order = itertools.count()
         self._conversations = Conversations(practice.seed)
         self._cursor = 0
+        self._links_seen: Counter[str] = Counter()
+        self._to_open: list[str] = []
 
     @property
     def next_reply_at(self) -> datetime | None:
@@ -63,8 +71,20 @@ class Phones:
             for message in page["messages"]:
                 self._on_message(message)
             self._cursor = page["next"]
+            await self._open_links()
             if len(page["messages"]) < 1000:
                 return
+
+    async def _open_links(self) -> None:
+        opening, self._to_open = self._to_open, []
+        for url in opening:
+            try:
+                response = await self._http.get(url, follow_redirects=False)
+            except httpx.HTTPError as exc:
+                log.warning("a booking link could not be opened: %s", type(exc).__name__)
+                continue
+            if response.status_code != 302:
+                log.warning("a booking link answered HTTP %d", response.status_code)
 
     def _on_message(self, message: dict[str, object]) -> None:
         patient_key = str(message["patient_key"])
@@ -76,6 +96,12 @@ class Phones:
         if inbound or patient is None:
             return
         self.stats.messages_received += 1
+        for url in TRACKED_LINK.findall(body):
+            # Keyed by how many links the patient has seen, not by the random token.
+            self._links_seen[patient_id] += 1
+            seen = str(self._links_seen[patient_id])
+            if draw(self.practice.seed, patient_id, "opens link", seen) < CLICK_SHARE:
+                self._to_open.append(url)
         offer = heard(body) == Heard.slot_offer
         received = Inbound(
             message_id=str(message["message_id"]),

@@ -1,11 +1,12 @@
 """`revisit pilot`: rehearse a pilot on the synthetic practice, then write its report.
 
 A stack of its own (fresh database, free ports, a temporary folder) with the simulator running
-in this process: the practice is generated, a pilot is defined and started through the
-sequencer's API exactly as a practice would (cohort size, holdout share, days), simulated time
-runs for the pilot's days, enrolment closes, and outcomes are followed for ``--follow-days``
-more (visits booked late in the pilot happen after it). The figures come from the metrics
-service (pilot versus control, with intervals) and the sequencer's weekly review.
+in this process: the practice is generated, a pilot is defined through the sequencer's API
+exactly as a practice would (segment, cohort filters, launch group, holdout share, days), and
+the playbook's weeks pass (``pilot_weeks.py``): week 1 defines (nobody is messaged), the team
+launches at its end, reviews objections in week 3, closes enrolment, follows outcomes for
+``--follow-days`` more and compares in week 4. The figures come from the metrics service
+(pilot versus control and versus the previous weeks, with intervals) and the sequencer's review.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import math
 import os
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,39 +28,14 @@ from revisit.stack import DEMO_CLINIC, DevError, StartedStack, start_stack
 from revisit.supervisor import LineWriter, interrupt_on_stop_signals
 from shared.config import SERVICE_NAMES
 from shared.events.common import Segment
+from shared.pilots import describe
 from simulator.engine import Endpoints, SimStats
-from simulator.model import Journey
-from simulator.practice import DEFAULT_MIX
+from simulator.pilot_setup import cohort_of, mix_and_size
+from simulator.pilot_weeks import Rehearsal
 from simulator.report import PilotRun, write_pilot_report
 from simulator.runner import set_up
 
 FOLLOW_DAYS = 14
-# The practice is sized, and its journeys weighted, so the piloted segment can fill the cohort
-# within the pilot's days: about 40% of patients have that story, and of those about half
-# come due inside a month of a 44-day horizon.
-PATIENTS_PER_COHORT_SEAT = 5.5
-SEGMENT_SHARE = 0.4
-JOURNEYS_OF = {
-    Segment.follow_up_not_booked: (Journey.follow_up,),
-    Segment.series_incomplete: (Journey.series,),
-    Segment.cancelled_not_rescheduled: (Journey.canceller,),
-    Segment.cosmetic_maintenance_due: (Journey.cosmetic,),
-    Segment.chronic_review_overdue: (Journey.surveillance, Journey.chronic),
-    Segment.question_no_review: (Journey.question,),
-    Segment.lapsed_patient: (Journey.lapsed,),
-    Segment.consult_no_treatment: (Journey.consult,),
-}
-
-
-def pilot_mix(segment: Segment) -> dict[Journey, float]:
-    """The default mix of journeys, with the piloted segment's stories SEGMENT_SHARE of it."""
-    ours = JOURNEYS_OF[segment]
-    theirs = sum(w for j, w in DEFAULT_MIX.items() if j in ours)
-    rest = sum(w for j, w in DEFAULT_MIX.items() if j not in ours)
-    return {
-        j: (SEGMENT_SHARE * w / theirs if j in ours else (1 - SEGMENT_SHARE) * w / rest)
-        for j, w in DEFAULT_MIX.items()
-    }
 
 
 def _free_ports() -> dict[str, int]:
@@ -98,13 +73,6 @@ def _start(
     return started, ports
 
 
-async def _api(client: httpx.AsyncClient, method: str, url: str, **kw: Any) -> Any:
-    response = await client.request(method, url, **kw)
-    if response.status_code >= 400:
-        raise DevError(f"{method} {url} answered {response.status_code}: {response.text[:300]}")
-    return response.json()
-
-
 async def rehearse(
     args: argparse.Namespace, started: StartedStack, ports: dict[str, int], out: LineWriter
 ) -> Path:
@@ -119,15 +87,21 @@ async def rehearse(
         api_key=creds["api_key"],
         token=creds["admin_token"],
     )
+    segment = Segment(args.segment)
+    cohort = cohort_of(args)
+    mix, variants, patients = mix_and_size(
+        segment, cohort, args.patients, args.days, args.follow_days
+    )
     setup = await set_up(
         database_url=started.backing.dsn,
         endpoints=endpoints,
         seed=args.seed,
-        patients=math.ceil(args.patients * PATIENTS_PER_COHORT_SEAT),
+        patients=patients,
         scheduling_port=ports["scheduling"],
         anchor_path=None,
         speed=args.speed,
-        mix=pilot_mix(Segment(args.segment)),
+        mix=mix,
+        variants=variants,
         horizon_days=args.days + args.follow_days,
         scheduling_token=creds["scheduling_token"],
         start=args.start,
@@ -149,41 +123,29 @@ async def rehearse(
 
     sim.on_tick = progress
     pilot_id = f"{args.segment.replace('_', '-')[:40]}-seed{args.seed}"
+    exclusive = not getattr(args, "not_exclusive", False)
+    definition = {
+        "pilot_id": pilot_id,
+        "clinic_id": DEMO_CLINIC,
+        "name": f"Rehearsal: {args.segment.replace('_', ' ')}",
+        "segment": args.segment,
+        "cohort": cohort.model_dump(mode="json", exclude_none=True),
+        "cohort_size": args.patients,
+        "holdout_share": args.holdout,
+        "days": args.days,
+        "exclusive": exclusive,
+        "baseline_days": getattr(args, "baseline_days", 28),
+    }
     headers = {"Authorization": f"Bearer {creds['admin_token']}"}
+    out.line("pilot", f"{patients} synthetic patients; cohort: {describe(segment, cohort)}")
     try:
         async with httpx.AsyncClient(trust_env=False, headers=headers, timeout=60) as client:
-            seq = base["sequencer"]
-            await _api(
-                client,
-                "POST",
-                f"{seq}/pilots",
-                json={
-                    "pilot_id": pilot_id,
-                    "clinic_id": DEMO_CLINIC,
-                    "name": f"Rehearsal: {args.segment.replace('_', ' ')}",
-                    "segment": args.segment,
-                    "cohort_size": args.patients,
-                    "holdout_share": args.holdout,
-                    "days": args.days,
-                },
+            team = Rehearsal(
+                client, base, DEMO_CLINIC, pilot_id, sim, lambda s: out.line("pilot", s)
             )
-            await _api(client, "POST", f"{seq}/pilots/{pilot_id}/start")
-            start = await sim.now()
-            out.line("pilot", f"pilot {pilot_id} started on simulated {start:%Y-%m-%d}")
-            await sim.run(until=start + timedelta(days=args.days))
-            await _api(client, "POST", f"{seq}/pilots/{pilot_id}/close")
+            start = await team.run(definition, args.days, args.follow_days)
             end = await sim.now()
-            out.line("pilot", f"enrolment closed; following outcomes for {args.follow_days} days")
-            await sim.run(until=end + timedelta(days=args.follow_days))
-            metrics = base["metrics"]
-            pilot = await _api(client, "GET", f"{metrics}/reports/pilots/{pilot_id}")
-            review = await _api(client, "GET", f"{seq}/pilots/{pilot_id}/review")
-            barriers = await _api(
-                client,
-                "GET",
-                f"{metrics}/reports/barriers",
-                params={"clinic_id": DEMO_CLINIC, "pilot_id": pilot_id, "group_by": "week"},
-            )
+            barriers = await _barriers(client, base["metrics"], pilot_id)
     finally:
         await setup.close()
     run = PilotRun(
@@ -196,10 +158,29 @@ async def rehearse(
         simulated_start=start.date(),
         simulated_end=end.date(),
         generated_at=datetime.now(UTC),
+        exclusive=exclusive,
     )
+    record = {k: v for k, v in team.record.items() if k not in ("report", "review")}
     return write_pilot_report(
-        Path(args.out), run=run, pilot=pilot, review=review, barriers=barriers
+        Path(args.out),
+        run=run,
+        pilot=team.record["report"],
+        review=team.record["review"],
+        barriers=barriers,
+        objections=team.record.get("week3"),
+        record={**record, "practice_patients": patients},
     )
+
+
+async def _barriers(client: httpx.AsyncClient, metrics: str, pilot_id: str) -> dict[str, Any]:
+    response = await client.get(
+        f"{metrics}/reports/barriers",
+        params={"clinic_id": DEMO_CLINIC, "pilot_id": pilot_id, "group_by": "week"},
+    )
+    if response.status_code >= 400:
+        raise DevError(f"the barriers report answered {response.status_code}")
+    found: dict[str, Any] = response.json()
+    return found
 
 
 def main(args: argparse.Namespace) -> int:

@@ -1,9 +1,11 @@
 """A pilot's figures as plain data, read from the metrics service's answers.
 
 ``read_pilot_figures`` takes the JSON of ``GET /reports/pilots/{id}`` (both arms counted from
-assignment, the differences with Newcombe's 95% interval, week by week) and, optionally, of
-``GET /reports/barriers?pilot_id=...&group_by=week`` (replies and opt-outs by calendar week).
-Everything here is pure: the report and the charts only format what it returns.
+assignment, the differences with Newcombe's 95% interval, the previous weeks' comparison, week
+by week, the objections by barrier) and, optionally, of
+``GET /reports/barriers?pilot_id=...&group_by=week`` (replies and opt-outs by calendar week)
+and the week-3 review's objections with the words of their example replies. Everything here is
+pure: the report and the charts only format what it returns.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 ARMS = ("outreach", "holdout")
 ARM_LABELS = {"outreach": "Messaged (pilot)", "holdout": "Usual process (control)"}
+PREVIOUS_LABEL = "Previous weeks (observational)"
 COMPARED = {"rebooked_rate": "rebooked", "completed_rate": "completed visit"}
 
 # Who a segment's patients are, in the front desk's words, for the headline.
@@ -57,6 +60,7 @@ class ArmFigures:
     arm: str
     assigned: int = 0
     messaged: int = 0
+    clicked: int = 0  # opened the booking link: shown, never the headline
     replied: int = 0
     opted_out: int = 0
     rebooked: int = 0
@@ -112,6 +116,21 @@ class Responses:
 
 
 @dataclass(frozen=True)
+class Example:
+    at: str
+    words: str  # the (synthetic) patient's reply, or "" when the words were not fetched
+
+
+@dataclass(frozen=True)
+class Objection:
+    """One barrier (or, when the reply named none, one objecting intent) and its replies."""
+
+    what: str
+    replies: int
+    examples: tuple[Example, ...] = ()
+
+
+@dataclass(frozen=True)
 class PilotFigures:
     arms: Mapping[str, ArmFigures]
     differences: Mapping[str, Difference]
@@ -120,6 +139,12 @@ class PilotFigures:
     pilot_week_responses: Mapping[int, Responses] = field(default_factory=dict)
     phases: Mapping[int, str] = field(default_factory=dict)
     window_days: int | None = None
+    # The same cohort definition in the weeks before the launch: observational.
+    previous: ArmFigures | None = None
+    previous_differences: Mapping[str, Difference] = field(default_factory=dict)
+    causal_why: str = ""
+    cohort_words: str = ""
+    objections: Sequence[Objection] = ()
 
     def arm(self, name: str) -> ArmFigures:
         return self.arms.get(name) or ArmFigures(name)
@@ -137,8 +162,11 @@ class PilotFigures:
 
 
 def read_pilot_figures(
-    pilot: Mapping[str, Any], barriers: Mapping[str, Any] | None = None
+    pilot: Mapping[str, Any],
+    barriers: Mapping[str, Any] | None = None,
+    objections: Sequence[Mapping[str, Any]] | None = None,
 ) -> PilotFigures:
+    """``objections``: the week-3 review's (examples with ``words``); else the report's own."""
     weeks = list(pilot.get("weeks") or [])
     by_pilot_week = _responses(weeks, lambda row: f"week {row['week']}")
     if barriers is not None:
@@ -165,7 +193,29 @@ def read_pilot_figures(
         ),
         phases={int(w["week"]): str(w.get("phase") or "") for w in weeks},
         window_days=pilot.get("attribution_window_days"),
+        previous=_previous(pilot),
+        previous_differences={
+            c["figure"]: _difference(c, "previous")
+            for c in (pilot.get("previous_process") or {}).get("comparison") or []
+        },
+        causal_why=str((pilot.get("causal_claim") or {}).get("why") or ""),
+        cohort_words=str(pilot.get("cohort_words") or ""),
+        objections=[_objection(o) for o in (objections or pilot.get("objections") or [])],
     )
+
+
+def _previous(pilot: Mapping[str, Any]) -> ArmFigures | None:
+    cohort = (pilot.get("previous_process") or {}).get("cohort")
+    return _arm("previous", cohort) if cohort else None
+
+
+def _objection(o: Mapping[str, Any]) -> Objection:
+    barrier, intent = str(o.get("barrier") or ""), str(o.get("intent") or "")
+    what = BARRIER_WORDS.get(barrier, barrier) if barrier else INTENT_WORDS.get(intent, intent)
+    examples = tuple(
+        Example(str(e.get("at") or ""), str(e.get("words") or "")) for e in o.get("examples") or []
+    )
+    return Objection(str(what), int(o.get("replies") or 0), examples)
 
 
 def _int(row: Mapping[str, Any], key: str) -> int:
@@ -179,6 +229,7 @@ def _arm(name: str, row: Mapping[str, Any] | None) -> ArmFigures:
         name,
         assigned=_int(row, "assigned"),
         messaged=_int(row, "messaged"),
+        clicked=_int(row, "clicked"),
         replied=_int(row, "replied"),
         opted_out=_int(row, "opted_out"),
         rebooked=_int(row, "rebooked"),
@@ -187,11 +238,11 @@ def _arm(name: str, row: Mapping[str, Any] | None) -> ArmFigures:
     )
 
 
-def _difference(c: Mapping[str, Any]) -> Difference:
+def _difference(c: Mapping[str, Any], other: str = "holdout") -> Difference:
     return Difference(
         figure=str(c["figure"]),
         outreach=(c.get("outreach") or {}).get("rate"),
-        holdout=(c.get("holdout") or {}).get("rate"),
+        holdout=(c.get(other) or {}).get("rate"),
         estimate=c.get("difference"),
         low=c.get("ci_low"),
         high=c.get("ci_high"),

@@ -126,6 +126,7 @@ def build_practice(
     history_days: int = 730,
     horizon_days: int = 90,
     mix: Mapping[Journey, float] | None = None,
+    variants: Mapping[Journey, tuple[tuple[str, int], ...]] | None = None,
 ) -> Practice:
     """The practice, its ``patients`` and their EHR records up to ``horizon_days`` after
     ``start`` (the planned future, outcomes included), none dated later.
@@ -133,6 +134,8 @@ def build_practice(
     ``history_days`` bounds the routine history (repeat visits, the odd missed appointment); a
     story's key visits are placed where its need requires (a lapsed patient's last visit ~18
     months back, say), so keep it at a year and a half or more. ``start`` must be aware.
+    ``variants`` reweights the services of some journeys (a pilot of cosmetic cancellations
+    wants more of them); the rest keep ``VARIANTS``.
     """
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
@@ -142,7 +145,7 @@ def build_practice(
     timeline: list[tuple[datetime, int, int, Happening]] = []
     for number, journey in enumerate(journeys, start=1):
         patient, happenings = _patient(seed, number, journey, clinic, start,
-                                       history_days, horizon_days)  # fmt: skip
+                                       history_days, horizon_days, variants)  # fmt: skip
         people.append(patient)
         timeline.extend((h.at, number, order, h) for order, h in enumerate(happenings))
     timeline.sort(key=lambda row: row[:3])
@@ -202,10 +205,11 @@ def _patient(
     start: datetime,
     history_days: int,
     horizon_days: int,
+    variants: Mapping[Journey, tuple[tuple[str, int], ...]] | None = None,
 ) -> tuple[Patient, list[Happening]]:
     patient_id = f"P-{number:06d}"
     rng = patient_rng(seed, patient_id)
-    code = pick(rng, VARIANTS[journey])
+    code = pick(rng, (variants or {}).get(journey) or VARIANTS[journey])
     usual = rng.choice(providers_for(clinic, code))
     patient = _person(rng, number, journey, start.date(), usual)
     chart = Chart(

@@ -2,13 +2,16 @@
 
 ``write_pilot_report`` is the only function that touches the disk; the headline, the tables and
 the page are pure functions of the metrics and sequencer answers, so tests can hold the words to
-the numbers. The page carries no patient-level data (only counts per arm and week) and needs no
-network: no external CSS, scripts or fonts. Every string that reaches the page is escaped.
+the numbers. The page carries counts per arm and week and, for the week-3 review, a few example
+replies (synthetic patients' words, never with a key or name); it needs no network: no external
+CSS, scripts or fonts. Every string that reaches the page is escaped. Beside it, ``pilot.json``
+keeps what the rehearsal read from the services (patients as opaque keys only).
 """
 
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,7 +25,6 @@ from simulator.pilot_figures import (
     SEGMENT_WORDS,
     Difference,
     PilotFigures,
-    Responses,
     dollars,
     percent,
     points,
@@ -30,6 +32,17 @@ from simulator.pilot_figures import (
     total,
 )
 from simulator.report_charts import ReportImage, draw_charts
+from simulator.report_sections import (
+    PHASE_COLUMNS,
+    PREVIOUS_COLUMNS,
+    REVIEW_COLUMNS,
+    cohort_lines,
+    objection_items,
+    phase_rows,
+    previous_lines,
+    previous_rows,
+    weekly_review,
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,7 @@ class PilotRun:
     simulated_start: date
     simulated_end: date
     generated_at: datetime
+    exclusive: bool = True  # the practice messaged nobody outside the pilot's launch group
 
 
 def _verdict(d: Difference) -> str:
@@ -127,6 +141,7 @@ def arm_table(figures: PilotFigures) -> list[tuple[str, str, str, str]]:
     return [
         ("Patients enrolled", f"{o.assigned:,}", f"{h.assigned:,}", ""),
         counts("Messaged", "messaged"),
+        counts("Opened the booking link", "clicked"),
         counts("Replied", "replied"),
         counts("Opted out", "opted_out"),
         counts("Rebooked", "rebooked", "rebooked_rate"),
@@ -135,46 +150,6 @@ def arm_table(figures: PilotFigures) -> list[tuple[str, str, str, str]]:
         ("Revenue per patient enrolled", _each(o.revenue_cents, o.assigned),
          _each(h.revenue_cents, h.assigned), ""),
     ]  # fmt: skip
-
-
-REVIEW_COLUMNS = (
-    "Week", "What the week is for", "Enrolled (messaged / usual)", "Messaged",
-    "Rebooked (messaged / usual)", "Booking requests", "Replies", "Objections", "Main barrier",
-    "Opt-outs", "Team's decision",
-)  # fmt: skip
-
-
-def weekly_review(figures: PilotFigures, review: Mapping[str, Any]) -> list[tuple[str, ...]]:
-    """One row per pilot week: the metrics figures, the sequencer's counts, the team's call."""
-    operational = {int(w["week"]): w for w in review.get("weeks") or []}
-    decisions: dict[int, list[str]] = {}
-    for r in review.get("reviews") or []:
-        note = f": {r['note']}" if r.get("note") else ""
-        decisions.setdefault(int(r["week"]), []).append(f"{r['decision']}{note}")
-    rows: list[tuple[str, ...]] = []
-    for week in sorted(set(figures.week_numbers()) | set(operational) | set(decisions)):
-        said = figures.pilot_week_responses.get(week) or Responses(f"week {week}")
-
-        def count(arm: str, figure: str, week: int = week) -> int:
-            return sum(getattr(w, figure) for w in figures.weeks if (w.week, w.arm) == (week, arm))
-
-        requests = (operational.get(week, {}).get("outreach") or {}).get("booking_requested", 0)
-        rows.append(
-            (
-                str(week),
-                figures.phases.get(week, ""),
-                f"{count('outreach', 'assigned')} / {count('holdout', 'assigned')}",
-                str(count("outreach", "messaged")),
-                f"{count('outreach', 'rebooked')} / {count('holdout', 'rebooked')}",
-                str(requests),
-                str(said.replies),
-                str(said.objections),
-                said.main_barrier() or "none named",
-                str(said.opt_outs),
-                "; ".join(decisions.get(week, [])) or "not recorded",
-            )
-        )
-    return rows
 
 
 def _e(value: object) -> str:
@@ -205,6 +180,17 @@ def _said(figures: PilotFigures) -> str:
     return "<ul class='said'>" + "".join(f"<li>{_e(w)}: {n}</li>" for w, n in items) + "</ul>"
 
 
+def _objections(figures: PilotFigures) -> str:
+    items = objection_items(figures)
+    if not items:
+        return "<p>No objections were recorded.</p>"
+    out = []
+    for what, examples in items:
+        quotes = "".join(f"<blockquote>{_e(words)}</blockquote>" for words in examples)
+        out.append(f"<li>{_e(what)}{quotes}</li>")
+    return "<ul class='objections'>" + "".join(out) + "</ul>"
+
+
 STYLE = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#111827;
 max-width:1040px;margin:2rem auto;padding:0 1rem}h1{font-size:1.5rem}h2{margin-top:2rem;
@@ -214,6 +200,7 @@ font-size:.9rem}th,td{border:1px solid #e5e7eb;padding:.3rem .5rem;text-align:le
 vertical-align:top}th{background:#f9fafb}.review{font-size:.8rem}figure{margin:1rem 0}
 img{max-width:100%;height:auto}figcaption{color:#4b5563;font-size:.85rem}.said{columns:2}
 .rehearsal{background:#fffbeb;border:1px solid #f59e0b;padding:.6rem 1rem}
+blockquote{margin:.3rem 0 .3rem 1rem;color:#374151;font-style:italic}
 """
 # Counts the charts that actually decoded, so a headless browser can prove they rendered.
 SCRIPT = (
@@ -225,18 +212,27 @@ SCRIPT = (
 
 def how_it_was_run(run: PilotRun, figures: PilotFigures, pilot_id: str) -> list[str]:
     window = f"{figures.window_days} days" if figures.window_days else "the attribution window"
+    alone = (
+        "The practice used Revisit only for this pilot (an exclusive pilot): nobody outside its "
+        "launch group was messaged."
+        if run.exclusive
+        else "Revisit's other outreach ran beside the pilot."
+    )
     return [
         f"A rehearsal on synthetic patients: every patient, visit and reply was generated from "
         f"seed {run.seed} for a simulated practice, {run.clinic_name}. No real patient was "
         "contacted and nothing here describes a real person.",
-        f"Segment: {run.segment.replace('_', ' ')}; a cohort of {run.patients} patients, "
+        f"Segment: {run.segment.replace('_', ' ')}; a launch group of {run.patients} patients, "
         f"{percent(run.holdout_share)} held out for the usual process (the arm comes from a "
         f"hash of the pilot and the patient, so it is fixed and recorded); {run.days} days, "
-        f"simulated {run.simulated_start:%Y-%m-%d} to {run.simulated_end:%Y-%m-%d}.",
-        f"Both arms are counted from assignment (intent to treat): rebooked is a booking for the "
-        f"same kind of care within {window}; completed is that booking kept. The difference's "
-        "95% interval is Newcombe's hybrid score method; an interval that spans 0 is not a "
-        "difference the pilot has shown.",
+        f"simulated {run.simulated_start:%Y-%m-%d} to {run.simulated_end:%Y-%m-%d}. Week 1 "
+        "defined the pilot: it screened and held its cohort and nobody was messaged; the launch "
+        f"opened week 2. {alone}",
+        f"Both arms are counted from assignment (intent to treat): rebooked is a booking that "
+        f"meets the need by the segmenter's own rule within {window}; completed is that booking "
+        "kept. Clicks on the booking link are shown, never counted as a result. The "
+        "difference's 95% interval is Newcombe's hybrid score method; an interval that spans 0 "
+        "is not a difference the pilot has shown.",
         f"Written {run.generated_at.isoformat(timespec='minutes')} from the metrics service's "
         f"pilot report and the sequencer's weekly review of pilot {pilot_id}.",
     ]
@@ -270,6 +266,14 @@ def render_report(
 <h2>Responses and objections</h2>
 {images("responses.png")}
 {_said(figures)}
+<h2>Pilot versus the previous weeks (observational)</h2>
+{"".join(f"<p>{_e(s)}</p>" for s in previous_lines(figures))}
+{_table(PREVIOUS_COLUMNS, previous_rows(figures), "arms") if figures.previous else ""}
+<h2>Week 3: objections by barrier, with example replies</h2>
+{_objections(figures)}
+<h2>The four weeks: checklists and decisions</h2>
+{"".join(f"<p>{_e(s)}</p>" for s in cohort_lines(review))}
+{_table(PHASE_COLUMNS, phase_rows(review), "review")}
 <h2>Weekly review</h2>
 {_table(REVIEW_COLUMNS, weekly_review(figures, review), "review")}
 <h2>How this was run</h2>
@@ -286,11 +290,17 @@ def write_pilot_report(
     pilot: Mapping[str, Any],
     review: Mapping[str, Any],
     barriers: Mapping[str, Any] | None,
+    objections: Sequence[Mapping[str, Any]] | None = None,
+    record: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write ``out_dir/index.html`` and its charts; return the page's path."""
+    """Write ``out_dir/index.html``, its charts and ``pilot.json``; return the page's path.
+
+    ``objections``: the week-3 review's (their examples carry the replies' words)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    figures = read_pilot_figures(pilot, barriers)
+    figures = read_pilot_figures(pilot, barriers, objections)
     charts = draw_charts(figures, out_dir)
     page = out_dir / "index.html"
     page.write_text(render_report(run, figures, review, charts), encoding="utf-8")
+    kept = {"pilot": pilot, "review": review, "barriers": barriers, **(record or {})}
+    (out_dir / "pilot.json").write_text(json.dumps(kept, indent=1, default=str), encoding="utf-8")
     return page

@@ -23,6 +23,9 @@ from simulator.pilot_figures import (
     BARRIER_WORDS,
     COMPARED,
     INTENT_WORDS,
+    PREVIOUS_LABEL,
+    ArmFigures,
+    Difference,
     PilotFigures,
     dollars,
     percent,
@@ -74,41 +77,75 @@ def _rates_alt(f: PilotFigures) -> str:
         f"{percent(d.holdout)} usual process"
         for d in f.differences.values()
     ]
+    parts += [
+        f"{COMPARED.get(d.figure, d.figure)}: {percent(d.holdout)} in the previous weeks"
+        for d in f.previous_differences.values()
+    ]
     return "Bar chart of rates by arm; " + ("; ".join(parts) or "no comparison yet")
+
+
+def _groups(f: PilotFigures) -> list[tuple[str, ArmFigures, str, str | None]]:
+    """(label, figures, colour, hatch): both arms, and the previous weeks when known."""
+    groups: list[tuple[str, ArmFigures, str, str | None]] = [
+        (ARM_LABELS[a], f.arm(a), ARM_COLOURS[a], None) for a in ARMS
+    ]
+    if f.previous is not None:
+        groups.append((PREVIOUS_LABEL, f.previous, "#d1d5db", "//"))
+    return groups
 
 
 def _draw_rates(fig: Figure, f: PilotFigures) -> None:
     bars, diff = fig.subplots(1, 2, width_ratios=(3, 2))
     names = ("rebooked", "completed")
-    for i, arm in enumerate(ARMS):
-        figures = f.arm(arm)
+    groups = _groups(f)
+    width = 0.76 / len(groups)
+    for i, (label, figures, colour, hatch) in enumerate(groups):
         values = [figures.share(getattr(figures, n)) or 0.0 for n in names]
-        xs = [k + (i - 0.5) * 0.38 for k in range(len(names))]
-        label = f"{ARM_LABELS[arm]}, n={figures.assigned}"
-        drawn = bars.bar(xs, [v * 100 for v in values], 0.36, color=ARM_COLOURS[arm], label=label)
-        bars.bar_label(drawn, labels=[percent(v) for v in values], padding=2, fontsize=9)
+        xs = [k + (i - (len(groups) - 1) / 2) * width for k in range(len(names))]
+        drawn = bars.bar(
+            xs,
+            [v * 100 for v in values],
+            width * 0.95,
+            color=colour,
+            hatch=hatch,
+            edgecolor="#6b7280" if hatch else None,
+            label=f"{label}, n={figures.assigned}",
+        )
+        bars.bar_label(drawn, labels=[percent(v) for v in values], padding=2, fontsize=8)
     bars.set_xticks(range(len(names)), ["Rebooked", "Completed visit"])
-    bars.set_ylabel("% of patients in the arm")
+    bars.set_ylabel("% of patients in the group")
     bars.set_ylim(0, 105)
-    bars.legend(loc="upper right", fontsize=8, frameon=False)
-    bars.set_title("Share of each arm", fontsize=10)
+    bars.legend(loc="upper right", fontsize=7, frameon=False)
+    bars.set_title("Share of each group", fontsize=10)
 
-    rows = [d for d in f.differences.values() if d.estimate is not None]
-    for y, d in enumerate(rows):
+    rows: list[tuple[str, Difference, bool]] = [
+        (f"{COMPARED.get(d.figure, d.figure)}\nvs control", d, True)
+        for d in f.differences.values()
+        if d.estimate is not None
+    ]
+    rows += [
+        (f"{COMPARED.get(d.figure, d.figure)}\nvs previous weeks", d, False)
+        for d in f.previous_differences.values()
+        if d.estimate is not None
+    ]
+    for y, (_, d, causal) in enumerate(rows):
         assert d.estimate is not None and d.low is not None and d.high is not None
         est, low, high = d.estimate * 100, d.low * 100, d.high * 100
-        colour = ARM_COLOURS["outreach"] if d.shown else "#6b7280"
+        colour = ARM_COLOURS["outreach"] if d.shown and causal else "#6b7280"
         err = [[est - low], [high - est]]
-        diff.errorbar([est], [y], xerr=err, fmt="o", color=colour, capsize=5, linewidth=2)
+        marker = "o" if causal else "s"
+        diff.errorbar([est], [y], xerr=err, fmt=marker, color=colour, capsize=5, linewidth=2)
         words = f"{points(d.estimate)} points ({points(d.low)} to {points(d.high)})"
         words += "" if d.shown else ": no clear difference"
-        diff.annotate(words, (est, y), xytext=(0, 9), textcoords="offset points", ha="center")
+        diff.annotate(
+            words, (est, y), xytext=(0, 9), textcoords="offset points", ha="center", fontsize=8
+        )
     diff.axvline(0, color="#374151", linewidth=1, linestyle="--")
-    diff.set_yticks(range(len(rows)), [COMPARED.get(d.figure, d.figure) for d in rows])
+    diff.set_yticks(range(len(rows)), [label for label, _, _ in rows], fontsize=8)
     diff.set_ylim(max(len(rows), 1) - 0.3, -0.7)  # the first figure (rebooked) on top
     diff.margins(x=0.15)  # room for the labels at the interval's ends, and 0 always in view
-    diff.set_xlabel("percentage points, 95% interval")
-    diff.set_title("Messaged minus usual process", fontsize=10)
+    diff.set_xlabel("points, 95% interval (squares: observational)")
+    diff.set_title("Messaged minus each other group", fontsize=10)
     if not rows:
         diff.text(0.5, 0.5, "not enough patients to compare", ha="center", transform=diff.transAxes)
 

@@ -89,7 +89,13 @@ async def introduce_practice(
         f"{endpoints.sequencer}/clinics/{clinic.clinic_id}/rules", json=rules
     )
     response.raise_for_status()
-    body = {"name": clinic.name[:40], "phone": "(512) 555-0100", "time_zone": clinic.time_zone}
+    body = {
+        "name": clinic.name[:40],
+        "phone": "(512) 555-0100",
+        "time_zone": clinic.time_zone,
+        # Its online booking page: messages carry a tracked link to it.
+        "booking_url": f"https://{clinic.clinic_id}.example/book",
+    }
     response = await client.put(f"{messenger}/practices/{clinic.clinic_id}", json=body)
     response.raise_for_status()
     for provider in clinic.providers:
@@ -123,6 +129,7 @@ async def set_up(
     anchor_path: Path | None,
     speed: float,
     mix: Mapping[Journey, float] | None = None,
+    variants: Mapping[Journey, tuple[tuple[str, int], ...]] | None = None,
     horizon_days: int = 90,
     scheduling_token: str = "",
     start: datetime | None = None,
@@ -140,7 +147,9 @@ async def set_up(
         now = begin
     # Restarted: the clock carries on from where it is (it never runs backwards), frozen.
     await set_clock(engine, max(now, anchor.start), rate=0)
-    practice = build_practice(seed, patients, anchor.start, mix=mix, horizon_days=horizon_days)
+    practice = build_practice(
+        seed, patients, anchor.start, mix=mix, variants=variants, horizon_days=horizon_days
+    )
     calendar = open_calendar(practice)
     simulation = Simulation(practice, endpoints, engine, speed_hours_per_second=speed)
     server = SchedulingServer(

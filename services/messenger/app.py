@@ -9,7 +9,15 @@ from collections.abc import Mapping
 
 from fastapi import FastAPI
 
-from services.messenger import api, api_inbox, api_templates, handlers, template_store, webhooks
+from services.messenger import (
+    api,
+    api_inbox,
+    api_templates,
+    handlers,
+    links,
+    template_store,
+    webhooks,
+)
 from services.messenger.booking import BookingWork
 from services.messenger.context import MessengerContext
 from services.messenger.dispatcher import Dispatcher
@@ -155,6 +163,7 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
             webhooks.router,
             ehr_api.router,
             api_inbox.router,
+            links.router,
         ),
         on_start=on_start,
         on_stop=on_stop,

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.messenger import conversations, queue, repository, template_store
+from services.messenger import conversations, links, queue, repository, template_store
 from services.messenger import practices as practices_store
 from services.messenger.context import MessengerContext
 from services.messenger.domain import rewriter
@@ -47,6 +47,7 @@ def template_values(
     practice: Practice,
     provider_name: str | None,
     language: str,
+    booking_link: str | None = None,
 ) -> dict[str, str | None]:
     due = cmd.due_on
     return {
@@ -56,7 +57,8 @@ def template_values(
         "provider_name": provider_name,
         "service_name": service_name(cmd.service_line, language),
         "due_month": month_name(due.month, due.year, language) if due else None,
-        "booking_link": practice.booking_url,
+        # The step's tracked link (links.py) when there is one, else the booking page itself.
+        "booking_link": booking_link or practice.booking_url,
     }
 
 
@@ -100,6 +102,7 @@ async def plan_sends(
     approved = await template_store.approved_for(session, clinics, workflows)
     recent = await queue.recent_outreach(session, patient_keys, now - WEEK)
     escalated = await repository.with_open_escalations(session, patient_keys)
+    tracked = await links.step_links(session, ctx.settings.link_base_url, commands, practices)
 
     claims: list[tuple[str, int, str, str]] = []
     planned: list[queue.QueuedMessage] = []
@@ -155,7 +158,12 @@ async def plan_sends(
         assert template is not None  # checked above
         practice = practices.get(clinic, practices_store.DEFAULT_PRACTICE)
         values = template_values(
-            cmd, card, practice, names.get((clinic, cmd.provider_id or "")), template.language
+            cmd,
+            card,
+            practice,
+            names.get((clinic, cmd.provider_id or "")),
+            template.language,
+            tracked.get((cmd.sequence_id, cmd.step)),
         )
         rendered = render(template, values)
         body = await _maybe_rewrite(ctx, template, rendered.body, values)

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.messenger.links import valid_base
+
 
 class MessengerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REVISIT_MESSENGER_", extra="ignore")
@@ -59,6 +61,9 @@ class MessengerSettings(BaseSettings):
     ehr_timeout_s: float = Field(default=10.0, gt=0, le=120)
     offer_valid_hours: int = Field(default=48, ge=1, le=720)
     snooze_default_days: int = Field(default=30, ge=1, le=365)
+    # Where tracked booking links live: "<base>/<token>" answers a redirect to the practice's
+    # booking page and records the click. Empty: messages carry the booking page itself.
+    link_base_url: str = Field(default="", description="https://go.practice.example/b")
     emergency_number: str = "911"
     rewriter: Literal["none"] = "none"
 
@@ -75,4 +80,9 @@ class MessengerSettings(BaseSettings):
             raise ValueError("smtp needs REVISIT_MESSENGER_SMTP_HOST and _SMTP_FROM")
         if self.scheduling == "fhir" and not self.fhir_base_url:
             raise ValueError("fhir scheduling needs REVISIT_MESSENGER_FHIR_BASE_URL")
+        if self.link_base_url:
+            try:
+                valid_base(self.link_base_url)
+            except ValueError as exc:
+                raise ValueError(f"REVISIT_MESSENGER_LINK_BASE_URL: {exc}") from None
         return self

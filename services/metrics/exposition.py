@@ -2,14 +2,15 @@
 
 Read-model figures come from Postgres on each scrape, so every replica reports the same values
 (dashboards take ``max without (instance)``); lag and DLQ figures come from the last background
-sample. Labels: clinic_id, segment, workflow, pilot_id, arm, stage, channel, status, reason,
-severity, service, group, topic. Never a patient key.
+sample. Labels: clinic_id, segment, workflow, pilot_id, arm, stage, phase, intent, barrier,
+channel, status, reason, severity, service, group, topic. Never a patient key.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -19,7 +20,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.metrics.domain import counting, pilots
 from services.metrics.offsets import OffsetSample
-from services.metrics.repository import counts, figures
+from services.metrics.repository import counts, figures, pilot_reports
+from shared.events.pilot import PilotPlan
+from shared.pilots import phase_of, week_of
 from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -37,9 +40,13 @@ SERIES: dict[str, frozenset[str]] = {
         "revisit_recall_completed_visits": ("clinic_id", "segment", "workflow"),
         "revisit_recall_revenue_recovered_cents": ("clinic_id", "segment", "workflow"),
         "revisit_recall_time_to_booking_seconds": ("clinic_id", "segment", "quantile"),
+        "revisit_recall_replies": ("clinic_id", "segment", "pilot_id", "intent", "barrier"),
         "revisit_pilot_episodes": ("clinic_id", "pilot_id", "arm", "stage"),
         "revisit_pilot_revenue_recovered_cents": ("clinic_id", "pilot_id", "arm"),
         "revisit_pilot_difference": ("clinic_id", "pilot_id", "figure", "bound"),
+        "revisit_pilot_phase": ("clinic_id", "pilot_id", "phase"),
+        "revisit_pilot_previous_episodes": ("clinic_id", "pilot_id", "stage"),
+        "revisit_pilot_previous_difference": ("clinic_id", "pilot_id", "figure", "bound"),
         "revisit_escalation_response_seconds": ("clinic_id", "severity", "until", "quantile"),
         "revisit_consumer_lag": ("service", "group", "topic"),
         "revisit_dlq_messages": ("topic",),
@@ -91,11 +98,20 @@ async def read_model_families(runtime: Runtime) -> list[Metric]:
         booking_times = await figures.time_to_booking(session)
         pilot_rows = await figures.pilot_totals(session)
         escalations = await figures.escalation_times(session)
+        replies = await figures.reply_totals(session)
+        plans = await pilot_reports.all_plans(session)
+        previous = []
+        for clinic_id, pilot_id, plan in plans:
+            since, until = pilots.baseline_span(plan)
+            rows = await pilot_reports.previous_candidates(session, clinic_id, plan, since, until)
+            previous.append((clinic_id, pilot_id, plan, pilots.previous_weeks(plan, rows)))
     return [
         *event_families(event_rows),
         *send_families(send_rows),
         *episode_families(episodes, booking_times),
+        reply_family(replies),
         *pilot_families(pilot_rows),
+        *plan_families(previous, pilot_rows, runtime.clock.now()),
         *escalation_families(escalations),
     ]
 
@@ -209,6 +225,53 @@ def pilot_families(rows: list[dict[str, Any]]) -> list[Metric]:
                 if value is not None:
                     difference.add_metric([clinic_id, pilot_id, c.figure, bound], value)
     return [cohort, revenue, difference]
+
+
+def reply_family(rows: list[dict[str, Any]]) -> Metric:
+    replies = GaugeMetricFamily(
+        "revisit_recall_replies",
+        "Patients' replies by intent and barrier (the objections a pilot reviews in week 3)",
+        labels=["clinic_id", "segment", "pilot_id", "intent", "barrier"],
+    )
+    for r in rows:
+        labels = [r["clinic_id"], r["segment"], r["pilot_id"], r["intent"], r["barrier"]]
+        replies.add_metric(labels, r["replies"])
+    return replies
+
+
+def plan_families(
+    previous: list[tuple[str, str, PilotPlan, dict[str, int]]],
+    pilot_rows: list[dict[str, Any]],
+    now: datetime,
+) -> list[Metric]:
+    """Each pilot's week and phase, and the previous weeks against its outreach arm."""
+    phase = GaugeMetricFamily(
+        "revisit_pilot_phase",
+        "The pilot's current week (1 define, 2 launch, 3 review, 4 compare), phase as a label",
+        labels=["clinic_id", "pilot_id", "phase"],
+    )
+    cohort = GaugeMetricFamily(
+        "revisit_pilot_previous_episodes",
+        "The pilot's cohort definition applied to the weeks before its launch (observational)",
+        labels=["clinic_id", "pilot_id", "stage"],
+    )
+    difference = GaugeMetricFamily(
+        "revisit_pilot_previous_difference",
+        "Outreach arm minus the previous weeks, Newcombe 95% (observational: not causal)",
+        labels=["clinic_id", "pilot_id", "figure", "bound"],
+    )
+    outreach = {(r["clinic_id"], r["pilot_id"]): r for r in pilot_rows if r["arm"] == "outreach"}
+    for clinic_id, pilot_id, plan, figures_of in previous:
+        week = week_of(plan.starts_at, now)
+        phase.add_metric([clinic_id, pilot_id, phase_of(week).value], week)
+        for stage in ("assigned", "messaged", "clicked", "rebooked", "completed"):
+            cohort.add_metric([clinic_id, pilot_id, stage], figures_of[stage])
+        for c in pilots.compare_with(outreach.get((clinic_id, pilot_id)), figures_of):
+            d = c.difference
+            for bound, value in (("estimate", d.estimate), ("low", d.low), ("high", d.high)):
+                if value is not None:
+                    difference.add_metric([clinic_id, pilot_id, c.figure, bound], value)
+    return [phase, cohort, difference]
 
 
 def escalation_families(rows: list[dict[str, Any]]) -> list[Metric]:

@@ -27,8 +27,18 @@ def read_model_handler(window: timedelta) -> BatchHandler:
         await counts.add_counts(session, counting.tally(events))
         await counts.add_send_counts(session, counting.send_tally(events))
         await record_histories(session, [e for e in events if e.type in RECORDED], window)
+        await histories.save_plans(session, pilot_plans(events))
 
     return handle
+
+
+def pilot_plans(events: Sequence[Envelope[Any]]) -> dict[str, tuple[str, str]]:
+    """The pilot plans SequenceStarted carry: pilot id -> (clinic, plan JSON)."""
+    return {
+        e.payload.pilot_id: (e.clinic_id, e.payload.pilot_plan.model_dump_json())
+        for e in events
+        if e.type == "SequenceStarted" and e.payload.pilot_plan is not None
+    }
 
 
 async def record_histories(

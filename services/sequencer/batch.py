@@ -27,15 +27,18 @@ from services.sequencer.domain.model import (
     TimerOp,
     clinic_of,
 )
-from services.sequencer.domain.pilots import Pilot, assign_arm
+from services.sequencer.domain.pilots import Pilot, Verdict, consider, exclusive_hold
 from services.sequencer.domain.rules import Rules
 from services.sequencer.domain.steps import Context
 from services.sequencer.domain.workflows import Catalogue
 from services.sequencer.policy import rules_for
-from services.sequencer.repository import config, pilots, state
+from services.sequencer.repository import config, pilots, screenings, state
 from shared.events import new_event
+from shared.events.eligibility import PatientBecameEligible
 from shared.events.envelope import Envelope
-from shared.events.outreach import Arm, SendStep, SequenceStopped
+from shared.events.outreach import Arm, SendStep, SequenceStarted, SequenceStopped
+from shared.events.pilot import PilotPlan
+from shared.pilots import NeedFacts
 from shared.runtime import Runtime
 
 STEPS_COMMANDED = Counter(
@@ -106,6 +109,7 @@ class Batch:
         self._pilots_changed: dict[str, Pilot] = {}
         self._enrolled_before: dict[str, int] = {}
         self._counts: list[tuple[str, str | None]] = []
+        self._screenings: list[screenings.ScreeningRow] = []
 
     # --- loading -------------------------------------------------------------------------
 
@@ -173,23 +177,43 @@ class Batch:
         seq = self.by_id.get(sequence_id)
         return seq if seq is not None and seq.patient_key == patient_key else None
 
-    def enrol(self, patient_key: str, segment: str, now: datetime) -> lifecycle.PilotArm | None:
-        """The running pilot this eligibility joins, if any, and the patient's arm in it."""
-        for pilot in self.running.get(clinic_of(patient_key), []):
-            if pilot.segment.value != segment or pilot.ends_at is None:
+    def enrol(
+        self, patient_key: str, event: PatientBecameEligible, now: datetime
+    ) -> lifecycle.PilotArm | Verdict | None:
+        """The running pilot this eligibility joins and the patient's arm in it;
+        ``Verdict.held`` when a pilot holds it (no sequence: the usual process); None when no
+        pilot owns it (ordinary outreach)."""
+        need = NeedFacts.of(event)
+        clinic = clinic_of(patient_key)
+        for pilot in self.running.get(clinic, []):
+            known = self.assigned.get((pilot.pilot_id, patient_key))
+            seen = consider(pilot, need, patient_key, now, known)
+            if seen is None:
                 continue
-            arm = self.assigned.get((pilot.pilot_id, patient_key))
-            if arm is None:
-                if not pilot.enrolling(now):
-                    continue
-                arm = assign_arm(pilot.pilot_id, patient_key, pilot.holdout_share)
-                self.assigned[(pilot.pilot_id, patient_key)] = arm
-                grown = replace(pilot, enrolled=pilot.enrolled + 1)
-                self._replace_pilot(grown)
-                self._assignments.append((pilot.pilot_id, patient_key, arm, "", now))
-            elif not (pilot.starts_at and pilot.starts_at <= now < pilot.ends_at):
+            row = (seen, patient_key, event.eligibility_id, need.as_dict(), event.reason, now)
+            self._screenings.append(row)
+            if seen.verdict is Verdict.out:
                 continue
-            return lifecycle.PilotArm(pilot.pilot_id, arm, pilot.ends_at)
+            if seen.verdict is Verdict.held:
+                return Verdict.held
+            assert seen.arm is not None and pilot.ends_at is not None
+            if seen.counts:
+                self.assigned[(pilot.pilot_id, patient_key)] = seen.arm
+                self._replace_pilot(replace(pilot, enrolled=pilot.enrolled + 1))
+                self._assignments.append((pilot.pilot_id, patient_key, seen.arm, "", now))
+            return lifecycle.PilotArm(pilot.pilot_id, seen.arm, pilot.ends_at)
+        exclusive = exclusive_hold(self.running.get(clinic, []), now)
+        if exclusive is None:
+            return None
+        row = (exclusive, patient_key, event.eligibility_id, need.as_dict(), event.reason, now)
+        self._screenings.append(row)
+        return Verdict.held
+
+    def _plan_of(self, pilot_id: str) -> PilotPlan | None:
+        for listed in self.running.values():
+            for pilot in listed:
+                if pilot.pilot_id == pilot_id:
+                    return pilot.plan()
         return None
 
     def _replace_pilot(self, pilot: Pilot) -> None:
@@ -246,6 +270,11 @@ class Batch:
         self._activity.extend((a, clinic_id) for a in out.activity)
         corr = _uuid(correlation) if cause is None else None
         for payload in out.events:
+            if isinstance(payload, SequenceStarted) and payload.pilot_id and not payload.pilot_plan:
+                # Metrics numbers the pilot's weeks and screens its previous weeks from this.
+                plan = self._plan_of(payload.pilot_id)
+                if plan is not None:
+                    payload = payload.model_copy(update={"pilot_plan": plan})
             if cause is not None:
                 event = cause.caused(payload, occurred_at=now)
             else:
@@ -277,6 +306,7 @@ class Batch:
             enrolled = self._enrolled_before[pilot.pilot_id] + joined
             await pilots.save(s, replace(pilot, enrolled=enrolled))
         await pilots.record_assignments(s, recorded)
+        await screenings.record_screenings(s, self._screenings)
         await self.runtime.outbox.stage_batch(s, self._staged)
         for clinic, reason in self._counts:
             if reason is None:

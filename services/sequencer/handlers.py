@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sequencer.batch import Batch
-from services.sequencer.domain import lifecycle, reactions
+from services.sequencer.domain import lifecycle, pilots, reactions
 from services.sequencer.domain.model import CLOSE_TIMER, STEP_TIMER, sequence_id_for
+from services.sequencer.domain.pilots import Verdict
 from services.sequencer.domain.rules import Rules
 from shared.consumer import BatchHandler, Delivery
 from shared.events import Payload, eligibility, escalations, messages
@@ -61,8 +62,11 @@ async def _one(batch: Batch, runtime: Runtime, d: Delivery) -> None:
     patient, active = batch.patient(pk), batch.active_of(pk)
     if isinstance(payload, PatientBecameEligible):
         existing = batch.sequence(sequence_id_for(pk, payload.eligibility_id), pk)
-        pilot = None if existing else batch.enrol(pk, payload.segment.value, now)
-        out = lifecycle.on_eligible(patient, active, payload, ctx, pilot, existing)
+        pilot = None if existing else batch.enrol(pk, payload, now)
+        if isinstance(pilot, Verdict):  # held by a pilot
+            out = pilots.hold(patient, active, payload, ctx)
+        else:
+            out = lifecycle.on_eligible(patient, active, payload, ctx, pilot, existing)
     elif isinstance(payload, PatientLeftSegment):
         out = lifecycle.on_left(patient, active, payload, ctx)
     elif isinstance(payload, REPLIES):

@@ -15,6 +15,7 @@ from pydantic import model_validator
 from shared.events.common import (
     ClinicalUrgency,
     Id,
+    Initiator,
     Instant,
     PlainReason,
     Segment,
@@ -22,8 +23,47 @@ from shared.events.common import (
     ServiceLine,
     SourceRecord,
     TimeZoneName,
+    Value,
 )
+from shared.events.ehr import CancellationReason
 from shared.events.envelope import Payload, register
+
+
+class RebookedBy(Value):
+    """Which bookings meet the need, by the segmenter's rule (``shared/rebooking.py``)."""
+
+    any_service: bool = False
+    service_lines: tuple[ServiceLine, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_way(self) -> RebookedBy:
+        if self.any_service == bool(self.service_lines):
+            raise ValueError("give either any_service or service_lines")
+        return self
+
+    @classmethod
+    def of(cls, lines: frozenset[ServiceLine] | None) -> RebookedBy:
+        if lines is None:
+            return cls(any_service=True)
+        return cls(service_lines=tuple(sorted(lines)))
+
+    @property
+    def lines(self) -> frozenset[ServiceLine] | None:
+        return None if self.any_service else frozenset(self.service_lines)
+
+
+class MissedAppointment(Value):
+    """How the appointment behind a cancellation need was missed (codes only, never the
+    scheduler's note): for pilots that take, say, only patient-initiated cancellations."""
+
+    no_show: bool = False
+    cancelled_by: Initiator = Initiator.unknown  # unknown for a no-show
+    reason: CancellationReason = CancellationReason.unknown
+
+    @property
+    def reason_code(self) -> str:
+        """The cancellation reason, or ``no_show``: the values a cohort filter names."""
+        return "no_show" if self.no_show else self.reason.value
 
 
 @register("PatientBecameEligible", version=1)
@@ -53,6 +93,9 @@ class PatientBecameEligible(Payload):
     # The patient's own IANA zone (PatientUpserted.time_zone), for quiet hours; None lets the
     # sequencer fall back to the clinic's configured zone.
     time_zone: TimeZoneName | None = None
+    # Facts a pilot's cohort filters read; None on eligibilities recorded before they existed.
+    missed: MissedAppointment | None = None  # cancelled_not_rescheduled only
+    rebooked_by: RebookedBy | None = None
 
     @model_validator(mode="after")
     def _one_kind_of_window(self) -> PatientBecameEligible:

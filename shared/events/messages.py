@@ -45,6 +45,17 @@ class MessageDelivered(MessagePayload):
     """Emitted when the provider reports the message reached the patient's handset or inbox."""
 
 
+@register("BookingLinkClicked", version=1)
+class BookingLinkClicked(Payload):
+    """Emitted the first time a step's tracked booking link is opened (then redirected to the
+    practice's booking page). A click is interest, never a booking: metrics shows it beside
+    the funnel and never as its headline."""
+
+    sequence_id: Id
+    step: Step
+    message_id: Id | None = None  # the step's message, when it was queued
+
+
 class FailureReason(StrEnum):
     invalid_address = "invalid_address"  # number not in service, mailbox does not exist
     unreachable = "unreachable"  # handset off, mailbox full
@@ -216,6 +227,7 @@ MESSAGE_PAYLOADS: tuple[type[Payload], ...] = (
     MessageDelivered,
     MessageFailed,
     MessageBlocked,
+    BookingLinkClicked,
 )
 REPLY_PAYLOADS: tuple[type[Payload], ...] = (
     ReplyReceived,

@@ -26,6 +26,7 @@ from shared.events.common import (
     Step,
 )
 from shared.events.envelope import Payload, register
+from shared.events.pilot import PilotPlan
 
 
 class StopReason(StrEnum):
@@ -79,11 +80,14 @@ class SequenceStarted(Payload):
     steps_planned: Annotated[int, Field(ge=0, le=50)]  # 0 for a holdout
     pilot_id: Id | None = None
     arm: Arm = Arm.outreach
+    pilot_plan: PilotPlan | None = None  # the pilot's cohort and dates, when pilot_id is set
 
     @model_validator(mode="after")
     def _holdouts_send_nothing(self) -> SequenceStarted:
         if self.arm is Arm.holdout and self.steps_planned != 0:
             raise ValueError("a holdout sequence plans no steps")
+        if self.pilot_plan is not None and self.pilot_id is None:
+            raise ValueError("pilot_plan needs pilot_id")
         return self
 
 

@@ -50,6 +50,7 @@ from shared.runtime import Runtime
 SECRET = "messenger-test-secret-" + "x" * 20
 TWILIO_TOKEN = "twilio-test-token"
 PUBLIC_URL = "https://messenger.example.test"
+LINK_BASE = "https://m.example.test/b"  # tracked booking links (answered by this messenger)
 EMAIL_SECRET = "email-gateway-secret"
 
 
@@ -322,6 +323,7 @@ async def messenger(pg: Any, kafka: Any) -> AsyncIterator[Messenger]:
         public_url=PUBLIC_URL,
         email_inbound_secret=EMAIL_SECRET,
         lease_seconds=4.0,
+        link_base_url=LINK_BASE,
     )
     app = create_app(settings, messenger_settings)
     async with app.router.lifespan_context(app):

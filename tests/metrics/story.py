@@ -32,7 +32,13 @@ from shared.events.ehr import (
     AppointmentNoShow,
     VisitCompleted,
 )
-from shared.events.eligibility import LeftReason, PatientBecameEligible, PatientLeftSegment
+from shared.events.eligibility import (
+    LeftReason,
+    MissedAppointment,
+    PatientBecameEligible,
+    PatientLeftSegment,
+    RebookedBy,
+)
 from shared.events.escalations import (
     CaseType,
     EscalationAcknowledged,
@@ -44,6 +50,7 @@ from shared.events.escalations import (
 from shared.events.messages import (
     Barrier,
     BlockReason,
+    BookingLinkClicked,
     ConsentScope,
     MessageBlocked,
     MessageDelivered,
@@ -54,6 +61,7 @@ from shared.events.messages import (
     ReplyReceived,
 )
 from shared.events.outreach import Arm, SequenceStarted
+from shared.events.pilot import PilotPlan
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a Monday
 REACTIVATION = {
@@ -105,6 +113,9 @@ class Story:
         hours: float = 0,
         segment: Segment = Segment.cancelled_not_rescheduled,
         line: ServiceLine = ServiceLine.skin_check,
+        *,
+        missed: MissedAppointment | None = None,
+        rebooked_by: RebookedBy | None = None,
     ) -> str:
         eligibility_id = _id("elig")
         kind = SegmentKind.reactivation if segment in REACTIVATION else SegmentKind.recall
@@ -118,6 +129,10 @@ class Story:
                 source_record=SourceRecord(kind=SourceRecordKind.appointment, id=_id("appt")),
                 due_at=self.at(hours + 2),
                 needs_marketing_consent=False,
+                provider_id="dr-1",
+                location_id="loc-1",
+                missed=missed,
+                rebooked_by=rebooked_by,
             ),
             hours,
         )
@@ -145,6 +160,7 @@ class Story:
         workflow: str = "cancellation-recovery",
         pilot_id: str | None = None,
         arm: Arm = Arm.outreach,
+        plan: PilotPlan | None = None,
     ) -> str:
         sequence_id = _id("seq")
         kind = SegmentKind.reactivation if segment in REACTIVATION else SegmentKind.recall
@@ -160,6 +176,7 @@ class Story:
                 steps_planned=0 if arm is Arm.holdout else 2,
                 pilot_id=pilot_id,
                 arm=arm,
+                pilot_plan=plan,
             ),
             hours,
         )
@@ -180,6 +197,9 @@ class Story:
         if delivered_after is not None:
             self._add(MessageDelivered(**common), hours + delivered_after)
         return message_id
+
+    def clicked(self, sequence_id: str, step: int, hours: float) -> None:
+        self._add(BookingLinkClicked(sequence_id=sequence_id, step=step), hours)
 
     def blocked(self, sequence_id: str, hours: float, reason: BlockReason) -> None:
         self._add(

@@ -69,6 +69,39 @@ def test_a_booking_for_another_service_is_not_a_rebooking() -> None:
     assert episode(story).outcome.bookings == 0
 
 
+def test_a_lapsed_patient_is_rebooked_by_a_booking_for_any_service() -> None:
+    story = Story("clinic-def")
+    eligibility = story.eligible(0, Segment.lapsed_patient, ServiceLine.general_dermatology)
+    sequence = story.started(
+        eligibility, 1, segment=Segment.lapsed_patient, line=ServiceLine.general_dermatology
+    )
+    story.sent(sequence, 2)
+    story.visit(story.booked(5, line=ServiceLine.neurotoxin), 80)
+
+    e = episode(story)
+    assert (e.outcome.bookings, e.outcome.completed_visits) == (1, 1)
+
+
+def test_a_click_is_recorded_beside_the_funnel_and_is_never_a_rebooking() -> None:
+    story, sequence = messaged_story()
+    story.clicked(sequence, 1, 3)
+    story.clicked(sequence, 1, 2.5)  # the same link again, recorded out of order
+
+    e = episode(story)
+    assert e.clicked_at == story.at(2.5)
+    assert (e.outcome.bookings, e.outcome.completed_visits) == (0, 0)
+
+
+def test_an_episode_without_a_sequence_is_counted_from_its_eligibility() -> None:
+    story = Story("clinic-def")
+    story.eligible(0)  # held by a pilot, or before any outreach: the usual process
+    story.visit(story.booked(30), 100)
+
+    e = episode(story)
+    assert e.sequence_id is None and e.outcome.bookings == 0
+    assert (e.assigned.bookings, e.assigned.completed_visits) == (1, 1)
+
+
 def test_a_no_show_booking_is_rebooked_but_not_completed() -> None:
     story, _ = messaged_story()
     appointment = story.booked(5)

@@ -18,6 +18,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from shared.events import parse_event, topic_for
 from shared.events.common import Segment, ServiceLine
 from shared.events.messages import Barrier, BlockReason, ReplyIntent
 from shared.events.outreach import Arm
+from shared.events.pilot import PilotPlan
 from shared.migration_ops import create_backbone_v1
 from shared.runtime import Runtime, ServiceSpec, run_service
 from shared.timers import Timer
@@ -134,12 +136,26 @@ def traffic_stories(c: str) -> list[Story]:
     s.sent(seq, 9)
     s.opt_out(10)
     stories.append(s)
+    start = Story(c).start
+    plan = PilotPlan(
+        segment=Segment.cancelled_not_rescheduled,
+        starts_at=start - timedelta(days=7),
+        launched_at=start,
+        ends_at=start + timedelta(days=23),
+    )
     for arm in (Arm.outreach, Arm.outreach, Arm.holdout, Arm.holdout):
         s = Story(c)
-        seq = s.started(s.eligible(0), 1, pilot_id=f"pilot-{c}", arm=arm)
+        seq = s.started(s.eligible(0), 1, pilot_id=f"pilot-{c}", arm=arm, plan=plan)
         if arm is Arm.outreach:
             s.sent(seq, 2)
+            s.clicked(seq, 1, 2.5)
+            s.reply(seq, 3, ReplyIntent.later, Barrier.cost)
         s.visit(s.booked(30), 80, cents=9_000)
+        stories.append(s)
+    for days_before in (3, 10):  # the previous weeks: the same cohort before the launch
+        s = Story(c)
+        s.eligible(-24 * days_before)
+        s.visit(s.booked(-24 * days_before + 30), -24 * days_before + 80, cents=9_000)
         stories.append(s)
     return stories
 
@@ -271,3 +287,19 @@ def test_the_recall_outcomes_dashboard_reads_only_declared_series_and_labels() -
                     assert labels <= exposition.SERIES[name], expr
     assert {"Completed visits", "Revenue recovered", "Funnel by segment"} <= titles
     assert any("pilot" in t.lower() for t in titles)
+    assert {"Pilot week and phase", "Barriers patients named"} <= titles
+    assert any("previous weeks" in t and "observational" in t for t in titles)
+
+
+def test_clicks_are_in_the_funnel_but_never_the_dashboards_headline() -> None:
+    board = json.loads((DASHBOARDS / "recall-outcomes.json").read_text())
+    panels = panels_of(board["panels"])
+    headline_row = next(p for p in panels if p["type"] == "row")
+    first_row_panels = [
+        p for p in panels if p["type"] != "row" and p["gridPos"]["y"] < 5 and p is not headline_row
+    ]
+    assert [p["title"] for p in first_row_panels][:2] == ["Completed visits", "Revenue recovered"]
+    exprs = " ".join(t["expr"] for p in first_row_panels for t in p["targets"])
+    assert "clicked" not in exprs  # a click is interest, never a result
+    funnel = next(p for p in panels if p["title"] == "Funnel by segment")
+    assert "never a result" in funnel["description"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,9 +15,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.metrics import exposition, handlers
 from services.metrics.domain.stats import newcombe_difference
-from shared.events.common import Segment, ServiceLine
+from shared.events.common import Initiator, Segment, ServiceLine
+from shared.events.eligibility import MissedAppointment
 from shared.events.messages import Barrier, BlockReason, ReplyIntent
 from shared.events.outreach import Arm
+from shared.events.pilot import CohortFilters, PilotPlan
 from tests.metrics.conftest import RunningMetrics, clinic, eventually
 from tests.metrics.story import Story
 
@@ -179,28 +181,77 @@ async def test_redelivered_events_never_count_twice(metrics: RunningMetrics) -> 
     assert re.search(duplicates, body)
 
 
-async def test_a_pilot_compares_outreach_with_holdout_with_a_95_percent_interval(
+COSMETIC_BY_PATIENT = MissedAppointment(cancelled_by=Initiator.patient)
+Sample = tuple[str, frozenset[tuple[str, str]]]
+
+
+def _samples(exposition_text: str) -> dict[Sample, float]:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(exposition_text)
+        for sample in family.samples
+    }
+
+
+def _labels(base: dict[str, str], **more: str) -> frozenset[tuple[str, str]]:
+    return frozenset({**base, **more}.items())
+
+
+def _cosmetic(c: str, hours: float) -> tuple[Story, str]:
+    s = Story(c)
+    return s, s.eligible(hours, line=ServiceLine.neurotoxin, missed=COSMETIC_BY_PATIENT)
+
+
+async def test_a_pilot_compares_its_outreach_arm_with_the_holdout_and_with_the_previous_weeks(
     metrics: RunningMetrics,
 ) -> None:
     c = clinic()
     pilot = f"pilot-{c}"
+    start = Story(c).start  # the launch: week 2 of the pilot begins
+    plan = PilotPlan(
+        segment=Segment.cancelled_not_rescheduled,
+        cohort=CohortFilters(service_lines=(ServiceLine.neurotoxin, ServiceLine.filler)),
+        starts_at=start - timedelta(days=7),
+        launched_at=start,
+        ends_at=start + timedelta(days=23),
+        baseline_days=28,
+    )
     stories = []
     for i in range(6):  # outreach: 4 of 6 come back
-        s = Story(c)
-        seq = s.started(s.eligible(0), 1, pilot_id=pilot, arm=Arm.outreach)
+        s, elig = _cosmetic(c, 0)
+        seq = s.started(elig, 1, line=ServiceLine.neurotoxin, pilot_id=pilot, plan=plan)
         s.sent(seq, 2)
+        if i < 2:
+            s.clicked(seq, 1, 3)
         if i == 0:
             s.reply(seq, 24 * 15, ReplyIntent.decline, Barrier.uncertainty)
+        if i == 1:
+            s.reply(seq, 24 * 15.5, ReplyIntent.later, Barrier.cost)
+        if i == 2:
+            s.reply(seq, 24 * 16, ReplyIntent.later, Barrier.cost)
         if i < 4:
-            appt = s.booked(24 * 9)
+            appt = s.booked(24 * 9, ServiceLine.neurotoxin)
             s.visit(appt, 24 * 12, cents=10_000)
         stories.append(s)
     for i in range(5):  # holdout: 1 of 5 comes back on their own
-        s = Story(c)
-        s.started(s.eligible(0), 1, pilot_id=pilot, arm=Arm.holdout)
+        s, elig = _cosmetic(c, 0)
+        s.started(elig, 1, pilot_id=pilot, arm=Arm.holdout, plan=plan)
         if i == 0:
-            s.visit(s.booked(24 * 3), 24 * 5, cents=10_000)
+            s.visit(s.booked(24 * 3, ServiceLine.neurotoxin), 24 * 5, cents=10_000)
         stories.append(s)
+    # The previous weeks: five cosmetic cancellations of the 28 days before the launch (two come
+    # back within the window), two the cohort does not take, one too old to count.
+    for i in range(5):
+        s, _ = _cosmetic(c, -24 * (3 + 4 * i))
+        if i < 2:
+            s.visit(s.booked(-24 * (3 + 4 * i) + 48, ServiceLine.neurotoxin), 24 * 2, cents=9_000)
+        stories.append(s)
+    for hours in (-24 * 5, -24 * 9):
+        other = Story(c)
+        other.eligible(hours, line=ServiceLine.mohs, missed=COSMETIC_BY_PATIENT)
+        stories.append(other)
+    old, _ = _cosmetic(c, -24 * 40)
+    stories.append(old)
     await metrics.publish(e for s in stories for e in s.events)
     auth = metrics.token(c)
 
@@ -209,13 +260,18 @@ async def test_a_pilot_compares_outreach_with_holdout_with_a_95_percent_interval
         if r.status_code != 200:
             return None
         body = r.json()
-        arms = body["arms"]
+        arms, previous = body["arms"], body["previous_process"]["cohort"]
         full = arms["outreach"] and arms["holdout"] and arms["outreach"]["completed"] == 4
-        return body if full and arms["holdout"]["completed"] == 1 and body["weeks"] else None
+        done = previous and previous["completed"] == 2 and previous["screened_out"] == 2
+        said = sum(o["replies"] for o in body["objections"]) == 3
+        return body if full and done and said and arms["holdout"]["completed"] == 1 else None
 
     body = await eventually(report)
     assert body, "the pilot never appeared"
+    started = datetime.fromisoformat(body["started_at"].replace("Z", "+00:00"))
+    assert started == plan.starts_at  # weeks count from the define week, not the first assignment
     assert body["arms"]["outreach"]["assigned"] == 6
+    assert body["arms"]["outreach"]["clicked"] == 2
     assert body["arms"]["holdout"]["messaged"] == 0
     assert body["arms"]["outreach"]["revenue_cents"] == 40_000
     completed = next(c for c in body["comparison"] if c["figure"] == "completed_rate")
@@ -223,19 +279,64 @@ async def test_a_pilot_compares_outreach_with_holdout_with_a_95_percent_interval
     assert completed["difference"] == pytest.approx(expected.estimate)
     interval = (completed["ci_low"], completed["ci_high"])
     assert interval == pytest.approx((expected.low, expected.high))
+
+    previous = body["previous_process"]
+    assert previous["label"].startswith("observational")
+    cohort = previous["cohort"]
+    assert (cohort["assigned"], cohort["rebooked"], cohort["completed"]) == (5, 2, 2)
+    assert (cohort["messaged"], cohort["screened_out"], cohort["unscreened"]) == (0, 2, 0)
+    assert cohort["revenue_cents"] == 18_000
+    rebooked = next(c for c in previous["comparison"] if c["figure"] == "rebooked_rate")
+    expected = newcombe_difference(4, 6, 2, 5)
+    assert rebooked["previous"] == {"successes": 2, "assigned": 5, "rate": 0.4}
+    assert (rebooked["difference"], rebooked["ci_low"], rebooked["ci_high"]) == pytest.approx(
+        (expected.estimate, expected.low, expected.high)
+    )
+    assert body["causal_claim"]["supported_by"] == "holdout"
+    assert "observational" in body["causal_claim"]["why"]
+
     weeks = {(w["week"], w["arm"]): w for w in body["weeks"]}
-    assert weeks[(1, "outreach")]["assigned"] == 6
-    assert weeks[(2, "outreach")]["rebooked"] == 4
-    assert weeks[(3, "outreach")]["barrier_uncertainty"] == 1
-    assert weeks[(3, "outreach")]["phase"] == "review responses, objections and barriers"
+    assert (1, "outreach") not in weeks  # week 1 defines: nobody was assigned
+    assert weeks[(2, "outreach")]["assigned"] == 6 and weeks[(2, "outreach")]["clicked"] == 2
+    assert weeks[(3, "outreach")]["rebooked"] == 4
+    assert weeks[(4, "outreach")]["barrier_uncertainty"] == 1
+    assert weeks[(4, "outreach")]["phase"] == (
+        "compare rebooking and completion with the holdout and the previous weeks"
+    )
+    by_barrier = {o["barrier"]: o for o in body["objections"]}
+    assert [o["barrier"] for o in body["objections"]] == ["cost", "uncertainty"]
+    assert by_barrier["cost"]["replies"] == 2
+    examples = by_barrier["cost"]["examples"]
+    assert [e["intent"] for e in examples] == ["later", "later"]
+    assert {e["patient_key"] for e in examples} == {stories[1].patient_key, stories[2].patient_key}
+    assert all(e["reply_id"].startswith("in-") for e in examples)
+    few = await metrics.client.get(f"/reports/pilots/{pilot}?examples=1", headers=auth)
+    assert [len(o["examples"]) for o in few.json()["objections"]] == [1, 1]
 
     listed = await metrics.client.get("/reports/pilots", headers=auth)
     assert [p["pilot_id"] for p in listed.json()["rows"]] == [pilot]
 
     as_csv = await metrics.client.get(f"/reports/pilots/{pilot}?format=csv", headers=auth)
     table = list(csv.DictReader(io.StringIO(as_csv.text)))
-    comparison = [r for r in table if r["section"] == "comparison"]
-    assert {r["figure"] for r in comparison} == {"rebooked_rate", "completed_rate"}
+    for section in ("comparison", "previous"):
+        found = [r for r in table if r["section"] == section]
+        assert {r["figure"] for r in found} == {"rebooked_rate", "completed_rate"}
+
+    scraped = _samples((await metrics.client.get("/metrics")).text)
+    mine = {"clinic_id": c, "pilot_id": pilot}
+    [(phase, _)] = [
+        (dict(k[1])["phase"], v)
+        for k, v in scraped.items()
+        if k[0] == "revisit_pilot_phase" and dict(k[1]).get("pilot_id") == pilot
+    ]
+    assert phase in {"define", "launch", "review", "compare", "follow_up"}
+    assert scraped[("revisit_pilot_previous_episodes", _labels(mine, stage="completed"))] == 2
+    clicked = _labels(mine, arm="outreach", stage="clicked")
+    assert scraped[("revisit_pilot_episodes", clicked)] == 2
+    low = _labels(mine, figure="rebooked_rate", bound="low")
+    assert scraped[("revisit_pilot_previous_difference", low)] == pytest.approx(expected.low)
+    cost = _labels(mine, segment="cancelled_not_rescheduled", intent="later", barrier="cost")
+    assert scraped[("revisit_recall_replies", cost)] == 2
 
     outsider = metrics.token(clinic())
     hidden = await metrics.client.get(f"/reports/pilots/{pilot}", headers=outsider)

@@ -71,13 +71,17 @@ def test_the_interval_contains_the_estimate_and_stays_within_minus_one_and_one(
     assert d.estimate - 1e-12 <= d.high <= 1 + 1e-9
 
 
-def test_pilot_weeks_are_seven_day_blocks_from_the_first_assignment() -> None:
+def test_pilot_weeks_are_seven_day_blocks_from_the_pilots_first_day() -> None:
     start = datetime(2026, 3, 4, 9, 30, tzinfo=UTC)
     assert pilots.pilot_week(start, start) == 1
     assert pilots.pilot_week(start, start + timedelta(days=6, hours=23)) == 1
     assert pilots.pilot_week(start, start + timedelta(days=7)) == 2
     assert pilots.pilot_week(start, start + timedelta(days=27)) == 4
-    assert pilots.phase(3) == "review responses, objections and barriers"
+    assert pilots.phase(1).startswith("define") and "nobody is messaged" in pilots.phase(1)
+    assert pilots.phase(2) == "launch to the small group"
+    assert pilots.phase(3) == "review responses and objections, by barrier with example replies"
+    assert pilots.phase(4).startswith("compare") and "previous weeks" in pilots.phase(4)
+    assert pilots.phase(5) == "after the pilot: follow outcomes"
 
 
 def test_the_pilot_comparison_is_outreach_minus_holdout_for_rebooking_and_completion() -> None:

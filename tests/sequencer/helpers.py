@@ -31,7 +31,12 @@ from shared.events.common import (
     SourceRecord,
     SourceRecordKind,
 )
-from shared.events.eligibility import LeftReason, PatientBecameEligible, PatientLeftSegment
+from shared.events.eligibility import (
+    LeftReason,
+    MissedAppointment,
+    PatientBecameEligible,
+    PatientLeftSegment,
+)
 from shared.events.outreach import SendStep
 
 NY = "America/New_York"
@@ -55,6 +60,8 @@ def eligible(
     marketing: bool = False,
     urgency: ClinicalUrgency = ClinicalUrgency.routine,
     time_zone: str | None = None,
+    missed: MissedAppointment | None = None,
+    provider_id: str = "dr-1",
 ) -> PatientBecameEligible:
     if due_at is None and opens_on is None:
         due_at = T0
@@ -69,9 +76,10 @@ def eligible(
         opens_on=opens_on,
         clinical_urgency=urgency,
         needs_marketing_consent=marketing,
-        provider_id="dr-1",
+        provider_id=provider_id,
         location_id="loc-1",
         time_zone=time_zone,
+        missed=missed,
     )
 
 

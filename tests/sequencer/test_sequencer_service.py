@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.sequencer.domain.pilots import assign_arm
 from services.sequencer.domain.rules import AllowedHours, is_allowed
 from shared.events.common import Channel, Purpose, Segment
 from shared.events.escalations import (
@@ -33,7 +32,7 @@ from shared.events.messages import (
     OptedOut,
     RecordedVia,
 )
-from shared.events.outreach import Arm, StopReason
+from shared.events.outreach import StopReason
 from tests.sequencer.helpers import eligible
 from tests.sequencer.service_harness import Service, eventually, running_sequencer
 
@@ -287,86 +286,6 @@ async def test_a_credential_for_another_clinic_sees_nothing_of_this_one(service:
     assert (
         await service.client.get("/preview", params={"clinic_id": service.clinic_id})
     ).status_code == 401
-
-
-async def test_a_thirty_day_pilot_is_defined_started_reviewed_and_closed_through_the_api(
-    service: Service,
-) -> None:
-    now = T0 + timedelta(days=60)
-    await service.set_time(now)
-    admin = service.auth("admin")
-    body = {
-        "pilot_id": f"pilot-{uuid.uuid4().hex[:6]}",
-        "clinic_id": service.clinic_id,
-        "name": "Cancellation recovery, spring",
-        "segment": "cancelled_not_rescheduled",
-        "cohort_size": 6,
-        "holdout_share": 0.5,
-    }
-    assert (
-        await service.client.post("/pilots", json=body, headers=service.auth())
-    ).status_code == 403
-    r = await service.client.post("/pilots", json=body, headers=admin)
-    assert r.status_code == 201, r.text
-    pid = r.json()["pilot_id"]
-    assert (r.json()["status"], r.json()["days"]) == ("draft", 30)
-    r = await service.client.patch(f"/pilots/{pid}", json={"cohort_size": 6}, headers=admin)
-    assert r.status_code == 200
-    r = await service.client.post(f"/pilots/{pid}/start", headers=admin)
-    assert r.status_code == 200 and r.json()["status"] == "running"
-    assert r.json()["ends_at"] == (now + timedelta(days=30)).isoformat()
-
-    # Six patients whose hashes fall in both arms, then two more once the cohort is full.
-    names = [f"pp-{n}" for n in range(40)]
-    arms = {n: assign_arm(pid, service.key(n), 0.5) for n in names}
-    cohort = [n for n in names if arms[n] is Arm.holdout][:3]
-    cohort += [n for n in names if arms[n] is Arm.outreach][:3]
-    for n in cohort:
-        await service.publish(n, eligible(f"cnr-{n}", due_at=now), now)
-    for n in cohort:
-        await service.watcher.wait(service.key(n), "SequenceStarted")
-    late = [n for n in names if n not in cohort][:2]
-    for n in late:
-        await service.publish(n, eligible(f"cnr-{n}", due_at=now), now)
-    for n in cohort + late:
-        [begun] = await service.watcher.wait(service.key(n), "SequenceStarted")
-        if n in late:
-            assert begun.payload.pilot_id is None  # the cohort was full
-            continue
-        assert (begun.payload.pilot_id, begun.payload.arm) == (pid, arms[n])
-        if arms[n] is Arm.holdout:
-            assert begun.payload.steps_planned == 0
-        else:
-            await service.watcher.wait(service.key(n), "SendStep")
-    assert all(service.watcher.of(service.key(n), "SendStep") == [] for n in cohort[:3])
-
-    r = await service.client.get(f"/pilots/{pid}", headers=service.auth("viewer"))
-    assert (r.json()["enrolled"], r.json()["arms"]) == (6, {"outreach": 3, "holdout": 3})
-    r = await service.client.get(f"/pilots/{pid}/review", headers=service.auth("viewer"))
-    [week1] = r.json()["weeks"]
-    assert week1["week"] == 1
-    assert (week1["holdout"]["enrolled"], week1["outreach"]["enrolled"]) == (3, 3)
-    assert (week1["holdout"]["steps_commanded"], week1["outreach"]["steps_commanded"]) == (0, 3)
-    r = await service.client.post(
-        f"/pilots/{pid}/reviews",
-        json={"week": 1, "decision": "continue", "note": "Replies look reasonable."},
-        headers=service.auth("operator"),
-    )
-    assert r.status_code == 201
-    metrics = (await service.client.get("/metrics")).text
-    labels = f'clinic_id="{service.clinic_id}",pilot_id="{pid}",arm="holdout"'
-    assert f"revisit_sequencer_pilot_patients{{{labels}}} 3" in metrics
-
-    await service.set_time(now + timedelta(days=7))
-    r = await service.client.post(f"/pilots/{pid}/close", headers=admin)
-    assert r.status_code == 200 and r.json()["holdouts_completed"] == 3
-    for n in cohort[:3]:
-        [done] = await service.watcher.wait(service.key(n), "SequenceCompleted")
-        assert done.payload.steps_sent == 0
-    r = await service.client.get(f"/pilots/{pid}/review", headers=service.auth("viewer"))
-    assert [rv["decision"] for rv in r.json()["reviews"]] == ["continue"]
-    assert (await service.client.delete(f"/pilots/{pid}", headers=admin)).status_code == 409
-    assert (await service.client.post(f"/pilots/{pid}/start", headers=admin)).status_code == 409
 
 
 async def test_admins_set_clinic_rules_and_workflows(service: Service) -> None:

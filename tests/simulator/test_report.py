@@ -18,13 +18,16 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from services.metrics.domain.pilots import compare, phase
+from services.metrics.api.pilots import PREVIOUS_LABEL
+from services.metrics.domain.pilots import CAUSAL, compare, compare_with, phase
 from services.metrics.domain.rates import PILOT_RATES, with_rates
 from services.metrics.repository.reports import REPLY_FIGURES
 from services.sequencer.api.pilots import view
+from services.sequencer.domain import pilot_phases
 from services.sequencer.domain import pilots as sequencer_pilots
 from services.sequencer.domain.pilots import Pilot
-from shared.events.common import Segment
+from shared.events.common import Segment, ServiceLine
+from shared.events.pilot import CohortFilters
 from simulator.pilot_figures import read_pilot_figures
 from simulator.report import (
     PilotRun,
@@ -32,8 +35,14 @@ from simulator.report import (
     findings,
     headline,
     render_report,
-    weekly_review,
     write_pilot_report,
+)
+from simulator.report_sections import (
+    objection_items,
+    phase_rows,
+    previous_lines,
+    previous_rows,
+    weekly_review,
 )
 from tests.simulator.chromium import dump_dom, ensure_chromium, screenshot, serve
 
@@ -55,6 +64,7 @@ def arm_row(
         "assigned": assigned,
         "messaged": messaged,
         "reached": messaged,
+        "clicked": messaged // 2,
         "replied": messaged // 3,
         "opted_out": messaged // 20,
         "rebooked": rebooked,
@@ -72,23 +82,44 @@ def week_row(week: int, arm: str, **figures: int) -> dict[str, Any]:
     return {"week": week, "arm": arm, **empty, **figures}
 
 
-def metrics_pilot(arms: list[dict[str, Any]], weeks: list[dict[str, Any]]) -> dict[str, Any]:
-    """What ``GET /reports/pilots/{id}`` answers, assembled as its route assembles it."""
-    by_arm = {r["arm"]: with_rates(r, PILOT_RATES) for r in arms}
-    comparison = [
+def _compared(found: Any, other: str) -> list[dict[str, Any]]:
+    return [
         {
             "figure": c.figure,
             "outreach": {"successes": c.outreach[0], "assigned": c.outreach[1],
                          "rate": c.difference.p1},
-            "holdout": {"successes": c.holdout[0], "assigned": c.holdout[1],
-                        "rate": c.difference.p2},
+            other: {"successes": c.holdout[0], "assigned": c.holdout[1],
+                    "rate": c.difference.p2},
             "difference": c.difference.estimate,
             "ci_low": c.difference.low,
             "ci_high": c.difference.high,
             "method": c.difference.method,
         }
-        for c in compare(by_arm)
+        for c in found
     ]  # fmt: skip
+
+
+OBJECTIONS = [
+    {"barrier": "timing", "intent": None, "replies": 6, "examples": [
+        {"patient_key": "clinic-demo:P-000012", "reply_id": "in-1", "at": "2026-03-20T15:00Z",
+         "intent": "later", "words": "Can't do March, maybe after the 20th?"}]},
+    {"barrier": "cost", "intent": None, "replies": 5, "examples": [
+        {"patient_key": "clinic-demo:P-000031", "reply_id": "in-2", "at": "2026-03-21T10:00Z",
+         "intent": "later", "words": "How much is it without <insurance>?"}]},
+    {"barrier": None, "intent": "decline", "replies": 3, "examples": []},
+]  # fmt: skip
+
+
+def metrics_pilot(
+    arms: list[dict[str, Any]],
+    weeks: list[dict[str, Any]],
+    previous: dict[str, int] | None = None,
+    objections: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """What ``GET /reports/pilots/{id}`` answers, assembled as its route assembles it."""
+    by_arm = {r["arm"]: with_rates(r, PILOT_RATES) for r in arms}
+    comparison = _compared(compare(by_arm), "holdout")
+    against = _compared(compare_with(by_arm.get("outreach"), previous), "previous")
     body = {
         "report": "pilot",
         "pilot_id": PILOT_ID,
@@ -96,6 +127,13 @@ def metrics_pilot(arms: list[dict[str, Any]], weeks: list[dict[str, Any]]) -> di
         "attribution_window_days": 30,
         "arms": {arm: by_arm.get(arm) for arm in ("outreach", "holdout")},
         "comparison": comparison,
+        "previous_process": {
+            "label": PREVIOUS_LABEL,
+            "cohort": previous,
+            "comparison": against if previous is not None else [],
+        },
+        "causal_claim": {"supported_by": "holdout", "why": CAUSAL},
+        "objections": objections or [],
         "weeks": [{**w, "phase": phase(w["week"])} for w in weeks],
     }
     wire: dict[str, Any] = json.loads(json.dumps(body, default=str))
@@ -106,15 +144,19 @@ def sequencer_review(
     facts: list[tuple[str, str, datetime]], reviews: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """What ``GET /pilots/{id}/review`` answers, from the sequencer's own review rules."""
+    cosmetic = CohortFilters(service_lines=(ServiceLine.neurotoxin, ServiceLine.filler))
     pilot = sequencer_pilots.start(
         Pilot(PILOT_ID, "clinic-demo", "Cancellation recovery, spring",
-              Segment.cancelled_not_rescheduled, 200, 0.2),
+              Segment.cancelled_not_rescheduled, 200, 0.2, cohort=cosmetic),
         START,
     )  # fmt: skip
     weeks = sequencer_pilots.review(pilot, facts)
+    now = START + timedelta(days=29)
     body = {
-        **view(pilot),
+        **view(pilot, now),
         "arms": {"outreach": 160, "holdout": 40},
+        "screened": {"enrolled": 200, "held": 31, "out": 57},
+        "phases": pilot_phases.phases(pilot, reviews, now),
         "weeks": [
             {"week": w, **{arm: cell.as_dict() for arm, cell in sorted(weeks[w].items())}}
             for w in sorted(weeks)
@@ -148,7 +190,9 @@ def run(**changes: Any) -> PilotRun:
 
 
 def spring_pilot(
-    outreach: tuple[int, int, int] = (160, 50, 40), holdout: tuple[int, int, int] = (40, 5, 4)
+    outreach: tuple[int, int, int] = (160, 50, 40),
+    holdout: tuple[int, int, int] = (40, 5, 4),
+    previous: tuple[int, int, int] | None = (90, 14, 11),
 ) -> dict[str, Any]:
     """(assigned, rebooked, completed) per arm, over four weeks, with replies and barriers."""
     weeks = [
@@ -169,7 +213,13 @@ def spring_pilot(
         arm_row("outreach", outreach[0], outreach[1], outreach[2], outreach[2] * 18_500),
         arm_row("holdout", holdout[0], holdout[1], holdout[2], holdout[2] * 18_500),
     ]
-    return metrics_pilot(arms, weeks)
+    before = None
+    if previous is not None:
+        n, rebooked, completed = previous
+        before = {"assigned": n, "messaged": 0, "clicked": 0, "rebooked": rebooked,
+                  "completed": completed, "revenue_cents": completed * 18_500, "unscreened": 0,
+                  "screened_out": 40}  # fmt: skip
+    return metrics_pilot(arms, weeks, before, OBJECTIONS)
 
 
 def spring_review() -> dict[str, Any]:
@@ -179,8 +229,12 @@ def spring_review() -> dict[str, Any]:
     facts += [("outreach", "booking_requested", START + 9 * day)] * 6
     facts += [("outreach", "reply:book", START + 10 * day)] * 11
     reviews = [
+        {"week": 1, "decision": "launch", "note": "", "reviewed_by": "admin-1",
+         "reviewed_at": (START + 7 * day).isoformat(),
+         "checklist": ["eligibility", "words", "escalation_route", "holdout"]},
         {"week": 3, "decision": "continue", "note": "Timing is the main barrier.",
-         "reviewed_by": "staff-1", "reviewed_at": (START + 16 * day).isoformat()},
+         "reviewed_by": "staff-1", "reviewed_at": (START + 16 * day).isoformat(),
+         "checklist": ["objections"]},
     ]  # fmt: skip
     return sequencer_review(facts, reviews)
 
@@ -249,12 +303,61 @@ def test_the_weekly_review_lists_each_week_with_its_responses_and_the_teams_deci
     rows = weekly_review(read_pilot_figures(spring_pilot()), spring_review())
     assert [r[0] for r in rows] == ["1", "2", "3", "4"]
     week2 = rows[1]
-    assert week2[1].startswith("launch small")
+    assert week2[1] == "launch to the small group"
     assert week2[2:5] == ("70 / 20", "72", "20 / 2")
     assert week2[5] == "6"  # booking requests, from the sequencer's review
     assert week2[6:10] == ("20", "7", "cost", "3")
     assert rows[2][10] == "continue: Timing is the main barrier."
-    assert rows[0][10] == "not recorded"
+    assert rows[0][10] == "launch"
+    assert rows[1][10] == "not recorded"
+
+
+def test_the_previous_weeks_are_compared_with_their_interval_and_called_observational() -> None:
+    figures = read_pilot_figures(spring_pilot())
+    rows = {row[0]: row for row in previous_rows(figures)}
+    assert rows["Patients"][1:3] == ("160", "90")
+    rebooked = rows["Rebooked"]
+    assert rebooked[1:3] == ("50 (31%)", "14 (16%)")
+    d = figures.previous_differences["rebooked_rate"]
+    assert d.low is not None and d.high is not None
+    assert rebooked[3] == f"16 points ({round(d.low * 100)} to {round(d.high * 100)})"
+    said = previous_lines(figures)
+    assert "Observational" in said[0] and "same 30 days" in said[0]
+    assert said[-1].startswith("Only the holdout comparison supports a causal claim")
+    none = read_pilot_figures(spring_pilot(previous=None))
+    assert previous_rows(none) == [] and "no comparison" in previous_lines(none)[0]
+
+
+def test_the_week_three_review_lists_objections_by_barrier_with_example_replies() -> None:
+    items = objection_items(read_pilot_figures(spring_pilot()))
+    assert items == [
+        ("timing: 6 replies", ["Can't do March, maybe after the 20th?"]),
+        ("cost: 5 replies", ["How much is it without <insurance>?"]),
+        ("declined: 3 replies", []),
+    ]
+    page = render_report(run(), read_pilot_figures(spring_pilot()), spring_review(), [])
+    assert "<blockquote>How much is it without &lt;insurance&gt;?</blockquote>" in page
+    assert "P-000031" not in page and "in-2" not in page  # references stay out of the page
+
+
+def test_the_four_weeks_show_each_checklist_and_the_decision_recorded() -> None:
+    rows = phase_rows(spring_review())
+    assert [r[0] for r in rows] == ["1", "2", "3", "4", "5"]
+    assert rows[0][2] == "4 of 4: eligibility, words, escalation route, holdout"
+    assert rows[0][3] == "launch"
+    assert rows[2][2:] == ("1 of 3: objections", "continue: Timing is the main barrier.")
+    assert rows[3][3] == "not recorded"
+
+
+def test_clicks_are_shown_in_the_table_but_never_make_the_headline() -> None:
+    clicky = spring_pilot()
+    clicky["arms"]["outreach"]["clicked"] = 150  # far more clicks than bookings
+    figures = read_pilot_figures(clicky)
+    table = {row[0]: row for row in arm_table(figures)}
+    assert table["Opened the booking link"][1] == "150 (94%)"
+    sentences = [headline(run(), figures), *findings(figures)]
+    assert all("click" not in s.lower() and "link" not in s.lower() for s in sentences)
+    assert headline(run(), figures) == headline(run(), read_pilot_figures(spring_pilot()))
 
 
 def test_calendar_weeks_from_the_barriers_report_label_the_responses_chart() -> None:

@@ -54,6 +54,7 @@ from shared.events.common import (
     SourceRecordKind,
     SourceSystem,
 )
+from shared.events.pilot import CohortFilters, PilotPlan
 
 T0 = datetime(2025, 3, 3, 15, 30, tzinfo=UTC)
 D0 = date(2025, 3, 3)
@@ -183,6 +184,7 @@ FACTORIES: dict[str, Callable[[], Payload]] = {
         opens_on=D0 + timedelta(days=168),
         closes_on=D0 + timedelta(days=240),
         needs_marketing_consent=False,
+        rebooked_by=eligibility.RebookedBy(service_lines=(ServiceLine.skin_check,)),
     ),
     "PatientLeftSegment": lambda: eligibility.PatientLeftSegment(
         eligibility_id="elig-1",
@@ -201,6 +203,14 @@ FACTORIES: dict[str, Callable[[], Payload]] = {
         workflow_key="follow-up.v1",
         purpose=Purpose.care,
         steps_planned=3,
+        pilot_id="pilot-1",
+        pilot_plan=PilotPlan(
+            segment=Segment.follow_up_not_booked,
+            cohort=CohortFilters(service_lines=(ServiceLine.skin_check,), max_age_days=30),
+            starts_at=T0 - timedelta(days=7),
+            launched_at=T0,
+            ends_at=T0 + timedelta(days=23),
+        ),
     ),
     "StepScheduled": lambda: outreach.StepScheduled(
         sequence_id="seq-1",
@@ -235,6 +245,9 @@ FACTORIES: dict[str, Callable[[], Payload]] = {
         **_msg(), template_key="follow-up.first", purpose=Purpose.care
     ),
     "MessageDelivered": lambda: messages.MessageDelivered(**_msg()),
+    "BookingLinkClicked": lambda: messages.BookingLinkClicked(
+        sequence_id="seq-1", step=2, message_id="msg-1"
+    ),
     "MessageFailed": lambda: messages.MessageFailed(
         **_msg(),
         failure=messages.FailureReason.invalid_address,
@@ -529,3 +542,14 @@ def test_the_phi_check_would_catch_a_nested_contact_field() -> None:
 
     names = _field_names(Carrier, set())
     assert "Leaky.phone_number" in names
+
+
+def test_the_new_optional_facts_of_an_eligibility_are_checked() -> None:
+    with pytest.raises(ValidationError, match="either any_service or service_lines"):
+        eligibility.RebookedBy()
+    assert eligibility.RebookedBy.of(None).lines is None
+    missed = eligibility.MissedAppointment(no_show=True)
+    assert missed.reason_code == "no_show"
+    started = FACTORIES["SequenceStarted"]().model_dump()
+    with pytest.raises(ValidationError, match="pilot_plan needs pilot_id"):
+        outreach.SequenceStarted.model_validate({**started, "pilot_id": None})

@@ -12,16 +12,23 @@ says the same in words):
   by the message it answers). Opt-outs are OptedOut events and are counted apart.
 - opted out: the patient opted out (any channel, any scope) within the attribution window after
   the episode's first outreach.
-- rebooked: an AppointmentBooked for the episode's service line, made within the attribution
-  window after the first outreach. A booking made earlier, or for another service line, is not
-  attributed. When a booking fits several episodes of the patient, it goes to the one whose
-  first outreach came last (last touch), so a visit is never counted twice.
+- clicked: a step's tracked booking link was opened (BookingLinkClicked). Shown, never the
+  headline: a click is interest, and link previews open links too.
+- rebooked: an AppointmentBooked that meets the need by the segmenter's own rule (the
+  eligibility's ``rebooked_by``, else ``shared/rebooking.py``: a lapsed patient's any booking,
+  cosmetic upkeep only that treatment, other needs their service line or one covering it),
+  made within the attribution window after the first outreach. A booking made earlier, or that
+  does not meet the need, is not attributed. When a booking fits several episodes of the
+  patient, it goes to the one whose first outreach came last (last touch), so a visit is never
+  counted twice.
 - completed: a rebooking fulfilled as a visit: VisitCompleted for that appointment, or
   AppointmentKept. A no-show or a cancellation is rebooked but not completed.
 - revenue recovered: the charges of those completed visits (the newest EHR version of each).
 
 For pilot comparisons the same rules run from *assignment* (SequenceStarted, for both arms,
-intent to treat) instead of the first message, because a holdout is never messaged.
+intent to treat) instead of the first message, because a holdout is never messaged; an episode
+with no sequence (the previous weeks' usual process, a need a pilot held) is counted from its
+eligibility.
 """
 
 from __future__ import annotations
@@ -31,9 +38,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.metrics.domain.history import EligibilityFacts, PatientHistory, SequenceFacts
+from shared.events.common import ServiceLine
+from shared.rebooking import closes, closing_lines
 
 # Stored on every derived row: when a definition changes, rows of an older version are rebuilt.
-RULES_VERSION = 1
+# 2: rebooked follows the segmenter's rule (any booking for a lapsed patient); clicks; facts.
+RULES_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -65,7 +75,16 @@ class Episode:
     replied: bool
     opted_out: bool
     outcome: Attributed  # anchored at the first outreach message
-    assigned: Attributed  # anchored at assignment (SequenceStarted): pilot comparisons
+    # Anchored at assignment (SequenceStarted), else at eligibility: pilot comparisons.
+    assigned: Attributed
+    clicked_at: datetime | None = None
+    # The need's facts, for screening the weeks before a pilot by its cohort (shared/pilots.py).
+    provider_id: str | None = None
+    location_id: str | None = None
+    urgency: str | None = None
+    due_at: datetime | None = None
+    cancellation_reason: str | None = None  # reason code, or "no_show"
+    cancelled_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,9 +128,12 @@ def derive(history: PatientHistory, window: timedelta) -> Derived:
     """Every derived row of one patient (episodes and the events attributed to them)."""
     by_elig = _sequences_by_eligibility(history)
     first_sent = {eid: _first_sent(history, sids) for eid, sids in by_elig.items()}
-    started = {
-        eid: min((t for sid in sids if (t := history.sequences[sid].started_at)), default=None)
-        for eid, sids in by_elig.items()
+    started: dict[str, datetime | None] = {
+        eid: min(
+            (t for sid in by_elig.get(eid, []) if (t := history.sequences[sid].started_at)),
+            default=elig.at,
+        )
+        for eid, elig in history.eligibilities.items()
     }
     outcome = _attribute(history, first_sent, window)
     assigned = _attribute(history, started, window)
@@ -190,11 +212,19 @@ def _last_touch(anchors: dict[str, datetime | None], at: datetime, window: timed
     return max(fitting)[1] if fitting else None
 
 
+def meets(elig: EligibilityFacts) -> frozenset[ServiceLine] | None:
+    """The service lines whose booking meets this need (None: any): what the segmenter
+    stamped on the eligibility, else the same rule with the default parameters."""
+    if elig.rebooked_by is not None:
+        return elig.rebooked_by.lines
+    return closing_lines(elig.segment, elig.service_line)
+
+
 def _attribute(
     history: PatientHistory, anchors: dict[str, datetime | None], window: timedelta
 ) -> dict[str, Attributed]:
-    """Each booking goes to at most one episode: the last touch of its service line."""
-    lines = {eid: e.service_line for eid, e in history.eligibilities.items()}
+    """Each booking goes to at most one episode: the last touch among those it meets."""
+    lines = {eid: meets(e) for eid, e in history.eligibilities.items()}
     visits_of: dict[str, list[int]] = {}
     for v in history.visits.values():
         if v.appointment_id is not None:
@@ -203,8 +233,11 @@ def _attribute(
     for appointment_id, booking in sorted(history.bookings.items()):
         if booking.booked_at is None or booking.service_line is None:
             continue
-        same_line = {eid: t for eid, t in anchors.items() if lines.get(eid) == booking.service_line}
-        eid = _last_touch(same_line, booking.booked_at, window)
+        line = booking.service_line
+        fitting = {
+            eid: t for eid, t in anchors.items() if eid in lines and closes(lines[eid], line)
+        }
+        eid = _last_touch(fitting, booking.booked_at, window)
         if eid is None:
             continue
         charges = visits_of.get(appointment_id)
@@ -241,6 +274,8 @@ def _episode(
     opted_out = first_sent_at is not None and any(
         first_sent_at <= o.at <= first_sent_at + window for o in history.opt_outs.values()
     )
+    clicks = [c.at for c in history.clicks.values() if c.sequence_id in wanted]
+    missed = elig.missed
     return Episode(
         eligibility_id=eid,
         segment=elig.segment.value,
@@ -260,4 +295,11 @@ def _episode(
         opted_out=opted_out,
         outcome=outcome,
         assigned=assigned,
+        clicked_at=min(clicks, default=None),
+        provider_id=elig.provider_id,
+        location_id=elig.location_id,
+        urgency=elig.urgency.value if elig.urgency else None,
+        due_at=elig.due_at,
+        cancellation_reason=missed.reason_code if missed else None,
+        cancelled_by=None if missed is None or missed.no_show else missed.cancelled_by.value,
     )

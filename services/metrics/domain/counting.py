@@ -19,6 +19,7 @@ FUNNEL: dict[str, str] = {
     "MessageSent": "sent",
     "MessageDelivered": "delivered",
     "MessageBlocked": "blocked",
+    "BookingLinkClicked": "clicked",
     "ReplyReceived": "replied",
     "OptedOut": "opted_out",
     "BookingRequested": "booking_requested",

@@ -10,13 +10,14 @@ Figures are then derived from the whole history (``attribution``), never counted
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, time
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from shared.events import Envelope
-from shared.events.common import Channel, Segment, SegmentKind, ServiceLine
+from shared.events.common import Channel, ClinicalUrgency, Segment, SegmentKind, ServiceLine
+from shared.events.eligibility import MissedAppointment, RebookedBy
 from shared.events.escalations import CaseType, Severity
 from shared.events.messages import Barrier, ConsentScope, ReplyIntent
 from shared.events.outreach import Arm
@@ -32,6 +33,7 @@ RECORDED: frozenset[str] = frozenset(
         "MessageSent",
         "MessageDelivered",
         "MessageFailed",
+        "BookingLinkClicked",
         "ReplyReceived",
         "OptedOut",
         "AppointmentBooked",
@@ -59,6 +61,14 @@ class EligibilityFacts(Fact):
     announced: bool = False  # PatientBecameEligible itself was seen (not only a later event)
     left_at: datetime | None = None
     left_reason: str | None = None
+    # What a pilot's cohort filters read (shared/pilots.py), and which bookings meet the need
+    # (the segmenter's rule); None when only a later event, or an older eligibility, was seen.
+    provider_id: str | None = None
+    location_id: str | None = None
+    urgency: ClinicalUrgency | None = None
+    due_at: datetime | None = None  # when the need came due (a window's first day, 00:00 UTC)
+    missed: MissedAppointment | None = None
+    rebooked_by: RebookedBy | None = None
 
 
 class SequenceFacts(Fact):
@@ -79,6 +89,13 @@ class MessageFacts(Fact):
     sent_at: datetime | None = None
     delivered_at: datetime | None = None
     failed_at: datetime | None = None
+
+
+class ClickFacts(Fact):
+    """A step's tracked booking link, opened (the first time)."""
+
+    sequence_id: str
+    at: datetime
 
 
 class ReplyFacts(Fact):
@@ -128,6 +145,7 @@ class PatientHistory(Fact):
     eligibilities: dict[str, EligibilityFacts] = {}
     sequences: dict[str, SequenceFacts] = {}
     messages: dict[str, MessageFacts] = {}
+    clicks: dict[str, ClickFacts] = {}  # "<sequence_id>:<step>"
     replies: dict[str, ReplyFacts] = {}
     opt_outs: dict[str, OptOutFacts] = {}
     bookings: dict[str, BookingFacts] = {}
@@ -204,6 +222,10 @@ def record(history: PatientHistory, event: Envelope[Any]) -> PatientHistory:
         msg = MessageFacts(sequence_id=p.sequence_id, channel=p.channel, **{field: at})
         merged_msg = _merge(history.messages.get(p.message_id), msg, **{field: at})
         return _put(history, "messages", p.message_id, merged_msg)
+    if t == "BookingLinkClicked":
+        key = f"{p.sequence_id}:{p.step}"
+        click = _merge(history.clicks.get(key), ClickFacts(sequence_id=p.sequence_id, at=at), at=at)
+        return _put(history, "clicks", key, click)
     if t == "ReplyReceived":
         reply = ReplyFacts(
             at=at,
@@ -249,6 +271,12 @@ def _record_eligibility(history: PatientHistory, event: Envelope[Any]) -> Patien
             announced=True,
             left_at=cur.left_at if cur else None,
             left_reason=cur.left_reason if cur else None,
+            provider_id=p.provider_id,
+            location_id=p.location_id,
+            urgency=p.clinical_urgency,
+            due_at=p.due_at or datetime.combine(p.opens_on, time(), UTC),
+            missed=p.missed,
+            rebooked_by=p.rebooked_by,
         )
         return _put(history, "eligibilities", p.eligibility_id, new)
     if cur is None:

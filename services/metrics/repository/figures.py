@@ -14,6 +14,7 @@ STAGES = (
     "sequence_started",
     "messaged",
     "reached",
+    "clicked",
     "replied",
     "opted_out",
     "rebooked",
@@ -23,6 +24,7 @@ PILOT_STAGES = (
     "assigned",
     "messaged",
     "reached",
+    "clicked",
     "replied",
     "opted_out",
     "rebooked",
@@ -43,6 +45,7 @@ async def episode_totals(session: AsyncSession) -> list[dict[str, Any]]:
                count(sequence_id) AS sequence_started,
                count(first_sent_at) AS messaged,
                count(first_delivered_at) AS reached,
+               count(clicked_at) AS clicked,
                count(*) FILTER (WHERE replied) AS replied,
                count(*) FILTER (WHERE opted_out) AS opted_out,
                count(*) FILTER (WHERE bookings > 0) AS rebooked,
@@ -76,6 +79,7 @@ async def pilot_totals(session: AsyncSession) -> list[dict[str, Any]]:
                count(*) AS assigned,
                count(first_sent_at) AS messaged,
                count(first_delivered_at) AS reached,
+               count(clicked_at) AS clicked,
                count(*) FILTER (WHERE replied) AS replied,
                count(*) FILTER (WHERE opted_out) AS opted_out,
                count(*) FILTER (WHERE assigned_bookings > 0) AS rebooked,
@@ -101,5 +105,20 @@ async def escalation_times(session: AsyncSession) -> list[dict[str, Any]]:
                percentile_cont(0.9) WITHIN GROUP (ORDER BY
                    extract(epoch FROM resolved_at - raised_at)) AS resolve_p90
         FROM {SCHEMA}.escalations GROUP BY 1, 2 ORDER BY 1, 2
+        """,
+    )
+
+
+async def reply_totals(session: AsyncSession) -> list[dict[str, Any]]:
+    """Replies by clinic, segment, pilot, intent and barrier ("none" when not known)."""
+    return await _rows(
+        session,
+        f"""
+        SELECT r.clinic_id, coalesce(e.segment, 'none') AS segment,
+               coalesce(e.pilot_id, 'none') AS pilot_id, r.intent,
+               coalesce(r.barrier, 'none') AS barrier, count(*) AS replies
+        FROM {SCHEMA}.replies r LEFT JOIN {SCHEMA}.episodes e
+          ON e.patient_key = r.patient_key AND e.eligibility_id = r.eligibility_id
+        GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
         """,
     )

@@ -128,6 +128,13 @@ async def replace_derived(
                     "assigned_bookings": e.assigned.bookings,
                     "assigned_completed_visits": e.assigned.completed_visits,
                     "assigned_revenue_cents": e.assigned.revenue_cents,
+                    "clicked_at": e.clicked_at,
+                    "provider_id": e.provider_id,
+                    "location_id": e.location_id,
+                    "urgency": e.urgency,
+                    "due_at": e.due_at,
+                    "cancellation_reason": e.cancellation_reason,
+                    "cancelled_by": e.cancelled_by,
                     "window_days": window_days,
                     "rules_version": RULES_VERSION,
                 }
@@ -145,3 +152,16 @@ async def replace_derived(
                 ),
                 params,
             )
+
+
+async def save_plans(session: AsyncSession, plans: Mapping[str, tuple[str, str]]) -> None:
+    """pilot id -> (clinic, the plan as JSON): the newest SequenceStarted's plan wins."""
+    if plans:
+        await session.execute(
+            text(
+                f"INSERT INTO {SCHEMA}.pilot_plans (pilot_id, clinic_id, plan) VALUES "
+                "(:p, :c, CAST(:plan AS jsonb)) ON CONFLICT (pilot_id) DO UPDATE SET "
+                "plan = EXCLUDED.plan, updated_at = now()"
+            ),
+            [{"p": p, "c": c, "plan": plan} for p, (c, plan) in sorted(plans.items())],
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import bindparam, text
@@ -102,6 +102,7 @@ EPISODE_FIGURES = f"""
     count(e.sequence_id) AS sequences_started,
     count(e.first_sent_at) AS messaged,
     count(e.first_delivered_at) AS reached,
+    count(e.clicked_at) AS clicked,
     count(*) FILTER (WHERE e.replied) AS replied,
     count(*) FILTER (WHERE e.opted_out) AS opted_out,
     count(*) FILTER (WHERE e.bookings > 0) AS rebooked,
@@ -198,97 +199,3 @@ async def escalations(
         {_order(dims)}
     """
     return await _rows(session, sql, params)
-
-
-# --- pilots -------------------------------------------------------------------------------------
-
-
-async def pilot_ids(session: AsyncSession, f: Filters) -> list[dict[str, Any]]:
-    where, params = _where(f, "e", "e.started_at")
-    return await _rows(
-        session,
-        f"SELECT e.pilot_id, min(e.started_at) AS started_at, count(*) AS assigned "
-        f"FROM {SCHEMA}.episodes e WHERE e.pilot_id IS NOT NULL AND {where} "
-        "GROUP BY 1 ORDER BY 2",
-        params,
-    )
-
-
-async def pilot_arms(session: AsyncSession, f: Filters) -> list[dict[str, Any]]:
-    """Both arms of one pilot (``f.pilot_id``), counted from assignment (intent to treat)."""
-    where, params = _where(f, "e", "e.started_at")
-    return await _rows(
-        session,
-        f"""
-        SELECT coalesce(e.arm, 'outreach') AS arm,
-               min(e.started_at) AS first_assigned_at,
-               count(*) AS assigned,
-               count(e.first_sent_at) AS messaged,
-               count(e.first_delivered_at) AS reached,
-               count(*) FILTER (WHERE e.replied) AS replied,
-               count(*) FILTER (WHERE e.opted_out) AS opted_out,
-               count(*) FILTER (WHERE e.assigned_bookings > 0) AS rebooked,
-               count(*) FILTER (WHERE e.assigned_completed_visits > 0) AS completed,
-               coalesce(sum(e.assigned_completed_visits), 0) AS completed_visits,
-               coalesce(sum(e.assigned_revenue_cents), 0) AS revenue_cents,
-               {_pct(0.5, "e.assigned_booked_at - e.started_at")} AS hours_to_booking_median,
-               {_pct(0.9, "e.assigned_booked_at - e.started_at")} AS hours_to_booking_p90
-        FROM {SCHEMA}.episodes e WHERE e.started_at IS NOT NULL AND {where}
-        GROUP BY 1 ORDER BY 1
-        """,
-        params,
-    )
-
-
-def _week(moment: str) -> str:
-    since = f"{moment} - CAST(:pilot_start AS timestamptz)"
-    return f"floor(extract(epoch FROM {since}) / 604800)::int + 1"
-
-
-async def pilot_weeks(
-    session: AsyncSession, f: Filters, pilot_start: datetime
-) -> list[dict[str, Any]]:
-    """Week by week of one pilot: assignments, messages, bookings, replies and opt-outs."""
-    where, params = _where(f, "e", "e.started_at")
-    params["pilot_start"] = pilot_start
-    episode_rows = await _rows(
-        session,
-        f"""
-        SELECT w.week, coalesce(e.arm, 'outreach') AS arm,
-               count(*) FILTER (WHERE w.what = 'assigned') AS assigned,
-               count(*) FILTER (WHERE w.what = 'messaged') AS messaged,
-               count(*) FILTER (WHERE w.what = 'rebooked') AS rebooked
-        FROM {SCHEMA}.episodes e
-        CROSS JOIN LATERAL (VALUES
-            ('assigned', {_week("e.started_at")}),
-            ('messaged', {_week("e.first_sent_at")}),
-            ('rebooked', {_week("e.assigned_booked_at")})) AS w(what, week)
-        WHERE e.started_at IS NOT NULL AND w.week IS NOT NULL AND {where}
-        GROUP BY 1, 2 ORDER BY 1, 2
-        """,
-        params,
-    )
-    reply_rows = await _rows(
-        session,
-        f"SELECT {_week('r.at')} AS week, coalesce(e.arm, 'outreach') AS arm, {_reply_figures()} "
-        f"FROM {SCHEMA}.replies r JOIN {SCHEMA}.episodes e ON e.patient_key = r.patient_key "
-        f"AND e.eligibility_id = r.eligibility_id WHERE {where} GROUP BY 1, 2",
-        params,
-    )
-    opt_rows = await _rows(
-        session,
-        f"SELECT {_week('o.at')} AS week, coalesce(e.arm, 'outreach') AS arm, "
-        f"count(*) AS opt_outs FROM {SCHEMA}.opt_outs o JOIN {SCHEMA}.episodes e "
-        "ON e.patient_key = o.patient_key AND e.eligibility_id = o.eligibility_id "
-        f"WHERE {where} GROUP BY 1, 2",
-        params,
-    )
-    merged: dict[tuple[int, str], dict[str, Any]] = {}
-    empty = dict.fromkeys(["assigned", "messaged", "rebooked", "opt_outs", *REPLY_FIGURES], 0)
-    for source in (episode_rows, reply_rows, opt_rows):
-        for row in source:
-            key = (int(row["week"]), row["arm"])
-            merged.setdefault(key, {"week": key[0], "arm": key[1], **empty}).update(
-                {k: v for k, v in row.items() if k not in ("week", "arm")}
-            )
-    return [merged[k] for k in sorted(merged)]

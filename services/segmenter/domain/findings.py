@@ -29,7 +29,12 @@ from shared.events.common import (
     SourceRecord,
     SourceRecordKind,
 )
-from shared.events.eligibility import LeftReason, PatientBecameEligible
+from shared.events.eligibility import (
+    LeftReason,
+    MissedAppointment,
+    PatientBecameEligible,
+    RebookedBy,
+)
 
 REASON_MAX = 200
 
@@ -73,6 +78,10 @@ class Finding:
     renewed: Ending | None = None
     # Staff explain output only (may carry StaffOnlyText such as the plan's own words).
     details: tuple[tuple[str, str], ...] = ()
+    # What a pilot's cohort filters read: how a cancelled appointment was missed, and which
+    # bookings meet the need (the rule metrics shares).
+    missed: MissedAppointment | None = None
+    rebooked_by: RebookedBy | None = None
 
     def status(self, now: datetime) -> Status:
         if self.ended is not None:
@@ -104,6 +113,8 @@ class Finding:
             "provider_id": self.provider_id,
             "location_id": self.location_id,
             "time_zone": self.time_zone,
+            "missed": self.missed.model_dump(mode="json") if self.missed else None,
+            "rebooked_by": self.rebooked_by.model_dump(mode="json") if self.rebooked_by else None,
         }
 
 
@@ -200,8 +211,12 @@ def met_by(appt: Appointment | None, visit: Visit | None) -> Ending | None:
     return None
 
 
-def other_bookings(journey: Journey, lines: frozenset[ServiceLine], after_day: date) -> str | None:
+def other_bookings(
+    journey: Journey, lines: frozenset[ServiceLine] | None, after_day: date
+) -> str | None:
     """Bookings for other services (a follow-up booked for the wrong service), for staff."""
+    if lines is None:
+        return None
     wrong = [
         f"{a.appointment_id} ({words(a.service_line)})"
         for a in journey.appointments
@@ -232,6 +247,9 @@ class Draft:
     renewed: Ending | None = None
     part: str = ""
     details: tuple[tuple[str, str], ...] = field(default=())
+    missed: MissedAppointment | None = None
+    # False when the record named no service and ``service_line`` stands in for one.
+    line_documented: bool = True
 
 
 class Rule(ABC):
@@ -277,6 +295,12 @@ class Rule(ABC):
             ended=draft.ended,
             renewed=draft.renewed,
             details=draft.details,
+            missed=draft.missed,
+            rebooked_by=RebookedBy.of(
+                params.closing_lines(
+                    self.segment, draft.service_line, line_documented=draft.line_documented
+                )
+            ),
         )
 
 

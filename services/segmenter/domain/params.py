@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shared.events.common import ClinicalUrgency, Segment, ServiceLine
 from shared.events.ehr import CancellationReason
 from shared.events.escalations import Severity
+from shared.rebooking import DEFAULT_COVERED_BY, closing_lines
 
 DayCount = Annotated[int, Field(ge=0, le=3650)]
 PositiveDays = Annotated[int, Field(ge=1, le=3650)]
@@ -49,11 +50,7 @@ class GeneralParams(Block):
         "after every clinical need.",
     )
     covered_by: dict[ServiceLine, tuple[ServiceLine, ...]] = Field(
-        default={
-            ServiceLine.biopsy_follow_up: (ServiceLine.skin_cancer_surgery, ServiceLine.mohs),
-            ServiceLine.skin_cancer_surgery: (ServiceLine.mohs,),
-            ServiceLine.mohs: (ServiceLine.skin_cancer_surgery,),
-        },
+        default=dict(DEFAULT_COVERED_BY),
         description="A booking or visit for any of these services also meets a need for the "
         "key service (the same service always does).",
     )
@@ -177,8 +174,14 @@ class ClinicParams(Block):
     def is_cosmetic(self, line: ServiceLine) -> bool:
         return line in self.general.cosmetic_service_lines
 
-    def covering_lines(self, line: ServiceLine) -> frozenset[ServiceLine]:
-        return frozenset((line, *self.general.covered_by.get(line, ())))
+    def closing_lines(
+        self, segment: Segment, line: ServiceLine, *, line_documented: bool = True
+    ) -> frozenset[ServiceLine] | None:
+        """The service lines whose booking meets this need (None: any booking), by the rule
+        metrics shares (``shared/rebooking.py``), with this clinic's ``covered_by``."""
+        return closing_lines(
+            segment, line, self.general.covered_by, line_documented=line_documented
+        )
 
 
 BLOCK_NAMES: tuple[str, ...] = tuple(ClinicParams.model_fields)

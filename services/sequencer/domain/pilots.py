@@ -1,13 +1,19 @@
-"""Pilots: one segment, a cohort, a holdout share, a start and an end.
+"""Pilots: a segment and its cohort filters, a launch group, a holdout share, four weeks.
+
+The playbook's 30 days: week 1 *define* (the pilot screens every eligibility of its segment and
+holds the ones its cohort takes: nobody is messaged), week 2 *launch* (from the recorded launch
+decision, new eligibilities the cohort takes are enrolled until the launch group is full), week
+3 *review* responses and objections, week 4 *compare*. While a pilot runs it owns what its
+cohort takes: a need it cannot enrol (before the launch, or once the group is full) is held,
+left to the practice's usual process exactly like the holdout. An *exclusive* pilot holds every
+other eligibility of its clinic too: the practice messages nobody outside the launch group.
 
 Assignment is deterministic per patient: ``sha256("<pilot_id>|<patient_key>")`` read as a
-number in [0, 1); below the holdout share is the holdout arm. The same patient always lands in
-the same arm of the same pilot, whichever replica asks and however often. Holdout patients get
-a recorded sequence that plans no steps (the practice's previous process, or nothing) and
-completes when the pilot's window ends, so metrics compare like with like.
+number in [0, 1); below the holdout share is the holdout arm. Holdout patients get a recorded
+sequence that plans no steps and completes when the pilot's window ends.
 
-Life: ``draft`` (editable) -> ``running`` (enrolling between ``starts_at`` and ``ends_at`` until
-the cohort is full) -> ``closed`` (no new enrolment; holdouts complete; outreach runs on).
+Life: ``draft`` (editable) -> ``running`` (``starts_at`` .. ``ends_at``; enrolling from
+``launched_at``) -> ``closed`` (no new enrolment; holdouts complete; outreach runs on).
 """
 
 from __future__ import annotations
@@ -19,8 +25,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from services.sequencer.domain.model import Outcome, Patient, Sequence, evolve
+from services.sequencer.domain.steps import Context, stop
 from shared.events.common import Segment
-from shared.events.outreach import Arm
+from shared.events.eligibility import PatientBecameEligible
+from shared.events.outreach import Arm, StopReason
+from shared.events.pilot import CohortFilters, PilotPlan
+from shared.pilots import WEEK, NeedFacts, Phase, phase_of, screen, week_of
 
 
 class PilotStatus(StrEnum):
@@ -35,7 +46,7 @@ class Pilot:
     clinic_id: str
     name: str
     segment: Segment
-    cohort_size: int
+    cohort_size: int  # the launch group's size cap
     holdout_share: float
     days: int = 30
     status: PilotStatus = PilotStatus.draft
@@ -43,20 +54,45 @@ class Pilot:
     ends_at: datetime | None = None
     closed_at: datetime | None = None
     enrolled: int = 0
+    cohort: CohortFilters = field(default_factory=CohortFilters)
+    exclusive: bool = False
+    baseline_days: int = 28
+    launched_at: datetime | None = None
 
-    def enrolling(self, now: datetime) -> bool:
+    def owns(self, now: datetime) -> bool:
+        """Running and inside its window: what its cohort takes is enrolled or held."""
         return (
             self.status is PilotStatus.running
             and self.starts_at is not None
             and self.ends_at is not None
             and self.starts_at <= now < self.ends_at
-            and self.enrolled < self.cohort_size
         )
 
+    def launched(self, now: datetime) -> bool:
+        return self.launched_at is not None and self.launched_at <= now
+
+    def enrolling(self, now: datetime) -> bool:
+        return self.owns(now) and self.launched(now) and self.enrolled < self.cohort_size
+
     def week_of(self, at: datetime) -> int:
-        """1 for the pilot's first seven days, 2 for the next, ..."""
+        """1 for the pilot's first seven days (define), 2 for the next (launch), ..."""
         assert self.starts_at is not None
-        return max(1, (at - self.starts_at) // timedelta(days=7) + 1)
+        return week_of(self.starts_at, at)
+
+    def phase_at(self, at: datetime) -> Phase | None:
+        return None if self.starts_at is None else phase_of(self.week_of(at))
+
+    def plan(self) -> PilotPlan | None:
+        if self.starts_at is None or self.ends_at is None or self.launched_at is None:
+            return None
+        return PilotPlan(
+            segment=self.segment,
+            cohort=self.cohort,
+            starts_at=self.starts_at,
+            launched_at=self.launched_at,
+            ends_at=self.ends_at,
+            baseline_days=self.baseline_days,
+        )
 
 
 def assignment_point(pilot_id: str, patient_key: str) -> float:
@@ -69,11 +105,27 @@ def assign_arm(pilot_id: str, patient_key: str, holdout_share: float) -> Arm:
 
 
 def start(pilot: Pilot, now: datetime) -> Pilot:
+    """Week 1 begins: the pilot screens and holds its cohort; nobody is messaged yet."""
     if pilot.status is not PilotStatus.draft:
         raise ValueError("only a draft pilot can be started")
+    if timedelta(days=pilot.days) <= WEEK:
+        raise ValueError("a pilot needs more days than its define week (days > 7)")
     return replace(
         pilot, status=PilotStatus.running, starts_at=now, ends_at=now + timedelta(days=pilot.days)
     )
+
+
+def launch(pilot: Pilot, now: datetime) -> Pilot:
+    """The week-1 decision to launch: enrolment opens now, or when week 2 begins if sooner."""
+    if pilot.status is not PilotStatus.running or pilot.starts_at is None:
+        raise ValueError("only a running pilot can be launched")
+    if pilot.launched_at is not None:
+        raise ValueError("this pilot has already been launched")
+    assert pilot.ends_at is not None
+    opens = max(now, pilot.starts_at + WEEK)
+    if opens >= pilot.ends_at:
+        raise ValueError("the pilot's window has ended: there is no time left to enrol")
+    return replace(pilot, launched_at=opens)
 
 
 def close(pilot: Pilot, now: datetime) -> Pilot:
@@ -82,7 +134,77 @@ def close(pilot: Pilot, now: datetime) -> Pilot:
     return replace(pilot, status=PilotStatus.closed, closed_at=now)
 
 
-# --- the weekly review -------------------------------------------------------------------------
+# --- what a pilot does with a new eligibility --------------------------------------------------
+
+
+class Verdict(StrEnum):
+    enrolled = "enrolled"
+    held = "held"  # the cohort takes it, but nobody may message it now: usual process
+    out = "out"  # the cohort does not take it
+    exclusive = "exclusive"  # outside the cohort, held while an exclusive pilot runs
+
+
+@dataclass(frozen=True)
+class Screened:
+    pilot_id: str
+    verdict: Verdict
+    why: tuple[str, ...]
+    arm: Arm | None = None
+    counts: bool = False  # a new enrolment (a patient already in the cohort does not count)
+
+
+def consider(
+    pilot: Pilot, need: NeedFacts, patient_key: str, now: datetime, known: Arm | None
+) -> Screened | None:
+    """What ``pilot`` does with a new eligibility; None when it does not own it (another
+    segment, or the pilot is not running now)."""
+    if not pilot.owns(now) or need.segment is not pilot.segment:
+        return None
+    if known is not None and pilot.launched(now):
+        return Screened(pilot.pilot_id, Verdict.enrolled, ("already in this pilot",), known)
+    screening = screen(pilot.segment, pilot.cohort, need, now)
+    if not screening.taken:
+        return Screened(pilot.pilot_id, Verdict.out, screening.why)
+    if not pilot.launched(now):
+        when = (
+            f"the launch on {pilot.launched_at:%Y-%m-%d}"
+            if pilot.launched_at
+            else "the launch decision"
+        )
+        held = f"held until {when}: nobody in the cohort is messaged in week 1 (define)"
+        return Screened(pilot.pilot_id, Verdict.held, (*screening.why, held))
+    if pilot.enrolled >= pilot.cohort_size:
+        full = f"held: the launch group is full ({pilot.cohort_size})"
+        return Screened(pilot.pilot_id, Verdict.held, (*screening.why, full))
+    arm = assign_arm(pilot.pilot_id, patient_key, pilot.holdout_share)
+    return Screened(pilot.pilot_id, Verdict.enrolled, screening.why, arm, counts=True)
+
+
+EXCLUSIVE_HOLD = "held: an exclusive pilot runs, and this need is outside its cohort"
+
+
+def exclusive_hold(pilots: Iterable[Pilot], now: datetime) -> Screened | None:
+    """An exclusive pilot running now holds a need no pilot took (recorded on its screening)."""
+    for pilot in pilots:
+        if pilot.exclusive and pilot.owns(now):
+            return Screened(pilot.pilot_id, Verdict.exclusive, (EXCLUSIVE_HOLD,))
+    return None
+
+
+def hold(
+    patient: Patient, active: Sequence | None, event: PatientBecameEligible, ctx: Context
+) -> Outcome:
+    """A need a pilot holds: no sequence opens (the practice's usual process). It is still the
+    segmenter's newest need, so it supersedes the patient's active sequence."""
+    out = Outcome(patient)
+    if event.time_zone is not None and event.time_zone != patient.time_zone:
+        out.set_patient(evolve(patient, time_zone=event.time_zone))
+    if active is not None and active.eligibility_id != event.eligibility_id:
+        stop(out, active, StopReason.superseded, ctx)
+    return out
+
+
+# --- the weekly figures ------------------------------------------------------------------------
 
 REVIEW_FIGURES = (
     "enrolled",

@@ -1,7 +1,8 @@
-"""Pilots, their hash assignments, and the weekly reviews staff record."""
+"""Pilots, their hash assignments, screenings, and the weekly decisions staff record."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -13,10 +14,11 @@ from services.sequencer.domain.pilots import Pilot, PilotStatus
 from services.sequencer.repository.state import SCHEMA
 from shared.events.common import Segment
 from shared.events.outreach import Arm
+from shared.events.pilot import CohortFilters
 
 _COLS = (
     "pilot_id, clinic_id, name, segment, cohort_size, holdout_share, days, status, starts_at, "
-    "ends_at, closed_at, enrolled"
+    "ends_at, closed_at, enrolled, cohort, exclusive, baseline_days, launched_at"
 )
 
 
@@ -34,7 +36,15 @@ def _pilot(m: Any) -> Pilot:
         ends_at=m.ends_at,
         closed_at=m.closed_at,
         enrolled=m.enrolled,
+        cohort=CohortFilters.model_validate(m.cohort or {}),
+        exclusive=m.exclusive,
+        baseline_days=m.baseline_days,
+        launched_at=m.launched_at,
     )
+
+
+def _cohort(pilot: Pilot) -> str:
+    return pilot.cohort.model_dump_json(exclude_none=True)
 
 
 async def get(session: AsyncSession, pilot_id: str, *, lock: bool = False) -> Pilot | None:
@@ -75,8 +85,9 @@ async def create(session: AsyncSession, pilot: Pilot, by: str, at: datetime) -> 
     await session.execute(
         text(
             f"INSERT INTO {SCHEMA}.pilots (pilot_id, clinic_id, name, segment, cohort_size, "
-            "holdout_share, days, status, created_by, created_at) VALUES (:p, :c, :n, :s, :cs, "
-            ":h, :d, 'draft', :by, :at)"
+            "holdout_share, days, status, created_by, created_at, cohort, exclusive, "
+            "baseline_days) VALUES (:p, :c, :n, :s, :cs, :h, :d, 'draft', :by, :at, "
+            "CAST(:co AS jsonb), :ex, :bd)"
         ),
         {
             "p": pilot.pilot_id,
@@ -88,6 +99,9 @@ async def create(session: AsyncSession, pilot: Pilot, by: str, at: datetime) -> 
             "d": pilot.days,
             "by": by,
             "at": at,
+            "co": _cohort(pilot),
+            "ex": pilot.exclusive,
+            "bd": pilot.baseline_days,
         },
     )
 
@@ -97,7 +111,8 @@ async def save(session: AsyncSession, pilot: Pilot) -> None:
         text(
             f"UPDATE {SCHEMA}.pilots SET name = :n, segment = :s, cohort_size = :cs, "
             "holdout_share = :h, days = :d, status = :st, starts_at = :sa, ends_at = :ea, "
-            "closed_at = :ca, enrolled = :e WHERE pilot_id = :p"
+            "closed_at = :ca, enrolled = :e, cohort = CAST(:co AS jsonb), exclusive = :ex, "
+            "baseline_days = :bd, launched_at = :la WHERE pilot_id = :p"
         ),
         {
             "p": pilot.pilot_id,
@@ -111,6 +126,10 @@ async def save(session: AsyncSession, pilot: Pilot) -> None:
             "ea": pilot.ends_at,
             "ca": pilot.closed_at,
             "e": pilot.enrolled,
+            "co": _cohort(pilot),
+            "ex": pilot.exclusive,
+            "bd": pilot.baseline_days,
+            "la": pilot.launched_at,
         },
     )
 
@@ -176,22 +195,37 @@ async def facts(session: AsyncSession, pilot_id: str) -> list[tuple[str, str, da
 
 
 async def add_review(
-    session: AsyncSession, pilot_id: str, week: int, decision: str, note: str, by: str, at: datetime
+    session: AsyncSession,
+    pilot_id: str,
+    week: int,
+    decision: str,
+    note: str,
+    by: str,
+    at: datetime,
+    checklist: Iterable[str] = (),
 ) -> None:
     await session.execute(
         text(
             f"INSERT INTO {SCHEMA}.pilot_reviews (pilot_id, week, decision, note, reviewed_by, "
-            "reviewed_at) VALUES (:p, :w, :d, :n, :by, :at)"
+            "reviewed_at, checklist) VALUES (:p, :w, :d, :n, :by, :at, CAST(:cl AS jsonb))"
         ),
-        {"p": pilot_id, "w": week, "d": decision, "n": note, "by": by, "at": at},
+        {
+            "p": pilot_id,
+            "w": week,
+            "d": decision,
+            "n": note,
+            "by": by,
+            "at": at,
+            "cl": json.dumps(list(checklist)),
+        },
     )
 
 
 async def reviews(session: AsyncSession, pilot_id: str) -> list[dict[str, Any]]:
     rows = await session.execute(
         text(
-            f"SELECT week, decision, note, reviewed_by, reviewed_at FROM {SCHEMA}.pilot_reviews "
-            "WHERE pilot_id = :p ORDER BY reviewed_at, id"
+            f"SELECT week, decision, note, reviewed_by, reviewed_at, checklist FROM "
+            f"{SCHEMA}.pilot_reviews WHERE pilot_id = :p ORDER BY reviewed_at, id"
         ),
         {"p": pilot_id},
     )
@@ -202,6 +236,7 @@ async def reviews(session: AsyncSession, pilot_id: str) -> list[dict[str, Any]]:
             "note": r.note,
             "reviewed_by": r.reviewed_by,
             "reviewed_at": r.reviewed_at.isoformat(),
+            "checklist": list(r.checklist or []),
         }
         for r in rows
     ]

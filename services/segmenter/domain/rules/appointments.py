@@ -17,8 +17,10 @@ from services.segmenter.domain.findings import (
 )
 from services.segmenter.domain.journey import Appointment, AppointmentStatus, Journey, RecordKind
 from services.segmenter.domain.params import ClinicParams
-from shared.events.common import Segment, SegmentKind, SourceRecord, SourceRecordKind
-from shared.events.eligibility import LeftReason
+from shared.events.common import Initiator, Segment, SegmentKind, SourceRecord, SourceRecordKind
+from shared.events.ehr import CancellationReason
+from shared.events.eligibility import LeftReason, MissedAppointment
+from shared.rebooking import closes
 
 
 def _source(appt: Appointment) -> SourceRecord:
@@ -43,7 +45,7 @@ class CancelledNotRescheduled(Rule):
         findings = []
         for appt in missed:
             at = appt.missed_at
-            lines = params.covering_lines(appt.service_line)
+            lines = params.closing_lines(self.segment, appt.service_line)
             ended = self._excluded(appt, params) or met_by(
                 booking_for(journey, lines, after=at, exclude=[appt.appointment_id]),
                 visit_for(journey, lines, after=at),
@@ -53,7 +55,7 @@ class CancelledNotRescheduled(Rule):
                 for b in journey.appointments
                 if b.missed
                 and b is not appt
-                and b.service_line in lines
+                and closes(lines, b.service_line)
                 and (b.missed_at, b.appointment_id) > (at, appt.appointment_id)
             ]
             if ended is None and later:
@@ -92,6 +94,11 @@ class CancelledNotRescheduled(Rule):
                         provider_id=appt.provider_id,
                         location_id=appt.location_id,
                         ended=ended,
+                        missed=MissedAppointment(
+                            no_show=appt.status is AppointmentStatus.no_show,
+                            cancelled_by=Initiator(appt.cancelled_by or "unknown"),
+                            reason=appt.reason_code or CancellationReason.unknown,
+                        ),
                         details=tuple(details),
                     ),
                 )

@@ -20,6 +20,7 @@ from services.segmenter.domain.params import ClinicParams
 from shared.events.common import Segment, SegmentKind, SourceRecord, SourceRecordKind
 from shared.events.ehr import TreatmentRecommended
 from shared.events.eligibility import LeftReason
+from shared.rebooking import closes
 
 
 class ConsultNoTreatment(Rule):
@@ -81,11 +82,11 @@ class ConsultNoTreatment(Rule):
     def _started(
         journey: Journey, rec: TreatmentRecommended, params: ClinicParams
     ) -> Ending | None:
-        lines = params.covering_lines(rec.service_line)
+        lines = params.closing_lines(Segment.consult_no_treatment, rec.service_line)
         for plan in journey.plans:
             began = plan.last_session_on or plan.started_on
             if (
-                plan.service_line in lines
+                closes(lines, plan.service_line)
                 and plan.sessions_completed >= 1
                 and began is not None
                 and began >= rec.recommended_on

@@ -88,7 +88,12 @@ class CosmeticMaintenanceDue(Rule):
                 provider_id=last.provider_id,
                 location_id=last.location_id,
                 ended=met_by(
-                    booking_for(journey, frozenset({line}), after=last.completed_at), None
+                    booking_for(
+                        journey,
+                        params.closing_lines(self.segment, line),
+                        after=last.completed_at,
+                    ),
+                    None,
                 ),
                 details=(
                     ("last treatment visit", last.visit_id),

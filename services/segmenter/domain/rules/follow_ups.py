@@ -56,7 +56,7 @@ class FollowUpNotBooked(Rule):
             return RuleResult(notes=("no one-off follow-up recommendation on record",))
         findings = []
         for fu in one_off:
-            lines = params.covering_lines(fu.service_line)
+            lines = params.closing_lines(self.segment, fu.service_line)
             after = fu.recommended_on
             ended = met_by(
                 booking_for(journey, lines, after_day=after),
@@ -130,7 +130,7 @@ class ChronicReviewOverdue(Rule):
     def _review(self, journey: Journey, params: ClinicParams, fu: FollowUpRecommended) -> Finding:
         p = params.chronic_review_overdue
         interval = fu.interval_days or 0
-        lines = params.covering_lines(fu.service_line)
+        lines = params.closing_lines(self.segment, fu.service_line)
         last = visit_for(journey, lines, after_day=fu.recommended_on - timedelta(days=1))
         anchor = last.completed_at.date() if last else fu.recommended_on
         due = anchor + timedelta(days=interval)

@@ -51,7 +51,14 @@ class LapsedPatient(Rule):
                 **window(lapsed_on, lapsed_on + timedelta(days=p.window_days)),
                 provider_id=last.provider_id,
                 location_id=last.location_id,
-                ended=met_by(booking_for(journey, None, after=last.completed_at), None),
+                ended=met_by(
+                    booking_for(
+                        journey,
+                        params.closing_lines(self.segment, last.primary_line),
+                        after=last.completed_at,
+                    ),
+                    None,
+                ),
                 details=(
                     ("visits on record", str(len(visits))),
                     ("last visit", last.visit_id),

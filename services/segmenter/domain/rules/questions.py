@@ -58,7 +58,8 @@ class QuestionNoReview(Rule):
             opens = at.date() + timedelta(days=p.wait_days)
             closes = at.date() + timedelta(days=within + p.grace_days)
             line = question.service_line or ServiceLine.general_dermatology
-            lines = params.covering_lines(line) if question.service_line else None
+            documented = question.service_line is not None
+            lines = params.closing_lines(self.segment, line, line_documented=documented)
             findings.append(
                 self.finding(
                     journey,
@@ -75,6 +76,7 @@ class QuestionNoReview(Rule):
                         ),
                         **window(opens, closes),
                         provider_id=question.provider_id,
+                        line_documented=documented,
                         ended=met_by(
                             booking_for(journey, lines, after=at),
                             visit_for(journey, lines, after=at),

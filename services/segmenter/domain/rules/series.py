@@ -28,6 +28,7 @@ from shared.events.common import (
 )
 from shared.events.ehr import PlanStatus, TreatmentPlanUpdated
 from shared.events.eligibility import LeftReason
+from shared.rebooking import closes
 
 
 def _source(plan: TreatmentPlanUpdated) -> SourceRecord:
@@ -112,7 +113,7 @@ class SeriesIncomplete(Rule):
             )
         last = plan.last_session_on or plan.started_on
         assert last is not None
-        lines = params.covering_lines(plan.service_line)
+        lines = params.closing_lines(self.segment, plan.service_line)
         return met_by(
             self._booking(journey, plan, lines, last),
             visit_for(journey, lines, after_day=last),
@@ -120,11 +121,14 @@ class SeriesIncomplete(Rule):
 
     @staticmethod
     def _booking(
-        journey: Journey, plan: TreatmentPlanUpdated, lines: frozenset[ServiceLine], last: date
+        journey: Journey,
+        plan: TreatmentPlanUpdated,
+        lines: frozenset[ServiceLine] | None,
+        last: date,
     ) -> Appointment | None:
         """A booking linked to the plan, or for its service, after the last session."""
         for appt in journey.appointments:
-            linked = appt.plan_id == plan.plan_id or appt.service_line in lines
+            linked = appt.plan_id == plan.plan_id or closes(lines, appt.service_line)
             if appt.active and linked and appt.start.date() > last:
                 return appt
         return None
