@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.messenger import queue, repository, sending
+from services.messenger import held, queue, repository, sending
 from services.messenger.context import MessengerContext
 from shared.consumer import BatchHandler, Delivery
 from shared.events.ehr import ConsentChanged, PatientUpserted
@@ -29,6 +29,8 @@ def contacts_handler(runtime: Runtime) -> BatchHandler:
                 await repository.apply_consent(
                     session, d.envelope.clinic_id, d.envelope.patient_key, p
                 )
+        # Steps that arrived before these patients' cards or consent look again now.
+        await held.wake(runtime, session, (d.envelope.patient_key for d in deliveries))
 
     return handle
 
