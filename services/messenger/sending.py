@@ -95,7 +95,7 @@ async def plan_sends(
     # Steps whose contact card or consent has not arrived yet wait for it (bounded).
     wait = timedelta(seconds=ctx.settings.prerequisite_wait_seconds)
     waited = await held.sort_out(runtime, session, commands, cards, cancelled, wait, now)
-    commands = waited.ready
+    commands, cards = waited.ready, waited.cards
     practices = await practices_store.practices(session, clinics)
     names = await practices_store.provider_names(
         session, [(d.envelope.clinic_id, c.provider_id) for d, c in commands]

@@ -8,6 +8,7 @@ two handlers are called in that order, on the real database, with the real dispa
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -74,6 +75,23 @@ async def test_a_step_handled_before_the_patients_contact_is_sent_once_the_conta
     sent = await messenger.outbound(patient_key, 1, timeout=15)
     assert len(sent) == 1
     assert await _blocked(messenger, patient_key) == []
+    assert await _waiting(messenger, patient_key) == []
+
+
+async def test_a_contact_committing_while_the_step_is_judged_is_not_missed(
+    messenger: Messenger,
+) -> None:
+    """The two transactions overlap: the contact's is open (its wake-up found nothing held)
+    while the step's finds no card. The step's waits for the contact's and then sees it."""
+    patient_key = _new_key()
+    upserted = envelope(patient_upserted(phone_number=phone()), patient_key)
+    async with messenger.runtime.sessions() as session, session.begin():
+        await handlers.contacts_handler(messenger.runtime)(session, [delivery(upserted)])
+        step = asyncio.create_task(messenger.handle("commands", envelope(send_step(), patient_key)))
+        await asyncio.sleep(1.0)
+        assert not step.done()  # ordered behind the contact's transaction
+    await step
+    assert len(await messenger.outbound(patient_key, 1, timeout=15)) == 1
     assert await _waiting(messenger, patient_key) == []
 
 
