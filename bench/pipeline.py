@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-backfill", action="store_true")
     parser.add_argument("--backfill-years", type=int, default=5)
     parser.add_argument("--backfill-providers", type=int, default=20)
+    parser.add_argument(
+        "--backfill-patients", type=int, default=0, help="default: 500 per provider"
+    )
     parser.add_argument("--profile", default="", help="folder for py-spy profiles of each burst")
     parser.add_argument("--settle-stall", type=float, default=120.0, help="seconds")
     return parser.parse_args(argv)
@@ -90,7 +93,9 @@ async def run(stack: Stack, args: argparse.Namespace) -> None:
         if not args.skip_backfill:
             from bench.pipeline_backfill import backfill_phase
 
-            await backfill_phase(stack, args.backfill_years, args.backfill_providers)
+            await backfill_phase(
+                stack, args.backfill_years, args.backfill_providers, args.backfill_patients
+            )
     finally:
         await stack.close()
 

@@ -19,13 +19,19 @@ from shared.runtime import Runtime
 
 def contacts_handler(runtime: Runtime) -> BatchHandler:
     async def handle(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
+        # Cards in one statement; consent after (it creates a card if none, and an upsert
+        # only ever moves a card forward, so the two commute).
+        await repository.upsert_contacts(
+            session,
+            [
+                (d.envelope.clinic_id, d.envelope.patient_key, d.envelope.payload)
+                for d in deliveries
+                if isinstance(d.envelope.payload, PatientUpserted)
+            ],
+        )
         for d in deliveries:
             p = d.envelope.payload
-            if isinstance(p, PatientUpserted):
-                await repository.upsert_contact(
-                    session, d.envelope.clinic_id, d.envelope.patient_key, p
-                )
-            elif isinstance(p, ConsentChanged):
+            if isinstance(p, ConsentChanged):
                 await repository.apply_consent(
                     session, d.envelope.clinic_id, d.envelope.patient_key, p
                 )
