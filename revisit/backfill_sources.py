@@ -64,7 +64,7 @@ def count_records(path: Path) -> int:
             return sum(1 for line in f if line.strip())
     if suffix in (".hl7", ".er7"):
         return path.read_bytes().count(b"MSH|")
-    return 1
+    return max(1, path.read_bytes().count(b'"resource"'))  # a Bundle's entries
 
 
 def submissions(
