@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.messenger import held, queue, repository, sending
+from services.messenger import held, held_store, queue, repository, sending
 from services.messenger.context import MessengerContext
 from shared.consumer import BatchHandler, Delivery
 from shared.events.ehr import ConsentChanged, PatientUpserted
@@ -59,6 +59,7 @@ def commands_handler(runtime: Runtime, ctx: MessengerContext) -> BatchHandler:
                     {"s": p.sequence_id, "r": p.reason.value},
                 )
                 await queue.cancel_sequence(session, p.sequence_id)
+                await held_store.drop_sequence(session, p.sequence_id)
             elif isinstance(p, SendStep):
                 steps.append(d)
         if steps:

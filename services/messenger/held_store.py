@@ -20,6 +20,7 @@ StepKey = tuple[str, int]
 Hold = tuple[Delivery, SendStep, pre.Awaiting, datetime]
 # Advisory lock space (two-int form, apart from the one-key locks of the outbox relay).
 LOCK_SPACE = 0x68656C64
+LOCK_BUCKETS = 1024  # a power of two
 
 
 def _keys(keys: Sequence[StepKey]) -> dict[str, list[Any]]:
@@ -102,6 +103,14 @@ async def drop(session: AsyncSession, keys: Sequence[StepKey]) -> None:
         )
 
 
+async def drop_sequence(session: AsyncSession, sequence_id: str) -> None:
+    """A stopped sequence's steps no longer wait (blocked ones stay listed for staff)."""
+    await session.execute(
+        text(f"DELETE FROM {SCHEMA}.held_steps WHERE sequence_id = :s AND status = 'waiting'"),
+        {"s": sequence_id},
+    )
+
+
 async def mark_blocked(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Rows of ``s``, ``n``, ``r`` (reason), ``why``, ``now``."""
     if rows:
@@ -115,13 +124,14 @@ async def mark_blocked(session: AsyncSession, rows: Sequence[dict[str, Any]]) ->
 
 
 async def lock(session: AsyncSession, patient_keys: Iterable[str]) -> None:
-    """Transaction-scoped advisory locks on these patients, always taken in one order."""
+    """Transaction-scoped advisory locks on these patients, always taken in one order. Patients
+    share ``LOCK_BUCKETS`` locks, so a batch of any size takes a bounded number of them."""
     await session.execute(
         text(
-            "SELECT pg_advisory_xact_lock(:space, h) FROM (SELECT DISTINCT hashtext(k) AS h "
-            "FROM unnest(CAST(:pks AS text[])) AS k ORDER BY h) AS ordered"
+            "SELECT pg_advisory_xact_lock(:space, b) FROM (SELECT DISTINCT "
+            "hashtext(k) & :mask AS b FROM unnest(CAST(:pks AS text[])) AS k ORDER BY b) AS o"
         ),
-        {"space": LOCK_SPACE, "pks": sorted(set(patient_keys))},
+        {"space": LOCK_SPACE, "pks": sorted(set(patient_keys)), "mask": LOCK_BUCKETS - 1},
     )
 
 
