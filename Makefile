@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-BENCHES := backbone ingest segmenter sequencer messenger console
+BENCHES := backbone ingest segmenter sequencer messenger console pipeline
 
 .PHONY: install run test test-fast lint format lock bench clean-dev help images compose-up $(addprefix bench-,$(BENCHES))
 

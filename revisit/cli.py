@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
+from revisit.backfill_cli import add_backfill_command
+
 
 class UsageError(Exception):
     """Missing configuration, reported like an argparse error (exit 2)."""
@@ -321,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--subject", required=True, metavar="NAME", help="who the token is for")
     token.add_argument("--ttl-hours", type=float, default=8.0, metavar="N", help="default 8")
     token.set_defaults(handler=_token)
+
+    add_backfill_command(sub)
 
     apikey = sub.add_parser("apikey", help="integration API keys ($DATABASE_URL)")
     apikey_sub = apikey.add_subparsers(dest="action", required=True, metavar="ACTION")

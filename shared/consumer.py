@@ -295,6 +295,7 @@ def attach(
         decoder=_undecoded_batch,
         max_records=settings.kafka_max_poll_records,
         batch_timeout_ms=50,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         group_id=f"{runner.service}.{sub.name}",
         auto_offset_reset="earliest",
         session_timeout_ms=settings.kafka_session_timeout_ms,

@@ -127,6 +127,7 @@ def build_practice(
     horizon_days: int = 90,
     mix: Mapping[Journey, float] | None = None,
     variants: Mapping[Journey, tuple[tuple[str, int], ...]] | None = None,
+    clinic: Clinic | None = None,
 ) -> Practice:
     """The practice, its ``patients`` and their EHR records up to ``horizon_days`` after
     ``start`` (the planned future, outcomes included), none dated later.
@@ -139,7 +140,7 @@ def build_practice(
     """
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
-    clinic = default_clinic(clinic_id)
+    clinic = clinic or default_clinic(clinic_id)
     journeys = _journeys(seed, patients, mix or DEFAULT_MIX)
     people: list[Patient] = []
     timeline: list[tuple[datetime, int, int, Happening]] = []

@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messenger import (
     api,
+    api_held,
     api_inbox,
     api_templates,
     handlers,
+    held,
     links,
+    sending,
     template_store,
     webhooks,
 )
@@ -34,7 +38,7 @@ from services.messenger.scheduling.fhir import FhirScheduling
 from services.messenger.scheduling.sandbox import SandboxScheduling
 from services.messenger.settings import MessengerSettings
 from shared.config import RevisitSettings
-from shared.consumer import Subscription
+from shared.consumer import Delivery, Subscription
 from shared.events.common import Channel
 from shared.runtime import Runtime, ServiceSpec, build_app
 from shared.timers import TimerHandler
@@ -116,7 +120,12 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
         ]
 
     def timer_handlers(runtime: Runtime) -> Mapping[str, TimerHandler]:
-        return BookingWork(runtime, context(runtime)).handlers()
+        ctx = context(runtime)
+
+        async def plan(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
+            await sending.plan_sends(runtime, ctx, session, deliveries)
+
+        return {**BookingWork(runtime, ctx).handlers(), held.HELD_TIMER: held.timer_handler(plan)}
 
     async def on_start(runtime: Runtime) -> None:
         ctx = context(runtime)
@@ -160,6 +169,7 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
         routers=(
             api.router,
             api_templates.router,
+            api_held.router,
             webhooks.router,
             ehr_api.router,
             api_inbox.router,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.messenger import queue, repository, sending
+from services.messenger import held, held_store, queue, repository, sending
 from services.messenger.context import MessengerContext
 from services.messenger.ehr import store as ehr_store
 from shared.consumer import BatchHandler, Delivery
@@ -20,12 +20,19 @@ from shared.runtime import Runtime
 
 def contacts_handler(runtime: Runtime) -> BatchHandler:
     async def handle(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
+        # Cards in one statement; consent after (it creates a card if none, and an upsert
+        # only ever moves a card forward, so the two commute).
+        await repository.upsert_contacts(
+            session,
+            [
+                (d.envelope.clinic_id, d.envelope.patient_key, d.envelope.payload)
+                for d in deliveries
+                if isinstance(d.envelope.payload, PatientUpserted)
+            ],
+        )
         for d in deliveries:
             p = d.envelope.payload
             if isinstance(p, PatientUpserted):
-                await repository.upsert_contact(
-                    session, d.envelope.clinic_id, d.envelope.patient_key, p
-                )
                 # The record numbers that find the patient in the EHR when booking.
                 await ehr_store.save_identifiers(
                     session, d.envelope.clinic_id, d.envelope.patient_key, p
@@ -34,6 +41,8 @@ def contacts_handler(runtime: Runtime) -> BatchHandler:
                 await repository.apply_consent(
                     session, d.envelope.clinic_id, d.envelope.patient_key, p
                 )
+        # Steps that arrived before these patients' cards or consent look again now.
+        await held.wake(runtime, session, (d.envelope.patient_key for d in deliveries))
 
     return handle
 
@@ -56,6 +65,7 @@ def commands_handler(runtime: Runtime, ctx: MessengerContext) -> BatchHandler:
                     {"s": p.sequence_id, "r": p.reason.value},
                 )
                 await queue.cancel_sequence(session, p.sequence_id)
+                await held_store.drop_sequence(session, p.sequence_id)
             elif isinstance(p, SendStep):
                 steps.append(d)
         if steps:

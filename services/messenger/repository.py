@@ -32,34 +32,47 @@ def _best(payload: PatientUpserted, kind: ContactKind) -> str | None:
     return usable[0].value if usable else None
 
 
+_UPSERT_CONTACT = text(
+    f"INSERT INTO {SCHEMA}.contacts (patient_key, clinic_id, given_name, phone, email, "
+    "language, time_zone, deceased, active, source_updated_at) VALUES (:pk, :c, :g, :ph, "
+    ":em, :lang, :tz, :dec, :act, :at) ON CONFLICT (patient_key) DO UPDATE SET "
+    "given_name = EXCLUDED.given_name, phone = EXCLUDED.phone, email = EXCLUDED.email, "
+    "language = EXCLUDED.language, time_zone = EXCLUDED.time_zone, "
+    "deceased = EXCLUDED.deceased, active = EXCLUDED.active, "
+    "source_updated_at = EXCLUDED.source_updated_at "
+    f"WHERE {SCHEMA}.contacts.source_updated_at <= EXCLUDED.source_updated_at"
+)
+
+
+def _contact_row(clinic_id: str, patient_key: str, p: PatientUpserted) -> dict[str, Any]:
+    return {
+        "pk": patient_key,
+        "c": clinic_id,
+        "g": p.given_name,
+        "ph": _best(p, ContactKind.phone),
+        "em": _best(p, ContactKind.email),
+        "lang": p.preferred_language or "en",
+        "tz": p.time_zone,
+        "dec": p.deceased,
+        "act": p.active,
+        "at": p.source.source_updated_at,
+    }
+
+
 async def upsert_contact(
     session: AsyncSession, clinic_id: str, patient_key: str, p: PatientUpserted
 ) -> None:
     """Keep the newest version of the patient's contact card (older updates never win)."""
-    await session.execute(
-        text(
-            f"INSERT INTO {SCHEMA}.contacts (patient_key, clinic_id, given_name, phone, email, "
-            "language, time_zone, deceased, active, source_updated_at) VALUES (:pk, :c, :g, :ph, "
-            ":em, :lang, :tz, :dec, :act, :at) ON CONFLICT (patient_key) DO UPDATE SET "
-            "given_name = EXCLUDED.given_name, phone = EXCLUDED.phone, email = EXCLUDED.email, "
-            "language = EXCLUDED.language, time_zone = EXCLUDED.time_zone, "
-            "deceased = EXCLUDED.deceased, active = EXCLUDED.active, "
-            "source_updated_at = EXCLUDED.source_updated_at "
-            f"WHERE {SCHEMA}.contacts.source_updated_at <= EXCLUDED.source_updated_at"
-        ),
-        {
-            "pk": patient_key,
-            "c": clinic_id,
-            "g": p.given_name,
-            "ph": _best(p, ContactKind.phone),
-            "em": _best(p, ContactKind.email),
-            "lang": p.preferred_language or "en",
-            "tz": p.time_zone,
-            "dec": p.deceased,
-            "act": p.active,
-            "at": p.source.source_updated_at,
-        },
-    )
+    await upsert_contacts(session, [(clinic_id, patient_key, p)])
+
+
+async def upsert_contacts(
+    session: AsyncSession, cards: Sequence[tuple[str, str, PatientUpserted]]
+) -> None:
+    """Many at once, in order (one prepared statement executed for each: a batch costs one
+    round of the driver, not one statement per patient)."""
+    if cards:
+        await session.execute(_UPSERT_CONTACT, [_contact_row(c, pk, p) for c, pk, p in cards])
 
 
 async def _ensure_contact(session: AsyncSession, clinic_id: str, patient_key: str) -> None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.messenger import conversations, links, queue, repository, template_store
+from services.messenger import conversations, held, links, queue, repository, template_store
 from services.messenger import practices as practices_store
 from services.messenger.context import MessengerContext
 from services.messenger.domain import rewriter
@@ -94,6 +94,10 @@ async def plan_sends(
     clinics = {d.envelope.clinic_id for d, _ in commands}
     cancelled = await repository.cancelled_sequences(session, [c.sequence_id for _, c in commands])
     cards = await repository.contact_cards(session, patient_keys)
+    # Steps whose contact card or consent has not arrived yet wait for it (bounded).
+    wait = timedelta(seconds=ctx.settings.prerequisite_wait_seconds)
+    waited = await held.sort_out(runtime, session, commands, cards, cancelled, wait, now)
+    commands, cards = waited.ready, waited.cards
     practices = await practices_store.practices(session, clinics)
     names = await practices_store.provider_names(
         session, [(d.envelope.clinic_id, c.provider_id) for d, c in commands]
@@ -217,6 +221,8 @@ async def plan_sends(
         session,
         [(d.envelope.caused(event, occurred_at=now), d.trace_headers) for d, event in blocked],
     )
+    reasons = {(e.sequence_id, e.step): e.reason.value for _, e in blocked}
+    await held.settle(session, waited.gave_up, reasons, wait, now)
 
 
 async def _maybe_rewrite(

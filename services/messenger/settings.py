@@ -52,6 +52,9 @@ class MessengerSettings(BaseSettings):
     cap_per_day: int = Field(default=1, ge=0, le=50)
     cap_per_week: int = Field(default=3, ge=0, le=200)
     sms_max_chars: int = Field(default=320, ge=70, le=1600)
+    # A step read before the patient's contact card (or a marketing step before any consent
+    # record) waits this long for it, then is blocked with the reason (0: never wait).
+    prerequisite_wait_seconds: float = Field(default=3600.0, ge=0, le=7 * 86400)
 
     # --- conversations -----------------------------------------------------------------------
     scheduling: Literal["sandbox", "fhir"] = "sandbox"

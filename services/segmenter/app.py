@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from fastapi import FastAPI
 
-from services.segmenter import api, handlers
+from services.segmenter import api, api_onboarding, handlers
 from services.segmenter.repository import SCHEMA, SWEEP_TIMER
 from services.segmenter.settings import SegmenterSettings
 from shared.config import RevisitSettings
@@ -56,7 +56,7 @@ def build_spec(settings: SegmenterSettings | None = None) -> ServiceSpec:
         schema=SCHEMA,
         subscriptions=subscriptions,
         timer_handlers=timer_handlers,
-        routers=(api.router,),
+        routers=(api.router, api_onboarding.router),
         on_start=lambda runtime: handlers.start_hook(config())(runtime),
         on_stop=handlers.stop,
         title="Revisit segmenter",

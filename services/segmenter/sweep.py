@@ -96,9 +96,11 @@ _TEMP = [
 _CLAIM = (
     "INSERT INTO sweep_batch (patient_key, clinic_id, recovery_hold, row_id) "
     f"SELECT patient_key, clinic_id, recovery_hold, ctid FROM {S}.patients "
-    "WHERE next_transition_at <= :now {clinic} ORDER BY next_transition_at LIMIT :limit "
-    "FOR UPDATE SKIP LOCKED"
-)
+    "WHERE next_transition_at <= :now {clinic} AND clinic_id <> ALL(ARRAY("
+    f"SELECT clinic_id FROM {S}.clinic_params "
+    "WHERE overrides->'general'->>'hold_outreach' = 'true')) "
+    "ORDER BY next_transition_at LIMIT :limit FOR UPDATE SKIP LOCKED"
+)  # a clinic whose history is loading is left alone: its re-evaluation at the end decides
 
 # Every live membership of the claimed patients, with what time makes of it: closed (window
 # over), still upcoming, or due; among a patient's due ones the first in (rank, surface_at,

@@ -117,6 +117,18 @@ async def test_send_time_checks_block_with_their_reasons(messenger: Messenger) -
     assert await blocked_reasons(messenger, deceased) == [BlockReason.deceased]
 
     marketing, _ = await messenger.new_patient(clinic)
+    # A recorded denial blocks at once (with no record at all the step waits for one).
+    denied = ConsentChanged(
+        source=EhrSource(
+            system=SourceSystem.json,
+            record_id="consent-m",
+            source_updated_at=datetime.now(UTC) - timedelta(days=1),
+        ),
+        purpose=Purpose.marketing,
+        channel=None,
+        status=ConsentStatus.revoked,
+    )
+    await messenger.handle("contacts", envelope(denied, marketing))
     cmd = send_step(workflow="cosmetic_maintenance", purpose=Purpose.marketing)
     await messenger.handle("commands", envelope(cmd, marketing))
     assert await blocked_reasons(messenger, marketing) == [BlockReason.no_consent]

@@ -81,9 +81,11 @@ def evaluate(
     journey = state.journey
     recovery: Recovery | None = assess(journey, params, now, state.raised)
     hold = recovery is not None and recovery.active
+    onboarding = params.general.hold_outreach
     raised = state.raised
     escalations: list[Payload] = []
-    if recovery is not None and hold and recovery.escalation_id not in raised:
+    # While the history loads, a service-recovery case waits too: raised at the end if due.
+    if recovery is not None and hold and not onboarding and recovery.escalation_id not in raised:
         escalations.append(recovery.raised_event(params))
         raised = raised | {recovery.escalation_id}
     ctx = Context(
@@ -92,6 +94,7 @@ def evaluate(
         gone=lambda m: RULES[m.segment].gone(m.source, journey),
         patient_gone=_patient_gone(journey),
         recovery_hold=hold,
+        onboarding_hold=onboarding,
     )
     memberships, moves = reconcile(state.memberships, findings_of(journey, params), ctx)
     new_state = PatientState(state.patient_key, journey, memberships, raised, hold)

@@ -29,6 +29,7 @@ from shared.events.common import Segment, SegmentKind, ServiceLine, SourceRecord
 from shared.events.eligibility import LeftReason, PatientLeftSegment
 
 HOLD_RECOVERY = "held for service recovery: a person contacts the patient first"
+HOLD_ONBOARDING = "held while the practice's history loads: outreach starts once it is all in"
 
 
 def held_behind(segment: Segment | str) -> str:
@@ -195,6 +196,7 @@ class Context:
     gone: Any  # (Membership) -> Ending: why a need no rule finds any more has ended
     patient_gone: Ending | None = None  # deceased or inactive: everything closes
     recovery_hold: bool = False
+    onboarding_hold: bool = False  # the clinic's history is loading: nothing new opens
 
 
 def reconcile(
@@ -267,6 +269,13 @@ def _choose_primary(out: dict[str, Membership], ctx: Context, moves: _Moves) -> 
                 moves.leave(m, LeftReason.service_recovery, None)
             if m.status is not MembershipStatus.held or m.hold_reason != HOLD_RECOVERY:
                 out[m.need_id] = replace(m, status=MembershipStatus.held, hold_reason=HOLD_RECOVERY)
+        return
+    if ctx.onboarding_hold:
+        # An event read while the history loads may be years old, or the patient's later
+        # records not in yet: nothing opens until it is all in (what is open stays open).
+        for m in due:
+            if m.status is MembershipStatus.held and m.hold_reason != HOLD_ONBOARDING:
+                out[m.need_id] = replace(m, hold_reason=HOLD_ONBOARDING)
         return
     best = due[0]
     behind = held_behind(best.segment)

@@ -64,6 +64,12 @@ class GeneralParams(Block):
     recovery_lookback_days: PositiveDays = Field(
         default=365, description="Poor feedback older than this does not open service recovery."
     )
+    hold_outreach: bool = Field(
+        default=False,
+        description="While the practice's history loads (`revisit backfill`): needs are found "
+        "and kept, nothing is emitted (no eligibility, no service-recovery case); turning it off "
+        "re-evaluates every patient once, at that moment, with the whole history in.",
+    )
 
     @field_validator("priority")
     @classmethod

@@ -93,6 +93,8 @@ app.kubernetes.io/component: {{ .name }}
   value: {{ .Values.kafka.enableIdempotence | quote }}
 - name: KAFKA_MAX_POLL_RECORDS
   value: {{ .Values.kafka.maxPollRecords | quote }}
+- name: KAFKA_FETCH_MAX_WAIT_MS
+  value: {{ .Values.kafka.fetchMaxWaitMs | quote }}
 - name: KAFKA_SESSION_TIMEOUT_MS
   value: {{ .Values.kafka.sessionTimeoutMs | quote }}
 - name: KAFKA_HEARTBEAT_INTERVAL_MS
