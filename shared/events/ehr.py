@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -31,9 +31,10 @@ from shared.events.common import (
     ServiceLine,
     ServicePerformed,
     StaffOnlyText,
+    StateCode,
     TimeZoneName,
 )
-from shared.events.envelope import Payload, register
+from shared.events.envelope import Payload, register, upcaster
 
 
 class EhrPayload(Payload):
@@ -45,10 +46,7 @@ class EhrPayload(Payload):
 # --- patients ---------------------------------------------------------------------------------
 
 
-@register("PatientUpserted", version=1)
-class PatientUpserted(EhrPayload):
-    """Emitted when the EHR creates or changes a patient's demographics or contact details."""
-
+class _Patient(EhrPayload):
     # Templates greet by given name; nothing else of the name is needed.
     given_name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
     contacts: tuple[Contact, ...] = Field(default=(), max_length=20)
@@ -56,6 +54,27 @@ class PatientUpserted(EhrPayload):
     time_zone: TimeZoneName | None = None  # for quiet hours; None means the clinic's zone
     deceased: bool = False
     active: bool = True  # False when the record is inactivated or merged away
+
+
+@register("PatientUpserted", version=1)
+class PatientUpsertedV1(_Patient):
+    """Version 1: no address state (read through the upcaster)."""
+
+
+@register("PatientUpserted", version=2)
+class PatientUpserted(_Patient):
+    """Emitted when the EHR creates or changes a patient's demographics or contact details.
+
+    ``home_state`` is the US state of the patient's home address: some states allow
+    messages in fewer hours than the practice does, and that state's hours apply.
+    """
+
+    home_state: StateCode | None = None
+
+
+@upcaster("PatientUpserted", from_version=1)
+def _patient_v1_to_v2(body: dict[str, Any]) -> dict[str, Any]:
+    return dict(body)  # the state was not sent: unknown
 
 
 class ConsentStatus(StrEnum):
@@ -197,10 +216,7 @@ class PlanStatus(StrEnum):
     cancelled = "cancelled"
 
 
-@register("TreatmentPlanUpdated", version=1)
-class TreatmentPlanUpdated(EhrPayload):
-    """Emitted when a series plan (N sessions at an interval) is created or its progress changes."""
-
+class _Plan(EhrPayload):
     plan_id: Id
     service_line: ServiceLine
     sessions_planned: Annotated[int, Field(ge=1, le=100)]
@@ -212,12 +228,34 @@ class TreatmentPlanUpdated(EhrPayload):
     provider_id: Id | None = None
 
     @model_validator(mode="after")
-    def _progress_within_plan(self) -> TreatmentPlanUpdated:
+    def _progress_within_plan(self) -> _Plan:
         if self.sessions_completed > self.sessions_planned:
             raise ValueError("sessions_completed exceeds sessions_planned")
         if self.sessions_completed > 0 and self.last_session_on is None:
             raise ValueError("last_session_on is required once a session is completed")
         return self
+
+
+@register("TreatmentPlanUpdated", version=1)
+class TreatmentPlanUpdatedV1(_Plan):
+    """Version 1: no documented purpose (read through the upcaster)."""
+
+
+@register("TreatmentPlanUpdated", version=2)
+class TreatmentPlanUpdated(_Plan):
+    """Emitted when a series plan (N sessions at an interval) is created or its progress changes.
+
+    ``purpose`` is the plan's documented purpose when the EHR records one: a laser or peel
+    series can be medical care (``care``) or elective (``marketing``), and outreach for it
+    follows the plan, not the service line's usual purpose. None: not documented.
+    """
+
+    purpose: Purpose | None = None
+
+
+@upcaster("TreatmentPlanUpdated", from_version=1)
+def _plan_v1_to_v2(body: dict[str, Any]) -> dict[str, Any]:
+    return dict(body)  # not documented
 
 
 @register("TreatmentRecommended", version=1)

@@ -12,8 +12,13 @@ Rules (each issue names its rule):
   "reply STOP or UNSUBSCRIBE").
 - ``carrier_keyword``: never ask a patient to reply CANCEL, END, QUIT, STOPALL, UNSUBSCRIBE or
   YES for anything (carriers treat them as opt-out / opt-in words); STOP only to opt out.
-- ``length``: an SMS with every variable at its longest must fit the length limit.
+- ``length``: an SMS with every variable at its longest (and every optional section kept) must
+  fit the length limit: 320 characters (two segments), a first contact 459 (three), since it
+  carries the documented reason, the next step and the opt-out line.
 - ``subject``: an e-mail has a subject.
+
+``lint_final`` runs the same rules on the final text, with every value filled in, at send
+time: whatever a value turned out to be, the words that go out obey them too.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from services.messenger.domain.reasons import longest_reason
 from services.messenger.domain.templates import (
     SYSTEM_VARIABLES,
     VARIABLES,
+    Rendered,
     Template,
     TemplateFormatError,
     placeholders,
@@ -32,6 +39,9 @@ from services.messenger.domain.templates import (
     worst_case,
 )
 from shared.events.common import Channel, ClinicalUrgency, Purpose
+
+SMS_MAX_CHARS = 320
+FIRST_CONTACT_MAX_CHARS = 459
 
 
 @dataclass(frozen=True)
@@ -161,7 +171,13 @@ def find_offer(text: str) -> str | None:
     return None
 
 
-def lint(template: Template, *, sms_max_chars: int = 320, system: bool = False) -> list[LintIssue]:
+def lint(
+    template: Template,
+    *,
+    sms_max_chars: int = SMS_MAX_CHARS,
+    first_contact_max_chars: int = FIRST_CONTACT_MAX_CHARS,
+    system: bool = False,
+) -> list[LintIssue]:
     """Every reason ``template`` may not be approved; an empty list means it may."""
     issues: list[LintIssue] = []
     allowed = set(VARIABLES) | (set(SYSTEM_VARIABLES) if system else set())
@@ -252,13 +268,51 @@ def lint(template: Template, *, sms_max_chars: int = 320, system: bool = False) 
                 LintIssue("opt_out", f"a first contact must say how to opt out (e.g. '{line}')")
             )
     if template.channel is Channel.sms and not any(i.rule == "variable" for i in issues):
-        longest = worst_case(template.body)
-        if len(longest) > sms_max_chars:
+        limit = first_contact_max_chars if template.first_contact else sms_max_chars
+        longest = worst_case(template.body, {"reason": longest_reason(template.workflow_key)})
+        if len(longest) > limit:
             issues.append(
                 LintIssue(
                     "length",
                     f"with every variable at its longest the SMS is {len(longest)} characters "
-                    f"({sms_segments(longest)} segments); the limit is {sms_max_chars}",
+                    f"({sms_segments(longest)} segments); the limit is {limit}",
                 )
             )
+    return issues
+
+
+def lint_final(
+    template: Template,
+    rendered: Rendered,
+    *,
+    sms_max_chars: int = SMS_MAX_CHARS,
+    first_contact_max_chars: int = FIRST_CONTACT_MAX_CHARS,
+) -> list[LintIssue]:
+    """The rules again on the words that would go out, values filled in (send time)."""
+    issues: list[LintIssue] = []
+    for part, text in (("body", rendered.body), ("subject", rendered.subject or "")):
+        if any(mark in text for mark in ("{", "}", "[[", "]]")):
+            issues.append(LintIssue("variable", f"the final {part} still has a placeholder"))
+    escaped = Template(
+        template.workflow_key,
+        template.step,
+        template.channel,
+        template.tone,
+        template.language,
+        rendered.body.replace("{", "{{").replace("}", "}}"),
+        (rendered.subject or "").replace("{", "{{").replace("}", "}}") or None,
+        template.purpose,
+        template.urgency,
+    )
+    big = 10 * max(sms_max_chars, first_contact_max_chars)  # the real length is checked below
+    issues += [
+        i
+        for i in lint(escaped, sms_max_chars=big, first_contact_max_chars=big)
+        if i.rule != "variable"
+    ]
+    limit = first_contact_max_chars if template.first_contact else sms_max_chars
+    if template.channel is Channel.sms and len(rendered.body) > limit:
+        issues.append(
+            LintIssue("length", f"the SMS is {len(rendered.body)} characters; the limit is {limit}")
+        )
     return issues

@@ -23,13 +23,19 @@ from services.segmenter.domain.params import ClinicParams
 from services.segmenter.domain.words import capital, day_start, span, span_adjective, window, words
 from shared.events.common import (
     ClinicalUrgency,
+    Purpose,
     Segment,
     SegmentKind,
     ServiceLine,
     SourceRecord,
     SourceRecordKind,
 )
-from shared.events.eligibility import LeftReason, PatientBecameEligible
+from shared.events.eligibility import (
+    Documented,
+    LeftReason,
+    PatientBecameEligible,
+    ReasonSource,
+)
 
 REASON_MAX = 200
 
@@ -69,6 +75,9 @@ class Finding:
     location_id: str | None
     ended: Ending | None = None
     time_zone: str | None = None  # the patient's own zone, for the sequencer's quiet hours
+    home_state: str | None = None  # the state of the patient's address (its hours apply)
+    # What a message may say about the need: the source, the day it was recorded, the due date.
+    documented: Documented | None = None
     # A recurring need met for this cycle and already counting towards the next one.
     renewed: Ending | None = None
     # Staff explain output only (may carry StaffOnlyText such as the plan's own words).
@@ -104,7 +113,21 @@ class Finding:
             "provider_id": self.provider_id,
             "location_id": self.location_id,
             "time_zone": self.time_zone,
+            "home_state": self.home_state,
+            "documented": self.documented.model_dump(mode="json") if self.documented else None,
         }
+
+
+def documented(
+    source: ReasonSource,
+    recorded_on: date,
+    *,
+    recorded_at: datetime | None = None,
+    due_on: date | None = None,
+) -> Documented:
+    return Documented(
+        source=source, recorded_on=recorded_on, recorded_at=recorded_at, due_on=due_on
+    )
 
 
 def eligible_event(fields: dict[str, Any], eligibility_id: str) -> PatientBecameEligible:
@@ -232,6 +255,10 @@ class Draft:
     renewed: Ending | None = None
     part: str = ""
     details: tuple[tuple[str, str], ...] = field(default=())
+    documented: Documented | None = None
+    # The purpose the plan documents, when it does: it decides over the service line's usual
+    # one (a laser series can be medical care).
+    purpose: Purpose | None = None
 
 
 class Rule(ABC):
@@ -270,10 +297,12 @@ class Rule(ABC):
             due_at=draft.due_at,
             # Copied from the record, possibly lowered by the clinic's cap, never raised.
             urgency=cap.capped_at(draft.documented_urgency),
-            needs_marketing_consent=params.is_cosmetic(draft.service_line),
+            needs_marketing_consent=params.needs_marketing(draft.service_line, draft.purpose),
             provider_id=draft.provider_id,
             location_id=draft.location_id,
             time_zone=journey.patient.time_zone if journey.patient else None,
+            home_state=journey.patient.home_state if journey.patient else None,
+            documented=draft.documented,
             ended=draft.ended,
             renewed=draft.renewed,
             details=draft.details,
@@ -290,6 +319,7 @@ __all__ = [
     "booking_for",
     "capital",
     "day_start",
+    "documented",
     "eligible_event",
     "met_by",
     "need_id",

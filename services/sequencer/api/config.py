@@ -17,7 +17,6 @@ from services.sequencer.domain.rules import Rules
 from services.sequencer.domain.workflows import DEFAULT_WORKFLOWS, Catalogue
 from services.sequencer.policy import (
     ClinicRules,
-    StateCode,
     StateHours,
     WorkflowDefinition,
     describe,
@@ -25,6 +24,7 @@ from services.sequencer.policy import (
 )
 from services.sequencer.repository import SCHEMA, config
 from shared.auth import Admin, CurrentPrincipal, require_clinic
+from shared.events.common import StateCode
 from shared.runtime import Runtime
 
 router = APIRouter(tags=["workflows and rules"])

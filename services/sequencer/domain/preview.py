@@ -94,5 +94,11 @@ def project(patient: Patient, seq: Sequence, ctx: Context, horizon: timedelta) -
         sends = [*sends, at]
         step += 1
         if step <= limit:
-            at = plan(add_local(at, wf.step(step).delay, zone), zone, ctx.rules, sends)
+            at = plan(
+                add_local(at, wf.step(step).delay, zone),
+                zone,
+                ctx.rules,
+                sends,
+                state=seq.home_state or patient.home_state,
+            )
     return out
