@@ -99,7 +99,6 @@ class OutreachPolicy(BaseModel):
         for code, (start, end) in self.state_hours.items():
             if not start < end:
                 raise ValueError(f"state_hours.{code}: allowed_from must be before allowed_until")
-        self.hours_for(())  # the clinic's own state must leave some hours
         return self
 
     @property
@@ -108,13 +107,30 @@ class OutreachPolicy(BaseModel):
 
     def hours_for(self, states: Iterable[str | None]) -> AllowedHours:
         """The clinic's hours narrowed by its own state's and by each given state's (the state
-        of the patient's address). A state without stricter hours leaves them as they are."""
+        of the patient's address). A state without stricter hours leaves them as they are.
+
+        Should a state's hours not overlap what is left (the sequencer's API refuses such a
+        configuration, but the table is shared by every clinic), the state's law wins over the
+        clinic's preference: never a moment the state forbids."""
         hours = self.clinic_hours
         for code in dict.fromkeys((self.clinic_state, *states)):
             found = self.state_hours.get(code) if code else None
-            if found is not None:
-                hours = hours.narrowed_by(AllowedHours(*found))
+            if found is None:
+                continue
+            state = AllowedHours(*found)
+            start, end = max(hours.start, state.start), min(hours.end, state.end)
+            hours = AllowedHours(start, end) if start < end else state
         return hours
+
+    def conflicts(self) -> list[str]:
+        """The states whose hours do not overlap the clinic's (a patient there could only be
+        messaged outside the clinic's own hours), for the configuration API to refuse."""
+        clinic = self.hours_for(())
+        return [
+            code
+            for code, (start, end) in sorted(self.state_hours.items())
+            if not max(clinic.start, start) < min(clinic.end, end)
+        ]
 
     def zone_for(self, patient_zone: str | None) -> ZoneInfo:
         return ZoneInfo(patient_zone or self.zone)
@@ -256,9 +272,14 @@ def send_refusal(
     hours = policy.hours_for(states)
     allowed_at = next_allowed_everywhere(now, zones, hours)
     if allowed_at is None:
-        # The zones share no hours: wait for the first of them to open (the freshest is last).
+        # The zones share no hours (a patient who moved far): refuse, and look again when the
+        # freshest zone (last) next opens, never at once (that would only refuse again).
         last = list(zones)[-1]
-        return NotNow(Hold.quiet_hours, next_allowed(now, last, hours))
+        opens = next_allowed(now, last, hours)
+        if opens == now:
+            tomorrow = now.astimezone(last).date() + DAY
+            opens = max(local_moment(tomorrow, hours.start, last, now), now + timedelta(minutes=1))
+        return NotNow(Hold.quiet_hours, opens)
     if allowed_at != now:
         return NotNow(Hold.quiet_hours, allowed_at)
     released = cap_release(sends, now, policy.per_day, policy.per_week)
