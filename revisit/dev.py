@@ -86,6 +86,11 @@ def service_specs(
         env = {**common, "REVISIT_PORT": str(ports[name][0])}
         if name == "ingest":
             env["REVISIT_MLLP_PORT"] = str(ports["mllp"][0])
+        # The previews: the segmenter asks the sequencer, which asks the messenger for words.
+        if name == "sequencer":
+            env["REVISIT_SEQUENCER_MESSENGER_URL"] = f"http://{HOST}:{ports['messenger'][0]}"
+        if name == "segmenter":
+            env["REVISIT_SEGMENTER_SEQUENCER_URL"] = f"http://{HOST}:{ports['sequencer'][0]}"
         if name == "messenger" and scheduling_url is not None:
             env["REVISIT_MESSENGER_SCHEDULING"] = "fhir"
             env["REVISIT_MESSENGER_FHIR_BASE_URL"] = scheduling_url

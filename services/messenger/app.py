@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from fastapi import FastAPI
 
-from services.messenger import api, api_templates, handlers, template_store, webhooks
+from services.messenger import api, api_previews, api_templates, handlers, template_store, webhooks
 from services.messenger.booking import BookingWork
 from services.messenger.context import MessengerContext
 from services.messenger.dispatcher import Dispatcher
@@ -135,7 +135,7 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
         schema=SCHEMA,
         subscriptions=subscriptions,
         timer_handlers=timer_handlers,
-        routers=(api.router, api_templates.router, webhooks.router),
+        routers=(api.router, api_templates.router, api_previews.router, webhooks.router),
         on_start=on_start,
         on_stop=on_stop,
         title="Revisit messenger",

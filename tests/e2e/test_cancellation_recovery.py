@@ -104,6 +104,18 @@ def reply(stack: DevStack, body: str) -> dict[str, Any]:
     return answer
 
 
+def previewed(stack: DevStack) -> dict[str, Any] | None:
+    """The first message the segment preview says this patient would receive."""
+    found = httpx.get(
+        f"{stack.urls['segmenter']}/segments/cancelled_not_rescheduled/preview",
+        params={"clinic_id": CLINIC, "days": 1},
+        headers=admin(stack),
+    ).json()
+    mine = [p for p in found["patients"] if p["patient_key"] == KEY]
+    messages = mine[0].get("messages") if mine else None
+    return messages[0] if messages else None
+
+
 def sequence_state(stack: DevStack) -> list[tuple[str, str | None]]:
     async def query() -> list[tuple[str, str | None]]:
         conn = await asyncpg.connect(stack.database_url.replace("+asyncpg", ""))
@@ -140,6 +152,11 @@ def test_a_cancelled_acne_follow_up_is_rebooked_with_the_same_provider_by_text(
         )
         assert named.is_success, named.text
     assert post(stack, patient(), cancelled()).status_code == 202
+
+    # 0. Before it opens, the segment preview shows the words the patient would receive.
+    assert wait_until(lambda: previewed(stack) is not None, timeout=30), stack.log_tail()
+    would = previewed(stack)
+    assert would is not None and would["step"] == 1 and would["words"]["would_send"]
     move_clock(stack, by=timedelta(hours=2, minutes=1))  # the need opens 2 h after
 
     # 1. The first message confirms the cancellation, with whom and when, and asks.
@@ -152,6 +169,16 @@ def test_a_cancelled_acne_follow_up_is_rebooked_with_the_same_provider_by_text(
     assert "Do you have a question?" in body and "Reply STOP to opt out." in body
     sent_at = datetime.fromisoformat(str(first["sent_at"])).astimezone(CHICAGO)
     assert 9 <= sent_at.hour < 21  # Texas's allowed hours, on the patient's clock
+    assert body == would["words"]["body"]  # the preview showed exactly these words
+    # The sequencer's preview shows the next step's words (by text: the patient has no e-mail).
+    upcoming = httpx.get(
+        f"{stack.urls['sequencer']}/preview",
+        params={"clinic_id": CLINIC, "days": 3},
+        headers=admin(stack),
+    ).json()
+    [second] = [s for s in upcoming["steps"] if s["patient_key"] == KEY]
+    assert second["step"] == 2 and second["words"]["channel"] == "sms"
+    assert "Not now? Reply LATER and the month" in second["words"]["body"]
 
     # 2. "Yes please": up to three times, with that provider, saying so.
     assert reply(stack, "Yes please")["understood_as"] == "book"

@@ -3,6 +3,11 @@ pilots. Every route needs a staff credential and checks the clinic scope first."
 
 from fastapi import APIRouter
 
-from services.sequencer.api import config, pilots, sequences
+from services.sequencer.api import config, pilots, previews, sequences
 
-ROUTERS: tuple[APIRouter, ...] = (sequences.router, config.router, pilots.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    sequences.router,
+    previews.router,
+    config.router,
+    pilots.router,
+)
