@@ -41,15 +41,28 @@ class WorkflowWords:
 _YOUR = {"en": "your {service_name}", "es": "su {service_name}"}
 
 WORKFLOWS: dict[str, WorkflowWords] = {
-    "skin_cancer_surveillance": WorkflowWords(Tone.clinical, Purpose.care, _YOUR),
-    "chronic_review": WorkflowWords(Tone.clinical, Purpose.care, _YOUR),
+    # The skin-cancer lines' Spanish names are all feminine ("revisión", "cita").
+    "skin_cancer_surveillance": WorkflowWords(
+        Tone.clinical,
+        Purpose.care,
+        {"en": "your regular {service_name}", "es": "su {service_name} periódica"},
+    ),
+    "chronic_review": WorkflowWords(
+        Tone.clinical,
+        Purpose.care,
+        {"en": "your next {service_name}", "es": "su siguiente {service_name}"},
+    ),
     "follow_up": WorkflowWords(Tone.supportive, Purpose.care, _YOUR),
     "treatment_series": WorkflowWords(
         Tone.supportive,
         Purpose.care,
         {"en": "your next {service_name}", "es": "su siguiente {service_name}"},
     ),
-    "acne_follow_up": WorkflowWords(Tone.supportive, Purpose.care, _YOUR),
+    "acne_follow_up": WorkflowWords(
+        Tone.supportive,
+        Purpose.care,
+        {"en": "your {service_name} check-in", "es": "su control ({service_name})"},
+    ),
     "cosmetic_maintenance": WorkflowWords(
         Tone.friendly,
         Purpose.marketing,
