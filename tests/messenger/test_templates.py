@@ -179,6 +179,10 @@ def test_the_final_text_is_linted_with_its_values() -> None:
     assert {i.rule for i in lint_final(t, dirty)} == {"condition_word"}
     urgent = render(t, {"first_name": "Ana", "service_name": "visit", "practice_name": "ASAP"})
     assert {i.rule for i in lint_final(t, urgent)} == {"urgency"}
+    named = render(
+        t, {"first_name": "Ana", "service_name": "visit", "practice_name": "Skin Cancer Center"}
+    )
+    assert lint_final(t, named, names=["Skin Cancer Center"]) == []  # the practice's own name
     long = t.body.replace("{practice_name}", "P" * 300)
     filled = render(replace(t, body=long), {"first_name": "Ana", "service_name": "visit"})
     assert {i.rule for i in lint_final(t, filled)} == {"length"}

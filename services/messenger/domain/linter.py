@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.messenger.domain.reasons import longest_reason
@@ -287,9 +288,20 @@ def lint_final(
     *,
     sms_max_chars: int = SMS_MAX_CHARS,
     first_contact_max_chars: int = FIRST_CONTACT_MAX_CHARS,
+    names: Iterable[str | None] = (),
 ) -> list[LintIssue]:
-    """The rules again on the words that would go out, values filled in (send time)."""
+    """The rules again on the words that would go out, values filled in (send time).
+
+    ``names`` are proper names the practice chose (its own, its providers'): "Lakeside Skin
+    Cancer Center" names the practice, not the patient's condition, so the word rules read past
+    them; the length rule counts them."""
     issues: list[LintIssue] = []
+    judged = rendered
+    for name in sorted({n for n in names if n}, key=len, reverse=True):
+        judged = Rendered(
+            judged.body.replace(name, "Name"),
+            judged.subject.replace(name, "Name") if judged.subject else None,
+        )
     for part, text in (("body", rendered.body), ("subject", rendered.subject or "")):
         if any(mark in text for mark in ("{", "}", "[[", "]]")):
             issues.append(LintIssue("variable", f"the final {part} still has a placeholder"))
@@ -299,8 +311,8 @@ def lint_final(
         template.channel,
         template.tone,
         template.language,
-        rendered.body.replace("{", "{{").replace("}", "}}"),
-        (rendered.subject or "").replace("{", "{{").replace("}", "}}") or None,
+        judged.body.replace("{", "{{").replace("}", "}}"),
+        (judged.subject or "").replace("{", "{{").replace("}", "}}") or None,
         template.purpose,
         template.urgency,
     )

@@ -115,6 +115,7 @@ def compose(
         rendered,
         sms_max_chars=sms_max_chars,
         first_contact_max_chars=first_contact_max_chars,
+        names=(values.get("practice_name"), values.get("provider_name")),
     )
     if issues:
         rules = ", ".join(sorted({issue.rule for issue in issues}))
