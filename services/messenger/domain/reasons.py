@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from functools import lru_cache
 
 from services.messenger.domain.templates import MissingFact, strict_fill, worst_case
 from shared.events.eligibility import Documented, ReasonSource
@@ -222,6 +223,7 @@ def reason_text(
     return " ".join(strict_fill(words[lang], values) for words in parts)
 
 
+@lru_cache(maxsize=256)
 def longest_reason(workflow: str) -> int:
     """The longest the reason can be for ``workflow`` with every fact at its longest (for the
     linter's SMS length check)."""
