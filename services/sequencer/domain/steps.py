@@ -7,7 +7,7 @@ events, timers, step rows and activity the change implies. Nothing here does I/O
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from services.sequencer.domain.model import (
     CLOSE_TIMER,
@@ -33,6 +33,7 @@ from shared.events.outreach import (
     StepScheduled,
     StopReason,
 )
+from shared.outreach_policy import rest_after
 
 # Stops after which the patient rests before another sequence may message them.
 REST_AFTER = {StopReason.expired: "rest_days"}
@@ -225,11 +226,9 @@ def _end(out: Outcome, seq: Sequence, ctx: Context) -> Sequence:
 
 
 def _rest(out: Outcome, days: int, ctx: Context) -> None:
-    if days <= 0:
-        return
-    until = ctx.now + timedelta(days=days)
     patient: Patient = out.patient
-    if patient.rest_until is None or patient.rest_until < until:
+    until = rest_after(days, ctx.now, patient.rest_until)
+    if until != patient.rest_until:
         out.set_patient(evolve(patient, rest_until=until))
 
 
