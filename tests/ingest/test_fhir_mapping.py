@@ -198,6 +198,7 @@ def test_a_bundled_patient_is_mapped_first_and_referenced_by_full_url() -> None:
         "America/Phoenix",
         True,
     )
+    assert person.home_state == "AZ"  # the state's allowed hours apply to this patient
 
 
 def test_a_finished_encounter_carries_its_billed_services_but_never_a_diagnosis() -> None:
