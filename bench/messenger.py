@@ -69,6 +69,7 @@ from shared.config import DatabaseSettings
 from shared.db import make_engine, make_sessions
 from shared.events import new_event
 from shared.events.common import Channel, ClinicalUrgency, Purpose, Segment, ServiceLine
+from shared.events.eligibility import Documented, ReasonSource
 from shared.events.outreach import SendStep, Tone
 from shared.topics import COMMANDS, MESSAGES
 
@@ -137,6 +138,12 @@ def commands(clinic: str, n: int) -> Iterator[tuple[bytes, bytes]]:
             provider_id="dr-1",
             not_before=NOON - timedelta(hours=1),
             expires_at=NOON + timedelta(days=2),
+            # What a real cancellation documents: step 1 states it (its date and service).
+            documented=Documented(
+                source=ReasonSource.cancellation,
+                recorded_on=(NOON + timedelta(days=3)).date(),
+                recorded_at=NOON + timedelta(days=3),
+            ),
         )
         event = new_event(step, clinic_id=clinic, patient_key=key, occurred_at=NOON)
         yield key.encode(), event.to_bytes()

@@ -104,6 +104,11 @@ def service_specs(
         if name == "messenger":
             # Tracked booking links are answered by the messenger itself on this machine.
             env["REVISIT_MESSENGER_LINK_BASE_URL"] = f"http://{HOST}:{ports[name][0]}/b"
+        # The previews: the segmenter asks the sequencer, which asks the messenger for words.
+        if name == "sequencer":
+            env["REVISIT_SEQUENCER_MESSENGER_URL"] = f"http://{HOST}:{ports['messenger'][0]}"
+        if name == "segmenter":
+            env["REVISIT_SEGMENTER_SEQUENCER_URL"] = f"http://{HOST}:{ports['sequencer'][0]}"
         if name == "messenger" and scheduling_url is not None:
             env["REVISIT_MESSENGER_SCHEDULING"] = "fhir"
             env["REVISIT_MESSENGER_FHIR_BASE_URL"] = scheduling_url

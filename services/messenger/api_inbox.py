@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.messenger import conversations, inbox_store, queue, repository
 from services.messenger.context import MessengerContext
+from services.messenger.domain.checks import SendWindow
 from services.messenger.domain.staff_reply import (
     check_staff_reply,
     confidence_of,
@@ -145,9 +146,15 @@ async def reply(
         card = (await repository.contact_cards(session, [patient_key], lock=True)).get(patient_key)
         answered = await inbox_store.latest_inbound(session, patient_key)
         channel = Channel(answered["channel"]) if answered else Channel.sms
-        refusal = check_staff_reply(
-            card, body.body, channel, now, runtime.settings.revisit_default_time_zone
+        # The hours of the patient's latest outreach (its clinic's policy), else the default
+        # policy in the patient's (or the practice's default) zone.
+        raw_window = await inbox_store.latest_send_window(session, patient_key)
+        window = (
+            SendWindow.from_json(raw_window)
+            if raw_window is not None
+            else SendWindow(time_zone=runtime.settings.revisit_default_time_zone)
         )
+        refusal = check_staff_reply(card, body.body, channel, now, window)
         if refusal is not None:
             status = 422 if refusal.reason in ("empty", "too_long", "condition_word") else 409
             raise HTTPException(

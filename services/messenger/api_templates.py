@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from services.messenger import template_store
-from services.messenger.domain.linter import lint
+from services.messenger.domain.linter import LintIssue, lint
 from services.messenger.domain.templates import Template
 from shared.auth import Admin, CurrentPrincipal, Operator, Principal, require_clinic
 from shared.events.common import Channel, ClinicalUrgency, Key, Purpose
@@ -21,6 +21,17 @@ from shared.events.outreach import Tone
 from shared.runtime import Runtime
 
 router = APIRouter(tags=["templates"])
+
+
+def _lint(request: Request, t: Template) -> list[LintIssue]:
+    settings = request.app.state.runtime.extras["messenger"].settings
+    return lint(
+        t,
+        sms_max_chars=settings.sms_max_chars,
+        first_contact_max_chars=settings.sms_first_max_chars,
+    )
+
+
 TemplateId = Annotated[int, Path(ge=1)]
 
 
@@ -74,8 +85,7 @@ def _may_read(principal: Principal, clinic_id: str | None) -> None:
 
 
 def _refuse_if_lint(request: Request, t: Template) -> None:
-    max_chars = _runtime(request).extras["messenger"].settings.sms_max_chars
-    issues = lint(t, sms_max_chars=max_chars)
+    issues = _lint(request, t)
     if issues:
         raise HTTPException(
             422, {"message": "the template linter refused it", "issues": [str(i) for i in issues]}
@@ -104,8 +114,7 @@ async def lint_template(
     principal: CurrentPrincipal, request: Request, body: TemplateBody
 ) -> dict[str, Any]:
     """What the linter says, without saving anything."""
-    max_chars = _runtime(request).extras["messenger"].settings.sms_max_chars
-    issues = lint(body.template(), sms_max_chars=max_chars)
+    issues = _lint(request, body.template())
     return {"ok": not issues, "issues": [{"rule": i.rule, "message": i.message} for i in issues]}
 
 

@@ -14,6 +14,7 @@ from services.messenger import (
     api,
     api_held,
     api_inbox,
+    api_previews,
     api_templates,
     handlers,
     held,
@@ -169,6 +170,7 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
         routers=(
             api.router,
             api_templates.router,
+            api_previews.router,
             api_held.router,
             webhooks.router,
             ehr_api.router,

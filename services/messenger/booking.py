@@ -1,8 +1,10 @@
 """The scheduling conversation's follow-up work, run as durable timers.
 
 ``offer_slots``: search the EHR for up to three open slots with the patient's provider and
-service, store the offer and text it ("Reply 1, 2 or 3"); with none (or the EHR unreachable
-after retries) fall back to the booking link, or to a staff callback (an escalation).
+service, store the offer and text it, saying whose times they are ("Dr. Okafor has these
+times ... Reply 1, 2 or 3"); when that provider has none, the soonest of the practice's other
+named providers, said as such; with none at all (or the EHR unreachable after retries) fall
+back to the booking link, or to a staff callback (an escalation).
 ``book_slot``: ask the EHR for the chosen slot (idempotent per booking request), emit
 BookingRequested and confirm it; a slot taken meanwhile is apologised for and new times offered.
 
@@ -26,9 +28,10 @@ from services.messenger import conversations, inbound, repository
 from services.messenger import practices as practices_store
 from services.messenger.context import MessengerContext
 from services.messenger.domain.booking import (
+    Offer,
     booking_failed_case,
     booking_requested,
-    slot_list,
+    offer_answer,
     slot_time,
 )
 from services.messenger.domain.conversation import Answer, ConversationState, OfferedSlot
@@ -56,13 +59,31 @@ def booking_request_id(reply_message_id: str, slot_id: str) -> str:
     return str(uuid.uuid5(BOOKING_NAMESPACE, f"{reply_message_id}:{slot_id}"))
 
 
-async def find_offer(scheduling: SchedulingAdapter, query: SlotQuery) -> list[Slot]:
+def _offered(slots: Sequence[Slot]) -> tuple[OfferedSlot, ...]:
+    return tuple(OfferedSlot(s.slot_id, s.start, s.provider_id, s.location_id) for s in slots)
+
+
+async def find_offer(
+    scheduling: SchedulingAdapter, query: SlotQuery, others: Sequence[str] = ()
+) -> Offer:
     """Times with the patient's provider; when that provider has none (or does not offer this
-    service), with any provider of the practice who does: that beats a callback."""
-    slots = await scheduling.find_slots(query)
-    if not slots and query.provider_id is not None:
-        slots = await scheduling.find_slots(replace(query, provider_id=None))
-    return slots
+    service), the soonest times of one of ``others`` (the practice's other named providers), so
+    the offer can say whose they are; else any provider's. Any of these beats a callback."""
+    if query.provider_id is not None:
+        own = await scheduling.find_slots(query)
+        if own:
+            return Offer(_offered(own), query.provider_id, same=True)
+    best: tuple[datetime, str, list[Slot]] | None = None
+    for provider_id in others:
+        if provider_id == query.provider_id:
+            continue
+        found = await scheduling.find_slots(replace(query, provider_id=provider_id))
+        if found and (best is None or (found[0].start, provider_id) < best[:2]):
+            best = (found[0].start, provider_id, found)
+    if best is not None:
+        return Offer(_offered(best[2]), best[1], same=False)
+    anyone = await scheduling.find_slots(replace(query, provider_id=None))
+    return Offer(_offered(anyone), None, same=False)
 
 
 class BookingWork:
@@ -171,21 +192,20 @@ class BookingWork:
                 state.location_id,
                 after=now + timedelta(hours=2),
             )
+            named = await practices_store.providers_of(session, clinic_id)
             try:
-                slots = await find_offer(self.ctx.scheduling, query)
+                found = await find_offer(self.ctx.scheduling, query, sorted(named))
             except SchedulingUnavailable:
                 if await self._retry_or_give_up(session, timer):
                     continue
-                slots = []
-            if slots:
-                offer = tuple(
-                    OfferedSlot(s.slot_id, s.start, s.provider_id, s.location_id) for s in slots
-                )
+                found = Offer((), None, same=False)
+            if found.slots:
                 expires = now + timedelta(hours=self.ctx.settings.offer_valid_hours)
                 await conversations.save_offer(
-                    session, clinic_id, state.patient_key, offer, expires
+                    session, clinic_id, state.patient_key, found.slots, expires
                 )
-                answer = Answer(Reply.slot_offer, {"slot_list": slot_list(offer, zone, language)})
+                answer = offer_answer(found, state.provider_id, named, zone, language)
+                slots = found.slots
                 # A new offer is a new answer: key it by the offer, not only by the reply.
                 await self._answer(
                     session,

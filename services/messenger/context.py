@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.messenger.domain.checks import Caps
 from services.messenger.domain.rewriter import Rewriter
 from services.messenger.providers.base import MessageProvider
 from services.messenger.scheduling.base import SchedulingAdapter
@@ -22,10 +21,6 @@ class MessengerContext:
 
     def provider_for(self, channel: Channel) -> MessageProvider:
         return self.providers[self.routes.get(channel, "sandbox")]
-
-    @property
-    def caps(self) -> Caps:
-        return Caps(per_day=self.settings.cap_per_day, per_week=self.settings.cap_per_week)
 
     @property
     def rates(self) -> dict[str, float]:

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messenger import leases, queue, repository
 from services.messenger.context import MessengerContext
-from services.messenger.domain.checks import recheck
+from services.messenger.domain.checks import SendWindow, recheck
 from services.messenger.domain.system_messages import ALWAYS_ALLOWED, Reply
 from services.messenger.ehr import chart
 from services.messenger.outcomes import (
@@ -244,7 +244,7 @@ class Dispatcher:
                 purpose=Purpose(row["purpose"] or "care"),
                 expires_at=row["expires_at"],
                 now=now,
-                default_zone=self.runtime.settings.revisit_default_time_zone,
+                window=SendWindow.from_json(row.get("send_window")),
                 escalation_open=row["patient_key"] in escalated,
             )
             if refused is None:

@@ -35,7 +35,8 @@ async def arrived(session: AsyncSession, patient_keys: Iterable[str]) -> dict[st
         await session.execute(
             text(
                 f"SELECT patient_key, source_updated_at > :epoch AS demographics, "
-                f"marketing_consent_at IS NOT NULL AS consent FROM {SCHEMA}.contacts "
+                f"(marketing_sms_at IS NOT NULL OR marketing_email_at IS NOT NULL) AS consent "
+                f"FROM {SCHEMA}.contacts "
                 "WHERE patient_key = ANY(:pks)"
             ),
             {"pks": keys, "epoch": EPOCH},

@@ -98,6 +98,20 @@ async def latest_inbound(session: AsyncSession, patient_key: str) -> dict[str, A
     return dict(row._mapping) if row is not None else None
 
 
+async def latest_send_window(session: AsyncSession, patient_key: str) -> Any:
+    """The send window (the clinic's outreach policy, the zone and state it was planned in) of
+    the patient's latest outreach message: a staff reply keeps to the same hours."""
+    return (
+        await session.execute(
+            text(
+                f"SELECT send_window FROM {SCHEMA}.outgoing WHERE patient_key = :pk "
+                "AND send_window IS NOT NULL ORDER BY created_at DESC LIMIT 1"
+            ),
+            {"pk": patient_key},
+        )
+    ).scalar()
+
+
 async def record_staff_reply(
     session: AsyncSession,
     *,

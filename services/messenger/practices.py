@@ -85,6 +85,20 @@ async def provider_names(
     return {(r[0], r[1]): r[2] for r in rows}
 
 
+async def providers_of(session: AsyncSession, clinic_id: str) -> dict[str, str]:
+    """Every provider of the practice with a display name: id -> name."""
+    rows = (
+        await session.execute(
+            text(
+                f"SELECT provider_id, display_name FROM {SCHEMA}.practice_providers "
+                "WHERE clinic_id = :c ORDER BY provider_id"
+            ),
+            {"c": clinic_id},
+        )
+    ).all()
+    return {r[0]: r[1] for r in rows}
+
+
 async def save_provider(
     session: AsyncSession, clinic_id: str, provider_id: str, display_name: str
 ) -> None:

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,6 +56,8 @@ class QueuedMessage:
     purpose: str | None = None
     expires_at: datetime | None = None
     trace_headers: dict[str, str] = field(default_factory=dict)
+    # A step's clinic policy, zone and state (SendWindow.to_json), checked again at dispatch.
+    send_window: dict[str, Any] | None = None
     correlation_id: uuid.UUID | None = None
     causation_id: uuid.UUID | None = None
 
@@ -137,6 +140,7 @@ _INSERT_COLUMNS = (
     "expires_at",
     "status",
     "trace_headers",
+    "send_window",
     "correlation_id",
     "causation_id",
     "created_at",
@@ -148,7 +152,8 @@ async def enqueue(session: AsyncSession, messages: Sequence[QueuedMessage]) -> N
     if not messages:
         return
     values = ", ".join(
-        f"CAST(:{c} AS jsonb)" if c == "trace_headers" else f":{c}" for c in _INSERT_COLUMNS
+        f"CAST(:{c} AS jsonb)" if c in ("trace_headers", "send_window") else f":{c}"
+        for c in _INSERT_COLUMNS
     )
     await session.execute(
         text(
@@ -157,6 +162,7 @@ async def enqueue(session: AsyncSession, messages: Sequence[QueuedMessage]) -> N
             "subject = EXCLUDED.subject, channel = EXCLUDED.channel, address = EXCLUDED.address, "
             "provider = EXCLUDED.provider, sender = EXCLUDED.sender, "
             "expires_at = EXCLUDED.expires_at, trace_headers = EXCLUDED.trace_headers, "
+            "send_window = EXCLUDED.send_window, "
             "available_at = now(), updated_at = now() "
             f"WHERE {SCHEMA}.outgoing.status IN ('blocked', 'cancelled')"
         ),
@@ -166,6 +172,7 @@ async def enqueue(session: AsyncSession, messages: Sequence[QueuedMessage]) -> N
                 "priority": m.priority,
                 "status": "queued",
                 "trace_headers": json.dumps(m.trace_headers),
+                "send_window": json.dumps(m.send_window) if m.send_window else None,
             }
             for m in messages
         ],

@@ -34,10 +34,11 @@ def _best(payload: PatientUpserted, kind: ContactKind) -> str | None:
 
 _UPSERT_CONTACT = text(
     f"INSERT INTO {SCHEMA}.contacts (patient_key, clinic_id, given_name, phone, email, "
-    "language, time_zone, deceased, active, source_updated_at) VALUES (:pk, :c, :g, :ph, "
-    ":em, :lang, :tz, :dec, :act, :at) ON CONFLICT (patient_key) DO UPDATE SET "
+    "language, time_zone, home_state, deceased, active, source_updated_at) VALUES (:pk, :c, "
+    ":g, :ph, :em, :lang, :tz, :st, :dec, :act, :at) ON CONFLICT (patient_key) DO UPDATE SET "
     "given_name = EXCLUDED.given_name, phone = EXCLUDED.phone, email = EXCLUDED.email, "
     "language = EXCLUDED.language, time_zone = EXCLUDED.time_zone, "
+    "home_state = EXCLUDED.home_state, "
     "deceased = EXCLUDED.deceased, active = EXCLUDED.active, "
     "source_updated_at = EXCLUDED.source_updated_at "
     f"WHERE {SCHEMA}.contacts.source_updated_at <= EXCLUDED.source_updated_at"
@@ -53,6 +54,7 @@ def _contact_row(clinic_id: str, patient_key: str, p: PatientUpserted) -> dict[s
         "em": _best(p, ContactKind.email),
         "lang": p.preferred_language or "en",
         "tz": p.time_zone,
+        "st": p.home_state,
         "dec": p.deceased,
         "act": p.active,
         "at": p.source.source_updated_at,
@@ -90,6 +92,11 @@ _CONSENT_COLUMNS = {
     Channel.sms: ("opted_out_sms", "sms_consent_at"),
     Channel.email: ("opted_out_email", "email_consent_at"),
 }
+# Marketing consent is given or withdrawn per channel (offers by e-mail, not by text, say).
+_MARKETING_COLUMNS = {
+    Channel.sms: ("marketing_sms", "marketing_sms_at"),
+    Channel.email: ("marketing_email", "marketing_email_at"),
+}
 
 
 async def record_consent(
@@ -110,11 +117,11 @@ async def record_consent(
     """Write the ledger row and update the card; False when an older change was ignored."""
     if ensure_contact:
         await _ensure_contact(session, clinic_id, patient_key)
+    channels = [channel] if channel else [Channel.sms, Channel.email]
     if purpose is Purpose.marketing:
-        targets = [(channel, "marketing_consent", "marketing_consent_at", granted)]
+        targets = [(ch, *_MARKETING_COLUMNS[ch], granted) for ch in channels]
         change = "granted" if granted else "revoked"
     else:
-        channels = [channel] if channel else [Channel.sms, Channel.email]
         targets = [(ch, *_CONSENT_COLUMNS[ch], not granted) for ch in channels]
         change = "opted_in" if granted else "opted_out"
     any_applied = False
@@ -187,8 +194,10 @@ def card_from_row(m: Any) -> ContactCard:
         active=m["active"],
         opted_out_sms=m["opted_out_sms"],
         opted_out_email=m["opted_out_email"],
-        marketing_consent=m["marketing_consent"],
+        marketing_sms=m["marketing_sms"],
+        marketing_email=m["marketing_email"],
         wrong_number_phone=m["wrong_number_phone"],
+        home_state=m["home_state"],
     )
 
 

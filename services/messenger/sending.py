@@ -1,8 +1,11 @@
 """SendStep -> a queued message or a MessageBlocked, inside the consumer's transaction.
 
-No provider is called here. The step is checked against what is true now, claimed once per
-(sequence, step), rendered from its approved template and written to the durable queue; the
-transaction commits, and only then does the dispatcher hand it to a provider.
+No provider is called here. The step is checked against what is true now (with the clinic's
+outreach policy the command carries), rendered from its approved template with the facts the
+command documents, its final text linted again, claimed once per (sequence, step) and written
+to the durable queue; the transaction commits, and only then does the dispatcher hand it to a
+provider. Words that state a fact the command does not carry, or that break a lint rule once
+filled in, are never sent: the step is blocked with that reason.
 """
 
 from __future__ import annotations
@@ -18,15 +21,20 @@ from services.messenger import conversations, held, links, queue, repository, te
 from services.messenger import practices as practices_store
 from services.messenger.context import MessengerContext
 from services.messenger.domain import rewriter
-from services.messenger.domain.checks import WEEK, ContactCard, SendContext, choose_channel
-from services.messenger.domain.templates import (
-    Template,
-    month_name,
-    parse_template_key,
-    render,
-    select_template,
-    service_name,
+from services.messenger.domain.checks import (
+    WEEK,
+    ContactCard,
+    SendContext,
+    SendWindow,
+    choose_channel,
 )
+from services.messenger.domain.templates import (
+    Rendered,
+    Template,
+    parse_template_key,
+    select_template,
+)
+from services.messenger.domain.words import PracticeFacts, Refused, compose, step_values
 from services.messenger.practices import Practice
 from shared.consumer import Delivery
 from shared.events.common import Channel
@@ -41,6 +49,12 @@ YIELD_EVERY = 50
 ApprovedTemplates = dict[tuple[str | None, str, int, str], list[Template]]
 
 
+def practice_facts(practice: Practice, default_zone: str) -> PracticeFacts:
+    return PracticeFacts(
+        practice.name, practice.phone, practice.booking_url, practice.time_zone or default_zone
+    )
+
+
 def template_values(
     cmd: SendStep,
     card: ContactCard | None,
@@ -48,18 +62,34 @@ def template_values(
     provider_name: str | None,
     language: str,
     booking_link: str | None = None,
+    *,
+    now: datetime,
+    default_zone: str,
 ) -> dict[str, str | None]:
-    due = cmd.due_on
-    return {
-        "first_name": card.given_name if card else None,
-        "practice_name": practice.name,
-        "practice_phone": practice.phone,
-        "provider_name": provider_name,
-        "service_name": service_name(cmd.service_line, language),
-        "due_month": month_name(due.month, due.year, language) if due else None,
+    values = step_values(
+        cmd,
+        first_name=card.given_name if card else None,
+        practice=practice_facts(practice, default_zone),
+        provider_name=provider_name,
+        language=language,
+        now=now,
+    )
+    if booking_link:
         # The step's tracked link (links.py) when there is one, else the booking page itself.
-        "booking_link": booking_link or practice.booking_url,
-    }
+        values["booking_link"] = booking_link
+    return values
+
+
+def final_words(
+    ctx: MessengerContext, template: Template, cmd: SendStep, values: dict[str, str | None]
+) -> Rendered | Refused:
+    return compose(
+        template,
+        cmd,
+        values,
+        sms_max_chars=ctx.settings.sms_max_chars,
+        first_contact_max_chars=ctx.settings.sms_first_max_chars,
+    )
 
 
 def find_template(
@@ -133,12 +163,10 @@ async def plan_sends(
             language: str = language,
         ) -> SendContext:
             return SendContext(
-                default_zone=runtime.settings.revisit_default_time_zone,
                 escalation_open=patient in escalated,
                 template_available=find_template(approved, clinic, cmd, channel, language)
                 is not None,
                 recent_sends=tuple(history),
-                caps=ctx.caps,
             )
 
         channel, is_fallback, refused = choose_channel(card, cmd, now, ctx_for)
@@ -168,8 +196,29 @@ async def plan_sends(
             names.get((clinic, cmd.provider_id or "")),
             template.language,
             tracked.get((cmd.sequence_id, cmd.step)),
+            now=now,
+            default_zone=runtime.settings.revisit_default_time_zone,
         )
-        rendered = render(template, values)
+        words = final_words(ctx, template, cmd, values)
+        if isinstance(words, Refused):
+            # Variable and rule names only: never the words, never the patient's details.
+            log.warning(
+                "step words refused",
+                extra={"reason": words.reason.value, "detail": words.detail},
+            )
+            blocked.append(
+                (
+                    d,
+                    MessageBlocked(
+                        sequence_id=cmd.sequence_id,
+                        step=cmd.step,
+                        channel=channel,
+                        reason=words.reason,
+                    ),
+                )
+            )
+            continue
+        rendered = words
         body = await _maybe_rewrite(ctx, template, rendered.body, values)
         address = card.address(channel)
         assert address is not None
@@ -198,6 +247,7 @@ async def plan_sends(
                 purpose=cmd.purpose.value,
                 expires_at=cmd.expires_at,
                 trace_headers=dict(d.trace_headers),
+                send_window=SendWindow.of(cmd).to_json(),
                 correlation_id=d.envelope.correlation_id,
                 causation_id=d.envelope.event_id,
             )

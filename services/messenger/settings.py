@@ -49,12 +49,15 @@ class MessengerSettings(BaseSettings):
     # A send still "in flight" this long after it started is reconciled with the provider.
     lease_seconds: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=50)
-    cap_per_day: int = Field(default=1, ge=0, le=50)
-    cap_per_week: int = Field(default=3, ge=0, le=200)
+    # Quiet hours and caps are not settings here: each command carries its clinic's outreach
+    # policy (configured in the sequencer), so there is one policy, not two.
     sms_max_chars: int = Field(default=320, ge=70, le=1600)
     # A step read before the patient's contact card (or a marketing step before any consent
     # record) waits this long for it, then is blocked with the reason (0: never wait).
     prerequisite_wait_seconds: float = Field(default=3600.0, ge=0, le=7 * 86400)
+    sms_first_max_chars: int = Field(
+        default=459, ge=70, le=1600, description="a first contact: reason, next step, opt-out"
+    )
 
     # --- conversations -----------------------------------------------------------------------
     scheduling: Literal["sandbox", "fhir"] = "sandbox"

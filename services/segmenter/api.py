@@ -7,7 +7,6 @@ clinic of a patient is the first part of its key. Viewers read; only admins chan
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
@@ -16,13 +15,11 @@ from sqlalchemy import text
 
 from services.segmenter import repository
 from services.segmenter.domain.explain import explain, journey_view
-from services.segmenter.domain.memberships import HOLD_RECOVERY, held_behind
 from services.segmenter.domain.params import BLOCK_NAMES, block_model, effective
 from services.segmenter.domain.rules import RULES
 from services.segmenter.handlers import REEVALUATE_TIMER
 from services.segmenter.repository import SCHEMA, clinic_of
 from shared.auth import Admin, CurrentPrincipal, require_clinic
-from shared.events.common import Segment
 from shared.events.envelope import describe_validation_error
 from shared.runtime import Runtime
 
@@ -122,85 +119,6 @@ async def list_segments(
             }
             for rule in RULES.values()
         ]
-    }
-
-
-@router.get(
-    "/segments/{segment}/preview",
-    summary="Who will become due in this segment within `days`, and why (nothing is sent)",
-)
-async def preview(
-    segment: Segment,
-    principal: CurrentPrincipal,
-    runtime: RuntimeDep,
-    clinic_id: Annotated[str, Query(min_length=1, max_length=64)],
-    days: Annotated[int, Query(ge=1, le=730)] = 30,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> dict[str, Any]:
-    require_clinic(principal, clinic_id)
-    now = runtime.clock.now()
-    until = now + timedelta(days=days)
-    where = (
-        "m.clinic_id = :c AND m.segment = :s AND m.status = 'upcoming' AND m.surface_at <= :until"
-    )
-    params = {"c": clinic_id, "s": segment.value, "until": until}
-    async with runtime.sessions() as session:
-        total = (
-            await session.execute(
-                text(f"SELECT count(*) FROM {SCHEMA}.memberships m WHERE {where}"), params
-            )
-        ).scalar_one()
-        rows = (
-            await session.execute(
-                text(
-                    "SELECT m.patient_key, m.need_id, m.surface_at, m.expires_at, m.rank, "
-                    "m.fields, p.recovery_hold, o.segment AS primary_segment, "
-                    "o.rank AS primary_rank, o.surface_at AS primary_surface, "
-                    "o.need_id AS primary_id "
-                    f"FROM {SCHEMA}.memberships m "
-                    f"JOIN {SCHEMA}.patients p ON p.patient_key = m.patient_key "
-                    f"LEFT JOIN {SCHEMA}.memberships o ON o.patient_key = m.patient_key "
-                    f"AND o.status = 'open' WHERE {where} "
-                    "ORDER BY m.surface_at, m.need_id LIMIT :limit"
-                ),
-                {**params, "limit": limit},
-            )
-        ).all()
-    patients = []
-    for r in rows:
-        if r.recovery_hold:
-            outlook = HOLD_RECOVERY
-        elif r.primary_id is not None and (r.primary_rank, r.primary_surface, r.primary_id) < (
-            r.rank,
-            r.surface_at,
-            r.need_id,
-        ):
-            outlook = held_behind(r.primary_segment)
-        else:
-            outlook = "becomes the primary segment"
-        f = r.fields
-        patients.append(
-            {
-                "patient_key": r.patient_key,
-                "need_id": r.need_id,
-                "surfaces_at": r.surface_at.isoformat(),
-                "expires_at": r.expires_at.isoformat() if r.expires_at else None,
-                "reason": f.get("reason"),
-                "service_line": f.get("service_line"),
-                "source": f.get("source_record"),
-                "window": {k: f.get(k) for k in ("opens_on", "closes_on", "due_at")},
-                "clinical_urgency": f.get("clinical_urgency"),
-                "needs_marketing_consent": f.get("needs_marketing_consent"),
-                "outlook": outlook,
-            }
-        )
-    return {
-        "segment": segment.value,
-        "clinic_id": clinic_id,
-        "as_of": now.isoformat(),
-        "until": until.isoformat(),
-        "total": total,
-        "patients": patients,
     }
 
 

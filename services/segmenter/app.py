@@ -6,10 +6,10 @@ from collections.abc import Mapping
 
 from fastapi import FastAPI
 
-from services.segmenter import api, api_onboarding, handlers
+from services.segmenter import api, api_onboarding, api_preview, handlers
 from services.segmenter.repository import SCHEMA, SWEEP_TIMER
 from services.segmenter.settings import SegmenterSettings
-from shared.config import RevisitSettings
+from shared.config import DEFAULT_PORTS, RevisitSettings
 from shared.consumer import Subscription
 from shared.events import ehr
 from shared.runtime import Runtime, ServiceSpec, build_app
@@ -51,13 +51,20 @@ def build_spec(settings: SegmenterSettings | None = None) -> ServiceSpec:
             handlers.REEVALUATE_TIMER: handlers.reevaluate_timer_handler(runtime, own),
         }
 
+    async def _start(runtime: Runtime) -> None:
+        own = config()
+        runtime.extras[api_preview.SEQUENCER_URL_EXTRA] = (
+            own.revisit_segmenter_sequencer_url or f"http://127.0.0.1:{DEFAULT_PORTS['sequencer']}"
+        )
+        await handlers.start_hook(own)(runtime)
+
     return ServiceSpec(
         name="segmenter",
         schema=SCHEMA,
         subscriptions=subscriptions,
         timer_handlers=timer_handlers,
-        routers=(api.router, api_onboarding.router),
-        on_start=lambda runtime: handlers.start_hook(config())(runtime),
+        routers=(api.router, api_onboarding.router, api_preview.router),
+        on_start=lambda runtime: _start(runtime),
         on_stop=handlers.stop,
         title="Revisit segmenter",
         description=(

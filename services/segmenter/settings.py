@@ -38,6 +38,11 @@ class SegmenterSettings(BaseSettings):
         le=16,
         description="Concurrent sweep transactions (claims never overlap: SKIP LOCKED).",
     )
+    revisit_segmenter_sequencer_url: str = Field(
+        default="",
+        description="The sequencer's API, which plans (and words) the segment preview's "
+        "messages (default: this host's sequencer port).",
+    )
     revisit_segmenter_reevaluate_chunk: int = Field(
         default=500,
         ge=10,

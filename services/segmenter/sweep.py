@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.segmenter.domain.memberships import HOLD_RECOVERY
 from services.segmenter.repository import SCHEMA, schedule_sweeps
 from shared.clock import Clock
+from shared.events.envelope import payload_class
 from shared.outbox import outbox_channel
 from shared.topics import ELIGIBILITY
 
@@ -61,12 +62,13 @@ class SweepResult:
 
 
 def _envelope(event_type: str, payload_sql: str) -> str:
-    """SQL for the outbox body of one event: the same JSON ``Envelope.to_bytes`` produces. It
-    continues the story of the EHR event that made the need (``m.origin``): same correlation
-    id, caused by that event."""
+    """SQL for the outbox body of one event: the same JSON ``Envelope.to_bytes`` produces (at
+    the event's current version). It continues the story of the EHR event that made the need
+    (``m.origin``): same correlation id, caused by that event."""
+    version = payload_class(event_type).event_version
     return (
         "convert_to(json_build_object("
-        "'event_id', x.event_id, 'type', '" + event_type + "', 'version', 1, "
+        "'event_id', x.event_id, 'type', '" + event_type + f"', 'version', {version}, "
         "'occurred_at', CAST(:now AS timestamptz), 'recorded_at', now(), "
         "'clinic_id', x.clinic_id, 'patient_key', x.patient_key, "
         "'correlation_id', coalesce(m.origin->>'correlation_id', CAST(x.event_id AS text)), "

@@ -10,12 +10,12 @@ from fastapi import FastAPI
 
 from services.sequencer import handlers
 from services.sequencer.api import ROUTERS
-from services.sequencer.api.deps import RULES_EXTRA
+from services.sequencer.api.deps import MESSENGER_URL_EXTRA, RULES_EXTRA
 from services.sequencer.domain.rules import Rules
 from services.sequencer.repository import SCHEMA, queries
 from services.sequencer.settings import SequencerSettings
 from shared.clock import ControlledClock
-from shared.config import RevisitSettings
+from shared.config import DEFAULT_PORTS, RevisitSettings
 from shared.consumer import Subscription
 from shared.runtime import Runtime, ServiceSpec, build_app
 from shared.timers import TimerHandler, TimerPoller
@@ -53,6 +53,9 @@ def build_spec(config: SequencerSettings | None = None) -> ServiceSpec:
     async def on_start(runtime: Runtime) -> None:
         rules(runtime)
         own = config if config is not None else SequencerSettings()
+        runtime.extras[MESSENGER_URL_EXTRA] = (
+            own.messenger_url or f"http://127.0.0.1:{DEFAULT_PORTS['messenger']}"
+        )
         # The runtime runs one poller; more overlap one batch's database round trips with the
         # next batch's decisions (bench/sequencer.py).
         stop = asyncio.Event()

@@ -136,7 +136,7 @@ class Batch:
         if not wanted:
             return
         rules = await config.clinic_rules(self.session, wanted)
-        hours = await config.state_hours(self.session) if rules else {}
+        hours = await config.state_hours(self.session)  # patients' states narrow hours too
         overrides = await config.workflow_overrides(self.session, wanted)
         default = Catalogue.default()
         for clinic in wanted:

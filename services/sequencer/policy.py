@@ -22,19 +22,17 @@ from services.sequencer.domain.workflows import (
     Workflow,
     WorkflowStep,
 )
-from shared.events.common import Channel, ClinicalUrgency, Key, Segment, ServiceLine, TimeZoneName
+from shared.events.common import (
+    Channel,
+    ClinicalUrgency,
+    Key,
+    Segment,
+    ServiceLine,
+    StateCode,
+    TimeZoneName,
+)
 from shared.events.outreach import Tone
-
-StateCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
-
-# Stricter hours some US states set for calls and texts. A starting point for the practice's
-# counsel to confirm, not legal advice; admins change them through the API.
-DEFAULT_STATE_HOURS: dict[str, tuple[time, time, str]] = {
-    "FL": (time(8), time(20), "Florida Telephone Solicitation Act"),
-    "OK": (time(8), time(20), "Oklahoma Telephone Solicitation Act"),
-    "MD": (time(8), time(20), "Maryland Stop the Spam Calls Act"),
-    "TX": (time(9), time(21), "Texas Business and Commerce Code ch. 301"),
-}
+from shared.outreach_policy import DEFAULT_STATE_HOURS
 
 
 class Model(BaseModel):
@@ -98,9 +96,11 @@ _NUMERIC = (
 
 
 def rules_for(base: Rules, clinic: ClinicRules | None, states: dict[str, StateHours]) -> Rules:
-    """The service defaults, overridden by the clinic, narrowed by the clinic's state."""
+    """The service defaults, overridden by the clinic, narrowed by the clinic's state; every
+    state's hours also narrow them for the patients whose address is in that state."""
+    table = {code: (h.allowed_from, h.allowed_until) for code, h in states.items()}
     if clinic is None:
-        return base
+        return replace(base, state_hours=table) if states else base
     changes: dict[str, object] = {
         name: getattr(clinic, name) for name in _NUMERIC if getattr(clinic, name) is not None
     }
@@ -113,6 +113,8 @@ def rules_for(base: Rules, clinic: ClinicRules | None, states: dict[str, StateHo
     if state is not None:
         hours = hours.narrowed_by(AllowedHours(state.allowed_from, state.allowed_until))
     changes["hours"] = hours
+    changes["clinic_state"] = clinic.state
+    changes["state_hours"] = table
     return replace(base, **changes)  # type: ignore[arg-type]
 
 

@@ -37,6 +37,11 @@ class SequencerSettings(BaseSettings):
         48, ge=0, le=720, description="Service recovery: time a person has to call first."
     )
     undeliverable_after: int = Field(2, ge=1, le=10, description="Permanent failures that stop.")
+    messenger_url: str = Field(
+        "",
+        description="The messenger's API, whose words the previews show (default: this host's "
+        "messenger port).",
+    )
     timer_workers: int = Field(
         2,
         ge=1,

@@ -70,6 +70,9 @@ TimeZoneName = Annotated[
 ]
 """An IANA time zone name such as ``America/Chicago`` (checked against the zone database)."""
 
+StateCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+"""A US state (or territory) postal code, e.g. ``FL`` (the state of a patient's address)."""
+
 StaffOnlyText = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 """Free text the practice wrote in the EHR, carried for staff screens ONLY.
 

@@ -32,6 +32,7 @@ from shared.events.common import (
     ServiceLine,
     ServicePerformed,
     StaffOnlyText,
+    StateCode,
     TimeZoneName,
 )
 from shared.events.envelope import Payload, register, upcaster
@@ -46,25 +47,8 @@ class EhrPayload(Payload):
 # --- patients ---------------------------------------------------------------------------------
 
 
-@register("PatientUpserted", version=1)
-class PatientUpsertedV1(EhrPayload):
-    """Version 1 (no record identifiers), kept so old events are still read."""
-
-    given_name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
-    contacts: tuple[Contact, ...] = Field(default=(), max_length=20)
-    preferred_language: Language | None = None
-    time_zone: TimeZoneName | None = None
-    deceased: bool = False
-    active: bool = True
-
-
-@register("PatientUpserted", version=2)
-class PatientUpserted(EhrPayload):
-    """Emitted when the EHR creates or changes a patient's demographics or contact details.
-
-    ``identifiers`` are the patient's record numbers as the EHR sent them (HL7 PID-3, FHIR
-    Patient.identifier): what finds the same patient in the EHR's FHIR API when booking.
-    """
+class _Patient(EhrPayload):
+    """The fields every version of PatientUpserted has."""
 
     # Templates greet by given name; nothing else of the name is needed.
     given_name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
@@ -73,12 +57,42 @@ class PatientUpserted(EhrPayload):
     time_zone: TimeZoneName | None = None  # for quiet hours; None means the clinic's zone
     deceased: bool = False
     active: bool = True  # False when the record is inactivated or merged away
+
+
+@register("PatientUpserted", version=1)
+class PatientUpsertedV1(_Patient):
+    """Version 1 (no record identifiers, no home state), kept so old events are still read."""
+
+
+@register("PatientUpserted", version=2)
+class PatientUpsertedV2(_Patient):
+    """Version 2: record identifiers, no home state (read through the upcaster)."""
+
     identifiers: tuple[RecordIdentifier, ...] = Field(default=(), max_length=10)
+
+
+@register("PatientUpserted", version=3)
+class PatientUpserted(_Patient):
+    """Emitted when the EHR creates or changes a patient's demographics or contact details.
+
+    ``identifiers`` are the patient's record numbers as the EHR sent them (HL7 PID-3, FHIR
+    Patient.identifier): what finds the same patient in the EHR's FHIR API when booking.
+    ``home_state`` is the US state of the patient's home address: some states allow
+    messages in fewer hours than the practice does, and that state's hours apply.
+    """
+
+    identifiers: tuple[RecordIdentifier, ...] = Field(default=(), max_length=10)
+    home_state: StateCode | None = None
 
 
 @upcaster("PatientUpserted", from_version=1)
 def _patient_v1_to_v2(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "identifiers": []}
+
+
+@upcaster("PatientUpserted", from_version=2)
+def _patient_v2_to_v3(body: dict[str, Any]) -> dict[str, Any]:
+    return dict(body)  # the state was not sent: unknown
 
 
 class ConsentStatus(StrEnum):
@@ -220,10 +234,7 @@ class PlanStatus(StrEnum):
     cancelled = "cancelled"
 
 
-@register("TreatmentPlanUpdated", version=1)
-class TreatmentPlanUpdated(EhrPayload):
-    """Emitted when a series plan (N sessions at an interval) is created or its progress changes."""
-
+class _Plan(EhrPayload):
     plan_id: Id
     service_line: ServiceLine
     sessions_planned: Annotated[int, Field(ge=1, le=100)]
@@ -235,12 +246,34 @@ class TreatmentPlanUpdated(EhrPayload):
     provider_id: Id | None = None
 
     @model_validator(mode="after")
-    def _progress_within_plan(self) -> TreatmentPlanUpdated:
+    def _progress_within_plan(self) -> _Plan:
         if self.sessions_completed > self.sessions_planned:
             raise ValueError("sessions_completed exceeds sessions_planned")
         if self.sessions_completed > 0 and self.last_session_on is None:
             raise ValueError("last_session_on is required once a session is completed")
         return self
+
+
+@register("TreatmentPlanUpdated", version=1)
+class TreatmentPlanUpdatedV1(_Plan):
+    """Version 1: no documented purpose (read through the upcaster)."""
+
+
+@register("TreatmentPlanUpdated", version=2)
+class TreatmentPlanUpdated(_Plan):
+    """Emitted when a series plan (N sessions at an interval) is created or its progress changes.
+
+    ``purpose`` is the plan's documented purpose when the EHR records one: a laser or peel
+    series can be medical care (``care``) or elective (``marketing``), and outreach for it
+    follows the plan, not the service line's usual purpose. None: not documented.
+    """
+
+    purpose: Purpose | None = None
+
+
+@upcaster("TreatmentPlanUpdated", from_version=1)
+def _plan_v1_to_v2(body: dict[str, Any]) -> dict[str, Any]:
+    return dict(body)  # not documented
 
 
 @register("TreatmentRecommended", version=1)

@@ -3,12 +3,18 @@
 The segmenter emits these; the sequencer turns an eligibility into an outreach sequence and
 stops it when the patient leaves. ``eligibility_id`` ties a PatientLeftSegment to the
 PatientBecameEligible it ends.
+
+Version 2 of PatientBecameEligible carries what the record documented, as facts a message can
+state (``documented``: the kind of source, the day it was recorded, the due date), and the state
+of the patient's address (for that state's allowed hours). Version 1 events are read with
+neither: a message that needs those facts is then refused, never filled with a guess.
 """
 
 from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 from pydantic import model_validator
 
@@ -22,11 +28,12 @@ from shared.events.common import (
     SegmentKind,
     ServiceLine,
     SourceRecord,
+    StateCode,
     TimeZoneName,
     Value,
 )
 from shared.events.ehr import CancellationReason
-from shared.events.envelope import Payload, register
+from shared.events.envelope import Payload, register, upcaster
 
 
 class RebookedBy(Value):
@@ -66,14 +73,39 @@ class MissedAppointment(Value):
         return "no_show" if self.no_show else self.reason.value
 
 
-@register("PatientBecameEligible", version=1)
-class PatientBecameEligible(Payload):
-    """Emitted when a documented, unfinished or recurring care need puts a patient in a segment.
+class ReasonSource(StrEnum):
+    """Where the documented need came from, as a message says it to the patient."""
 
-    The due window is either a span of days (``opens_on`` .. ``closes_on``, for recalls) or a
-    moment (``due_at``, e.g. two hours after a cancellation). ``clinical_urgency`` is copied from
-    the documented plan and may be lowered, never raised (``ClinicalUrgency.capped_at``).
+    visit = "visit"  # a visit's plan, or the last visit ("at your visit on 9 May")
+    treatment_plan = "treatment_plan"  # a plan written outside a visit ("your plan of 12 May")
+    surveillance_plan = "surveillance_plan"  # a standing review plan (recurring)
+    series = "series"  # a treatment series in progress (recorded: its last session)
+    consultation = "consultation"  # a consultation's recommendation
+    portal_question = "portal_question"  # the patient wrote (portal or e-mail)
+    phone_question = "phone_question"  # the patient called
+    question = "question"  # the patient asked in person or otherwise
+    cancellation = "cancellation"  # the patient cancelled (recorded: the appointment's time)
+    practice_cancellation = "practice_cancellation"  # the practice cancelled it
+    no_show = "no_show"  # the patient missed it
+
+
+class Documented(Value):
+    """The facts behind an eligibility that a message may state, each from the record.
+
+    ``recorded_on`` is the day the source documents (the visit, the plan, the question, the
+    cancelled appointment); ``recorded_at`` the moment, when the record has one, so that a
+    message can show it in the practice's own time zone. ``due_on`` is the documented due date
+    of the care (None when the plan gives none, e.g. a lapsed patient).
     """
+
+    source: ReasonSource
+    recorded_on: date
+    recorded_at: Instant | None = None
+    due_on: date | None = None
+
+
+class _Eligible(Payload):
+    """The fields every version of PatientBecameEligible has."""
 
     eligibility_id: Id
     segment: Segment
@@ -98,7 +130,7 @@ class PatientBecameEligible(Payload):
     rebooked_by: RebookedBy | None = None
 
     @model_validator(mode="after")
-    def _one_kind_of_window(self) -> PatientBecameEligible:
+    def _one_kind_of_window(self) -> _Eligible:
         if (self.opens_on is None) == (self.due_at is None):
             raise ValueError("give exactly one of opens_on (a window) or due_at (a moment)")
         if self.closes_on is not None:
@@ -107,6 +139,30 @@ class PatientBecameEligible(Payload):
             if self.closes_on < self.opens_on:
                 raise ValueError("closes_on is before opens_on")
         return self
+
+
+@register("PatientBecameEligible", version=1)
+class PatientBecameEligibleV1(_Eligible):
+    """Version 1: no documented facts, no address state (read through the upcaster)."""
+
+
+@register("PatientBecameEligible", version=2)
+class PatientBecameEligible(_Eligible):
+    """Emitted when a documented, unfinished or recurring care need puts a patient in a segment.
+
+    The due window is either a span of days (``opens_on`` .. ``closes_on``, for recalls) or a
+    moment (``due_at``, e.g. two hours after a cancellation). ``clinical_urgency`` is copied from
+    the documented plan and may be lowered, never raised (``ClinicalUrgency.capped_at``).
+    """
+
+    documented: Documented | None = None  # None only for events first written as version 1
+    home_state: StateCode | None = None  # the state of the patient's address
+
+
+@upcaster("PatientBecameEligible", from_version=1)
+def _eligible_v1_to_v2(body: dict[str, Any]) -> dict[str, Any]:
+    # Nothing can be documented after the fact: the new fields stay empty.
+    return dict(body)
 
 
 class LeftReason(StrEnum):

@@ -89,6 +89,8 @@ class BlockReason(StrEnum):
     wrong_number = "wrong_number"  # the contact was reported as someone else's
     escalation_open = "escalation_open"  # a person is handling this patient
     expired = "expired"  # the command's expires_at passed before it could go
+    missing_fact = "missing_fact"  # the words need a fact the command does not carry
+    words_refused = "words_refused"  # the final text failed the linter
 
 
 _DEFERRABLE = frozenset({BlockReason.quiet_hours, BlockReason.frequency_cap})

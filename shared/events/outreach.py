@@ -2,7 +2,8 @@
 
 Topics: ``outreach.sequences.v1`` (the sequencer's record of each sequence's life, read by
 metrics) and ``outreach.commands.v1`` (what the sequencer asks the messenger to do). The
-messenger re-checks consent, opt-out, quiet hours and caps at send time whatever a command says.
+messenger re-checks consent, opt-out, quiet hours and caps at send time whatever a command says,
+with the clinic's outreach policy the command carries (``shared.outreach_policy``).
 """
 
 from __future__ import annotations
@@ -23,10 +24,14 @@ from shared.events.common import (
     Segment,
     SegmentKind,
     ServiceLine,
+    StateCode,
     Step,
+    TimeZoneName,
 )
-from shared.events.envelope import Payload, register
+from shared.events.eligibility import Documented
+from shared.events.envelope import Payload, register, upcaster
 from shared.events.pilot import PilotPlan
+from shared.outreach_policy import DEFAULT_POLICY, OutreachPolicy
 
 
 class StopReason(StrEnum):
@@ -129,13 +134,8 @@ class SequenceCompleted(Payload):
 # --- outreach.commands.v1 ---------------------------------------------------------------------
 
 
-@register("SendStep", version=1)
-class SendStep(Payload):
-    """Emitted when a step is due: the messenger should send it, or report why it did not.
-
-    ``idempotency_key`` is always ``"<sequence_id>:<step>"``; it is filled in when omitted and
-    refused when it disagrees, so a redelivered command can never become a second message.
-    """
+class _Command(Payload):
+    """What every version of SendStep says about the step itself."""
 
     sequence_id: Id
     step: Step
@@ -153,9 +153,6 @@ class SendStep(Payload):
     not_before: Instant
     expires_at: Instant
     idempotency_key: Annotated[str, Field(max_length=200)] = ""
-    # The documented due date of the care (a recall's window opening), for the {due_month}
-    # template variable; None when the plan gives none (templates then say "the coming weeks").
-    due_on: date | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -165,7 +162,7 @@ class SendStep(Payload):
         return data
 
     @model_validator(mode="after")
-    def _consistent(self) -> SendStep:
+    def _consistent(self) -> _Command:
         if self.idempotency_key != f"{self.sequence_id}:{self.step}":
             raise ValueError("idempotency_key must be '<sequence_id>:<step>'")
         if self.expires_at <= self.not_before:
@@ -173,6 +170,51 @@ class SendStep(Payload):
         if self.fallback_channel is not None and self.fallback_channel == self.channel:
             raise ValueError("fallback_channel must differ from channel")
         return self
+
+
+@register("SendStep", version=1)
+class SendStepV1(_Command):
+    """Version 1: a due date without its source, and no policy (read through the upcaster)."""
+
+    due_on: date | None = None
+
+
+@register("SendStep", version=2)
+class SendStep(_Command):
+    """Emitted when a step is due: the messenger should send it, or report why it did not.
+
+    ``idempotency_key`` is always ``"<sequence_id>:<step>"``; it is filled in when omitted and
+    refused when it disagrees, so a redelivered command can never become a second message.
+
+    ``documented`` is what the eligibility documented (the kind of source, the day it was
+    recorded, the due date); ``overdue`` says, on the day the step was commanded in the
+    patient's zone, whether that due date has passed (None when there is none). A message never
+    states a fact these do not carry.
+
+    ``policy`` is the clinic's outreach policy and ``time_zone`` / ``home_state`` the zone
+    and state the sequencer planned the step in: the messenger checks the send with the same
+    functions (shared.outreach_policy), so it never sends what the sequencer would not have.
+    """
+
+    documented: Documented | None = None  # None only for commands first written as version 1
+    overdue: bool | None = None
+    time_zone: TimeZoneName | None = None
+    home_state: StateCode | None = None
+    policy: OutreachPolicy = DEFAULT_POLICY
+
+    @model_validator(mode="after")
+    def _overdue_needs_a_due_date(self) -> SendStep:
+        has_due = self.documented is not None and self.documented.due_on is not None
+        if (self.overdue is not None) != has_due:
+            raise ValueError("overdue is given exactly when documented.due_on is")
+        return self
+
+
+@upcaster("SendStep", from_version=1)
+def _send_step_v1_to_v2(body: dict[str, Any]) -> dict[str, Any]:
+    # A bare due date says nothing of where it came from: it is dropped rather than guessed at,
+    # so a message that needs it is refused. The policy is the default one.
+    return {k: v for k, v in body.items() if k != "due_on"}
 
 
 @register("CancelPendingSends", version=1)

@@ -1,20 +1,24 @@
 """The real thing: `revisit dev` started as a process, as `make run` starts it.
 
 One stack per session (service start-up is dominated by consumer-group joins), on free ports so
-it never collides with anything else on the machine.
+it never collides with anything else on the machine. The messenger books through the synthetic
+practice's FHIR scheduling API (simulator/scheduling.py), served from this test process, so a
+test sees every appointment booked by text, as the EHR would.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -23,8 +27,47 @@ import pytest
 
 from revisit.embedded.ports import free_port
 from shared.config import SERVICE_NAMES
+from simulator.calendar import BookedAppointment, Calendar
+from simulator.catalogue import default_clinic
+from simulator.scheduling import SchedulingServer
 
 READY_TIMEOUT_S = 120
+
+
+@dataclass
+class EhrScheduling:
+    """The practice's scheduling API the stack's messenger books through, and what it booked."""
+
+    base_url: str
+    calendar: Calendar
+    booked: list[BookedAppointment] = field(default_factory=list)
+
+
+@pytest.fixture(scope="session")
+def ehr_scheduling() -> Iterator[EhrScheduling]:
+    """simulator/scheduling.py served on its own event loop in a thread of this process."""
+    calendar = Calendar(default_clinic())
+    booked: list[BookedAppointment] = []
+    loop = asyncio.new_event_loop()
+    server = SchedulingServer(calendar, booked.append, port=free_port())
+    ready = threading.Event()
+    urls: list[str] = []
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        urls.append(loop.run_until_complete(server.start()))
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, name="ehr-scheduling", daemon=True)
+    thread.start()
+    assert ready.wait(30), "the scheduling API did not start"
+    try:
+        yield EhrScheduling(urls[0], calendar, booked)
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
 
 
 @dataclass
@@ -54,15 +97,23 @@ def _all_ready(urls: dict[str, str]) -> bool:
 
 
 @pytest.fixture(scope="session")
-def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    with running_dev_stack(tmp_path_factory.mktemp("revisit-dev")) as stack:
+def dev_stack(
+    tmp_path_factory: pytest.TempPathFactory, ehr_scheduling: EhrScheduling
+) -> Iterator[DevStack]:
+    data_dir = tmp_path_factory.mktemp("revisit-dev")
+    with running_dev_stack(data_dir, scheduling_url=ehr_scheduling.base_url) as stack:
         yield stack
 
 
 @contextlib.contextmanager
-def running_dev_stack(data_dir: Path) -> Iterator[DevStack]:
-    """`revisit dev --no-simulator` on free ports in ``data_dir``, until the block ends."""
+def running_dev_stack(data_dir: Path, *, scheduling_url: str | None = None) -> Iterator[DevStack]:
+    """`revisit dev --no-simulator` on free ports in ``data_dir``, until the block ends; its
+    messenger books through ``scheduling_url`` (a FHIR scheduling API) when one is given."""
     env, ports, pg_port = dev_environment()
+    if scheduling_url is not None:
+        env.update(
+            REVISIT_MESSENGER_SCHEDULING="fhir", REVISIT_MESSENGER_FHIR_BASE_URL=scheduling_url
+        )
     log_path = data_dir / "dev.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

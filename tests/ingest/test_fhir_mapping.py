@@ -11,6 +11,7 @@ import pytest
 
 from services.ingest import submissions
 from services.ingest.domain import MappingContext
+from services.ingest.fhir.plans import PURPOSE_SYSTEM as PURPOSE
 from services.ingest.mapping.appointments import AppointmentVersion
 from services.ingest.mapping.drafts import finalize
 from shared.events.common import Channel, ContactUse, Initiator, Purpose, ServiceLine
@@ -197,6 +198,7 @@ def test_a_bundled_patient_is_mapped_first_and_referenced_by_full_url() -> None:
         "America/Phoenix",
         True,
     )
+    assert person.home_state == "AZ"  # the state's allowed hours apply to this patient
 
 
 def test_a_finished_encounter_carries_its_billed_services_but_never_a_diagnosis() -> None:
@@ -334,6 +336,10 @@ def test_a_care_plan_series_reports_sessions_planned_done_and_the_last_one() -> 
     assert (series.interval_days, series.last_session_on) == (28, date(2026, 10, 15))
     assert series.status is PlanStatus.active and series.service_line is ServiceLine.laser
     assert (follow_up.event_type, follow_up.interval_days) == ("FollowUpRecommended", 180)
+    assert series.purpose is None  # the plan documents no purpose
+    medical = {**plan, "category": [{"coding": [{"system": PURPOSE, "code": "care"}]}]}
+    series, _ = mapped(bundle(medical, *sessions))
+    assert series.purpose is Purpose.care  # a medical laser series: care, not marketing
 
 
 def test_a_question_from_the_patient_is_received_and_answered_without_its_text() -> None:

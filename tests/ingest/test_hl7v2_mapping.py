@@ -88,6 +88,7 @@ def test_the_patient_is_greeted_by_nickname_reached_by_rank_and_speaks_english()
         (ContactKind.phone, "+15125550101", ContactUse.mobile, 2),
     ]  # the fax number is not a way to reach a patient
     assert (patient.preferred_language, patient.time_zone) == ("en", "America/Chicago")
+    assert patient.home_state == "TX"
 
 
 def test_a_moved_booking_is_a_reschedule_with_the_previous_start() -> None:

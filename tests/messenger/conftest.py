@@ -42,9 +42,11 @@ from shared.events.common import (
     SourceSystem,
 )
 from shared.events.ehr import PatientUpserted
+from shared.events.eligibility import Documented, ReasonSource
 from shared.events.envelope import Envelope, Payload
 from shared.events.outreach import SendStep, Tone
 from shared.kafka import ensure_topics
+from shared.outreach_policy import DEFAULT_POLICY, OutreachPolicy
 from shared.runtime import Runtime
 
 SECRET = "messenger-test-secret-" + "x" * 20
@@ -115,6 +117,22 @@ def patient_upserted(
     )
 
 
+def documented_for(workflow: str, now: datetime) -> Documented:
+    """What an eligibility of this workflow's usual segment documents (the due date ahead)."""
+    if workflow == "cancellation_recovery":
+        start = now - timedelta(hours=3)
+        return Documented(
+            source=ReasonSource.cancellation, recorded_on=start.date(), recorded_at=start
+        )
+    visit = now - timedelta(days=170)
+    return Documented(
+        source=ReasonSource.visit,
+        recorded_on=visit.date(),
+        recorded_at=visit,
+        due_on=(now + timedelta(days=14)).date(),
+    )
+
+
 def send_step(
     sequence_id: str | None = None,
     step: int = 1,
@@ -128,9 +146,17 @@ def send_step(
     template_key: str | None = None,
     expires_in: timedelta = timedelta(hours=24),
     provider_id: str | None = "dr-1",
+    documented: Documented | None = None,
+    policy: OutreachPolicy | None = None,
 ) -> SendStep:
+    """A command as the sequencer makes one. The zone is left to the patient's card (tests pick
+    a zone where it is day now); the policy is the default unless given."""
     now = datetime.now(UTC)
+    facts = documented or documented_for(workflow, now)
     return SendStep(
+        documented=facts,
+        overdue=False if facts.due_on is not None else None,
+        policy=policy or DEFAULT_POLICY,
         sequence_id=sequence_id or f"seq-{uuid.uuid4().hex[:10]}",
         step=step,
         workflow_key=workflow,

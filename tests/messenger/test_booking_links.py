@@ -4,6 +4,7 @@ practice's booking page, and the click recorded once for metrics."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -102,11 +103,19 @@ async def test_opening_the_link_redirects_to_the_booking_page_and_records_the_cl
     assert (await messenger.client.get("/b/short")).status_code == 422
 
 
+WHEN: dict[str, Any] = {
+    "now": datetime(2026, 3, 3, 15, tzinfo=UTC),
+    "default_zone": "America/Chicago",
+}
+
+
 def test_without_a_tracked_link_the_message_names_the_booking_page_itself() -> None:
     practice = Practice("Lakeside", "555", BOOKING_PAGE)
-    plain = template_values(send_step(step=2), None, practice, None, "en")
+    plain = template_values(send_step(step=2), None, practice, None, "en", **WHEN)
     assert plain["booking_link"] == BOOKING_PAGE
-    tracked = template_values(send_step(step=2), None, practice, None, "en", "https://l.x/b/x")
+    tracked = template_values(
+        send_step(step=2), None, practice, None, "en", "https://l.x/b/x", **WHEN
+    )
     assert tracked["booking_link"] == "https://l.x/b/x"
 
 

@@ -205,14 +205,16 @@ VALUES = {
     "practice_phone": "+15555550100",
     "provider_name": "Dr. Rivera",
     "service_name": "skin check",
+    "reason": "At your visit on May 9 with Dr. Rivera, a skin check was recommended for you.",
 }
 APPROVED = render(TEMPLATE, VALUES).body
 
 
 def test_a_faithful_rephrasing_is_accepted() -> None:
     candidate = (
-        "Hello Ana, Lakeside here. Dr. Rivera would like to see you again for a skin check. "
-        "Reply BOOK for open times or call +15555550100. Reply STOP to opt out."
+        "Hello Ana, Lakeside here. At your visit on May 9 with Dr. Rivera, a skin check was "
+        "recommended for you. Reply BOOK for open times or call +15555550100. Reply STOP to opt "
+        "out."
     )
     assert accept(TEMPLATE, APPROVED, candidate, VALUES.values()) == (candidate, True)
 

@@ -97,9 +97,9 @@ async def test_practice_details_feed_the_words(messenger: Messenger) -> None:
     patient_key, _ = await messenger.new_patient(clinic)
     await messenger.handle("commands", envelope(send_step(workflow="follow_up"), patient_key))
     [sms] = await messenger.outbound(patient_key, 1)
-    assert sms["body"].startswith(
-        "Hi Ana, this is Lakeside Dermatology. At your last visit, Dr. Rivera"
-    )
+    assert sms["body"].startswith("Hi Ana, this is Lakeside Dermatology. At your visit on ")
+    assert " with Dr. Rivera, a skin check was recommended for you." in sms["body"]
+    assert "call +15555550100" in sms["body"]
 
 
 async def _create(

@@ -43,6 +43,7 @@ from shared.events.envelope import Envelope
 from shared.events.messages import FailureReason
 from shared.inbox import Inbox
 from shared.outbox import Outbox
+from shared.outreach_policy import DEFAULT_POLICY
 from shared.runtime import Runtime
 from shared.timers import Timers
 from tests.messenger.conftest import (
@@ -56,6 +57,7 @@ from tests.messenger.conftest import (
 )
 
 COUNTER = itertools.count()
+NO_CAPS = DEFAULT_POLICY.model_copy(update={"per_day": 0, "per_week": 0})
 
 
 @dataclass
@@ -130,7 +132,9 @@ class World:
         kind = op[0]
         if kind == "command":
             _, seq, step = op
-            event = envelope(send_step(f"seq-{self.patient_key}-{seq}", step), self.patient_key)
+            # No frequency caps here: the property is about opt-outs and duplicates.
+            command = send_step(f"seq-{self.patient_key}-{seq}", step, policy=NO_CAPS)
+            event = envelope(command, self.patient_key)
             self.commands.append(event)
             await self.consume(event)
         elif kind == "redeliver" and self.commands:
@@ -260,8 +264,7 @@ async def world(messenger: Messenger) -> World:
         timers=Timers("messenger"),
     )
     ctx = MessengerContext(
-        # No frequency caps here: the property is about opt-outs and duplicates.
-        settings=MessengerSettings(cap_per_day=0, cap_per_week=0, max_attempts=3),
+        settings=MessengerSettings(max_attempts=3),
         providers={name: recording},
         scheduling=SandboxScheduling(base.sessions, "UTC"),
         routes={Channel.sms: name},

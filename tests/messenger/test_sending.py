@@ -61,7 +61,8 @@ async def test_the_walking_skeleton_sends_over_kafka_and_reports_the_send(
     finally:
         await producer.stop()
     [sms] = await messenger.outbound(patient_key, 1, timeout=15)
-    assert sms["channel"] == "sms" and "Your skin check was cancelled" in sms["body"]
+    assert sms["channel"] == "sms" and "Your skin check on " in sms["body"]
+    assert "was cancelled. Would you like a new time" in sms["body"]
     assert sms["trace_id"]
     events = await messenger.events(
         MESSAGES.name,
@@ -181,7 +182,7 @@ async def test_an_opted_out_channel_falls_back_to_email_with_a_subject(
     messages = await messenger.outbound(patient_key, 2)
     email = messages[-1]
     assert email["channel"] == "email" and email["address"] == "ana@patients.example"
-    assert email["subject"] == "Your skin check with your dermatology practice"
+    assert email["subject"] == "About your skin check"
     assert "To stop these e-mails, reply STOP or UNSUBSCRIBE." in email["body"]
     events = await messenger.events(
         MESSAGES.name, patient_key, lambda es: "MessageSent" in types_of(es)

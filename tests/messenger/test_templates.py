@@ -7,11 +7,14 @@ from dataclasses import replace
 import pytest
 
 from services.messenger.domain.library import WORKFLOWS, default_library
-from services.messenger.domain.linter import lint
+from services.messenger.domain.linter import lint, lint_final
+from services.messenger.domain.reasons import longest_reason
 from services.messenger.domain.system_messages import TEXTS, Reply, as_template, text_of
 from services.messenger.domain.templates import (
     VARIABLES,
+    MissingFact,
     Template,
+    fill,
     render,
     select_template,
     sms_segments,
@@ -39,8 +42,11 @@ VALUES = {
     "practice_phone": "+15555550100",
     "provider_name": "Dr. Rivera",
     "service_name": "skin check",
-    "due_month": "March 2026",
+    "source_date": "March 2",
+    "due_date": "September 1",
+    "due_month": "September 2026",
     "booking_link": "https://book.example.org",
+    "reason": "At your visit on March 2 with Dr. Rivera, a skin check was recommended for you.",
 }
 
 
@@ -52,23 +58,56 @@ def rules(t: Template) -> set[str]:
     return {issue.rule for issue in lint(t)}
 
 
-def test_library_covers_every_workflow_step_channel_and_language() -> None:
-    keys = {(t.workflow_key, t.step, t.channel, t.language) for t in LIBRARY}
+def test_library_covers_every_workflow_step_channel_language_and_tone() -> None:
+    keys = {(t.workflow_key, t.step, t.channel, t.language, t.tone) for t in LIBRARY}
     expected = {
-        (w, s, c, lang)
+        (w, s, c, lang, tone)
         for w in WORKFLOW_KEYS
         for s in (1, 2, 3, 4)
         for c in (Channel.sms, Channel.email)
         for lang in ("en", "es")
+        for tone in (Tone if w != "service_recovery" else [Tone.supportive])
     }
     assert keys == expected
     assert set(WORKFLOWS) == set(WORKFLOW_KEYS)
 
 
-@pytest.mark.parametrize("template", LIBRARY, ids=lambda t: f"{t.key}-{t.channel}-{t.language}")
+def test_tone_changes_the_words_not_only_the_greeting() -> None:
+    def body(tone: Tone, step: int) -> str:
+        [t] = [
+            t
+            for t in LIBRARY
+            if (t.key, t.channel, t.language, t.tone)
+            == (f"follow_up.{step}", Channel.sms, "en", tone)
+        ]
+        return t.body.split(" ", 1)[1]  # after the greeting word
+
+    for step in (1, 2, 3, 4):
+        assert len({body(tone, step) for tone in Tone}) == 3, step
+
+
+def test_steps_two_to_four_are_written_for_each_workflow() -> None:
+    def step(workflow: str, n: int) -> str:
+        [t] = [
+            t
+            for t in LIBRARY
+            if (t.key, t.channel, t.language, t.tone)
+            == (f"{workflow}.{n}", Channel.sms, "en", WORKFLOWS[workflow].tone)
+        ]
+        return render(t, VALUES).body
+
+    booking = [w for w in WORKFLOW_KEYS if w != "service_recovery"]
+    for n in (2, 3, 4):
+        assert len({step(w, n) for w in booking}) == len(booking), n
+
+
+@pytest.mark.parametrize(
+    "template", LIBRARY, ids=lambda t: f"{t.key}-{t.channel}-{t.language}-{t.tone}"
+)
 def test_every_default_template_passes_the_linter_and_renders(template: Template) -> None:
     assert lint(template) == []
     rendered = render(template, VALUES)
+    assert lint_final(template, rendered) == []
     assert "{" not in rendered.body and "}" not in rendered.body
     assert "Lakeside Dermatology" in rendered.body or "Lakeside Dermatology" in (
         rendered.subject or ""
@@ -76,7 +115,8 @@ def test_every_default_template_passes_the_linter_and_renders(template: Template
     if template.channel is Channel.email:
         assert rendered.subject
     if template.channel is Channel.sms:
-        assert len(worst_case(template.body)) <= 320
+        longest = worst_case(template.body, {"reason": longest_reason(template.workflow_key)})
+        assert len(longest) <= (459 if template.step == 1 else 320)
 
 
 def test_cosmetic_maintenance_is_marketing_and_the_rest_are_care() -> None:
@@ -85,23 +125,67 @@ def test_cosmetic_maintenance_is_marketing_and_the_rest_are_care() -> None:
     assert set(purposes.values()) == {Purpose.care}
 
 
-def test_the_walking_skeleton_words_are_kept_for_cancellation_recovery() -> None:
-    [first] = [
-        t
-        for t in LIBRARY
-        if t.key == "cancellation_recovery.1" and t.channel is Channel.sms and t.language == "en"
-    ]
-    body = render(first, VALUES).body
-    assert body.startswith("Hi Ana, this is Lakeside Dermatology. Your skin check was cancelled.")
-    assert body.endswith("Reply STOP to opt out.")
+def test_the_playbook_steps_offer_booking_or_later_ask_the_barrier_and_close() -> None:
+    for workflow in WORKFLOW_KEYS:
+        if workflow == "service_recovery":
+            continue
+        for language, (later, choices, close) in {
+            "en": ("LATER and the month", "cost", "LATER and a month"),
+            "es": ("MAS TARDE y el mes", "costo", "MAS TARDE y un mes"),
+        }.items():
+            sms = {
+                t.step: render(t, VALUES).body
+                for t in LIBRARY
+                if t.workflow_key == workflow
+                and t.language == language
+                and t.channel is Channel.sms
+                and t.tone is WORKFLOWS[workflow].tone
+            }
+            assert later in sms[2] and "book.example.org" in sms[2]
+            assert choices in sms[3]
+            assert close in sms[4] and "NO" in sms[4]
 
 
-def test_missing_or_too_long_values_fall_back_to_neutral_words() -> None:
-    t = sms("Hi {first_name}, {provider_name} asked to see you. {practice_name}")
-    body = render(t, {"first_name": None, "provider_name": "x" * 31, "practice_name": "P"}).body
-    assert body == "Hi there, our team asked to see you. P"
-    spanish = replace(t, language="es", body="Hola {first_name}, le escribe {practice_name}.")
-    assert render(spanish, {"practice_name": "P"}).body == "Hola, le escribe P."
+def test_missing_facts_are_refused_by_name_never_filled_in() -> None:
+    t = sms("Hi {first_name}, your visit is due by {due_date}. {practice_name}")
+    with pytest.raises(MissingFact) as missing:
+        render(t, {"first_name": "Ana", "practice_name": "P"})
+    assert missing.value.variable == "due_date"
+    with pytest.raises(MissingFact, match="too long"):
+        render(t, {"first_name": "A" * 21, "due_date": "May 1", "practice_name": "P"})
+
+
+def test_an_optional_section_is_left_out_whole_when_its_fact_is_unknown() -> None:
+    t = sms("Hi[[ {first_name}]], your visit[[ with {provider_name}]] is due. {practice_name}")
+    assert render(t, {"practice_name": "P"}).body == "Hi, your visit is due. P"
+    full = render(t, {"practice_name": "P", "first_name": "Ana", "provider_name": "Dr. Lee"})
+    assert full.body == "Hi Ana, your visit with Dr. Lee is due. P"
+    assert rules(sms("Hi[[ {first_name}, no end")) == {"variable"}
+
+
+def test_conversation_replies_keep_neutral_words_for_unknown_values() -> None:
+    text = "Hi {first_name}, {provider_name} asked to see you. {practice_name}"
+    values = {"first_name": None, "provider_name": "x" * 31, "practice_name": "P"}
+    assert fill(text, values, "en") == "Hi there, our team asked to see you. P"
+    spanish = fill("Hola {first_name}, le escribe {practice_name}.", {"practice_name": "P"}, "es")
+    assert spanish == "Hola, le escribe P."
+
+
+def test_the_final_text_is_linted_with_its_values() -> None:
+    t = sms("Hi {first_name}, your {service_name} is ready. {practice_name}")
+    clean = render(t, {"first_name": "Ana", "service_name": "skin check", "practice_name": "P"})
+    assert lint_final(t, clean) == []
+    dirty = render(t, {"first_name": "Ana", "service_name": "melanoma", "practice_name": "P"})
+    assert {i.rule for i in lint_final(t, dirty)} == {"condition_word"}
+    urgent = render(t, {"first_name": "Ana", "service_name": "visit", "practice_name": "ASAP"})
+    assert {i.rule for i in lint_final(t, urgent)} == {"urgency"}
+    named = render(
+        t, {"first_name": "Ana", "service_name": "visit", "practice_name": "Skin Cancer Center"}
+    )
+    assert lint_final(t, named, names=["Skin Cancer Center"]) == []  # the practice's own name
+    long = t.body.replace("{practice_name}", "P" * 300)
+    filled = render(replace(t, body=long), {"first_name": "Ana", "service_name": "visit"})
+    assert {i.rule for i in lint_final(t, filled)} == {"length"}
 
 
 def test_unknown_variables_and_bad_braces_are_refused_with_the_allowed_list() -> None:
@@ -252,33 +336,16 @@ def test_variables_whitelist_is_the_documented_one() -> None:
         "practice_phone",
         "provider_name",
         "service_name",
+        "source_date",
+        "due_date",
         "due_month",
         "booking_link",
+        "reason",
     }
 
 
-def test_the_documented_due_month_fills_recall_templates_in_each_language() -> None:
-    from datetime import date
-
-    from services.messenger.practices import Practice
-    from services.messenger.sending import template_values
-    from tests.messenger.conftest import send_step
-
-    [en, es] = [
-        t for t in LIBRARY
-        if t.key == "skin_cancer_surveillance.1" and t.channel is Channel.sms
-    ]  # fmt: skip
-    due = send_step(workflow="skin_cancer_surveillance").model_copy(
-        update={"due_on": date(2026, 3, 9)}
-    )
-    practice = Practice("Lakeside", "+15555550100")
-    assert (
-        "is due in March 2026." in render(en, template_values(due, None, practice, None, "en")).body
-    )
-    spanish = render(es, template_values(due, None, practice, None, "es")).body
-    assert "corresponde en marzo de 2026." in spanish
-    undated = send_step(workflow="skin_cancer_surveillance")
-    assert (
-        "is due in the coming weeks."
-        in render(en, template_values(undated, None, practice, None, "en")).body
-    )
+def test_a_first_contact_may_take_three_segments_the_others_two() -> None:
+    body = "Hi {first_name}, " + "we look forward to seeing you again. " * 10
+    first = replace(sms(body + " Reply STOP to opt out."), step=1)
+    assert [i.rule for i in lint(first)] == []
+    assert [i.rule for i in lint(sms(body))] == ["length"]

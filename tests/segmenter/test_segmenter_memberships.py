@@ -144,8 +144,15 @@ def test_recovery_also_lifts_when_the_patient_records_better_feedback_later() ->
     assert not state.recovery_hold
 
 
-def test_an_old_poor_feedback_arriving_late_does_not_open_recovery() -> None:
+def test_a_poor_experience_opens_recovery_however_old_it_is() -> None:
     _, out = run([ehr.feedback("fb-1", at("2024-01-01"), Sentiment.poor)], at("2026-02-05"))
+    assert [type(p) for p in out] == [EscalationRaised]
+
+
+def test_a_clinic_may_set_a_look_back_for_poor_experiences() -> None:
+    params = ClinicParams.model_validate({"general": {"recovery_lookback_days": 365}})
+    events = [ehr.feedback("fb-1", at("2024-01-01"), Sentiment.poor)]
+    _, out = run(events, at("2026-02-05"), params=params)
     assert out == []
 
 

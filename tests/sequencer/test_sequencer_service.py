@@ -309,6 +309,15 @@ async def test_admins_set_clinic_rules_and_workflows(service: Service) -> None:
             headers=service.auth("operator"),
         )
     ).status_code == 403
+    # Hours a state's could never meet are refused, naming the state: its patients could never
+    # be messaged.
+    late = await service.client.put(
+        f"/clinics/{service.clinic_id}/rules",
+        json={"allowed_from": "20:30", "allowed_until": "21:00"},
+        headers=admin,
+    )
+    assert late.status_code == 422
+    assert "FL" in late.json()["detail"] and "could never be messaged" in late.json()["detail"]
     r = await service.client.get(
         "/workflows", params={"clinic_id": service.clinic_id}, headers=service.auth("viewer")
     )

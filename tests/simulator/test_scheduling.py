@@ -237,9 +237,14 @@ async def test_the_messenger_offers_another_providers_times_when_its_provider_ha
         query = SlotQuery("clinic-test", ServiceLine.neurotoxin, "dr-1", None, MONDAY)
         offered = await find_offer(client, query)
         own = await find_offer(client, replace(query, service_line=ServiceLine.skin_check))
+        named = await find_offer(client, query, ["dr-1", "dr-2", "np-3"])
         await client.close()
-    assert offered and all(s.slot_id.startswith("S-np-3-") for s in offered)
-    assert own and all(s.slot_id.startswith("S-dr-1-") for s in own)  # their own, when they can
+    assert offered.slots and all(s.slot_id.startswith("S-np-3-") for s in offered.slots)
+    assert not offered.same and offered.provider_id is None  # nobody named: any provider
+    assert own.same and all(s.slot_id.startswith("S-dr-1-") for s in own.slots)
+    # With the practice's providers known, the offer says whose times they are.
+    assert (named.provider_id, named.same) == ("np-3", False)
+    assert all(s.slot_id.startswith("S-np-3-") and s.provider_id == "np-3" for s in named.slots)
 
 
 async def test_with_a_token_the_scheduling_api_refuses_a_caller_without_it():

@@ -482,14 +482,26 @@ def test_an_old_version_is_read_through_its_upcaster(monkeypatch: pytest.MonkeyP
     assert WidgetV1.event_version == 1
 
 
-def test_a_version_1_patient_is_read_as_version_2_without_record_numbers() -> None:
+def test_a_version_1_patient_is_read_as_the_current_version_without_record_numbers() -> None:
     doc = _wire(FACTORIES["PatientUpserted"]())
     body = doc["payload"]
     body.pop("identifiers")
+    body.pop("home_state", None)
     doc.update(version=1, payload=body)
     event = parse_event(doc)
-    assert event.version == 2 and event.payload.identifiers == ()
+    assert event.version == 3 and event.payload.identifiers == ()
+    assert event.payload.home_state is None
     assert event.payload.given_name == "Avery"
+
+
+def test_a_version_2_patient_keeps_its_record_numbers_and_has_no_home_state() -> None:
+    doc = _wire(FACTORIES["PatientUpserted"]())
+    body = doc["payload"]
+    body.pop("home_state", None)
+    doc.update(version=2, payload=body)
+    event = parse_event(doc)
+    assert event.version == 3 and event.payload.home_state is None
+    assert event.payload.identifiers == FACTORIES["PatientUpserted"]().identifiers
 
 
 def test_a_record_identifier_names_its_namespace() -> None:

@@ -17,7 +17,7 @@ from services.ingest.mapping.contacts import (
     ranked,
 )
 from services.ingest.mapping.ids import required_id
-from services.ingest.mapping.places import zone_from_address
+from services.ingest.mapping.places import state_of_address, zone_from_address
 from shared.events.common import ContactKind, ContactUse, RecordIdentifier, is_record_identifier
 from shared.events.ehr import PatientUpserted
 
@@ -42,6 +42,7 @@ def map_patient(entry: Entry, doc: DocumentContext) -> Fact:
         contacts=ranked(_contacts(patient, source.source_updated_at, doc)),
         preferred_language=_language(patient),
         time_zone=_time_zone(patient),
+        home_state=_state(patient),
         deceased=bool(patient.deceasedBoolean) or patient.deceasedDateTime is not None,
         active=patient.active is not False and not merged_away,
         identifiers=_identifiers(patient),
@@ -84,6 +85,17 @@ def _language(patient: Any) -> str | None:
             tag = language_tag(coding.code)
             if tag:
                 return tag
+    return None
+
+
+def _state(patient: Any) -> str | None:
+    """The US state of the home address (its allowed hours for messages apply)."""
+    addresses = sorted(patient.address or [], key=lambda a: a.use != "home")
+    for address in addresses:
+        if address.use != "old":
+            state = state_of_address(address.state, address.country)
+            if state:
+                return state
     return None
 
 

@@ -9,7 +9,9 @@
   are left out.
 - CarePlan activity whose Timing repeats a counted number of times at a period (e.g. 6 sessions
   every 4 weeks) -> TreatmentPlanUpdated; sessions completed = the activity's outcomeReferences,
-  dated by those records in the Bundle.
+  dated by those records in the Bundle. The plan's purpose (medical care, or elective) is read
+  from a CarePlan.category coding in ``urn:revisit:plan-purpose`` (``care`` / ``marketing``):
+  a laser or peel series can be either, and outreach follows what the plan documents.
 - CarePlan activity for a visit (kind Appointment, a follow-up code or a known service) that is
   not started yet, with a schedule -> FollowUpRecommended (a Timing without a count recurs).
 """
@@ -25,7 +27,7 @@ from services.ingest.fhir.reading import Entry
 from services.ingest.fhir.timing import When, when
 from services.ingest.mapping.service_lines import is_follow_up_code
 from services.ingest.mapping.timing import days_of
-from shared.events.common import ClinicalUrgency, ServiceCode, ServiceLine
+from shared.events.common import ClinicalUrgency, Purpose, ServiceCode, ServiceLine
 from shared.events.ehr import (
     FollowUpRecommended,
     PlanStatus,
@@ -166,6 +168,18 @@ def map_care_plan(entry: Entry, doc: DocumentContext) -> Mapped:
     return facts, notes
 
 
+PURPOSE_SYSTEM = "urn:revisit:plan-purpose"
+_PURPOSES = {"care": Purpose.care, "marketing": Purpose.marketing}
+
+
+def _purpose(cp: Any) -> Purpose | None:
+    for concept in cp.category or []:
+        for coding in concept.coding or []:
+            if coding.system == PURPOSE_SYSTEM and coding.code in _PURPOSES:
+                return _PURPOSES[coding.code]
+    return None
+
+
 def _series(cp: Any, activity: Any, where: str, status: PlanStatus, doc: DocumentContext) -> Any:
     detail = activity.detail
     repeat = detail.scheduledTiming.repeat
@@ -191,6 +205,7 @@ def _series(cp: Any, activity: Any, where: str, status: PlanStatus, doc: Documen
         started_on=doc.day(start),
         last_session_on=max(dates) if dates else None,
         provider_id=doc.practitioner(cp.author),
+        purpose=_purpose(cp),
     )
 
 

@@ -15,7 +15,7 @@ from services.ingest.mapping.contacts import (
     ranked,
 )
 from services.ingest.mapping.ids import required_id
-from services.ingest.mapping.places import zone_from_address
+from services.ingest.mapping.places import state_of_address, zone_from_address
 from shared.events.common import (
     ContactKind,
     ContactUse,
@@ -84,6 +84,7 @@ def patient_upserted(
         ),
         preferred_language=language_tag(pid.value(15, 1)) or language_tag(pid.value(15, 4)),
         time_zone=_zone(pid),
+        home_state=_state(pid),
         deceased=pid.value(30).upper() == "Y" or bool(pid.value(29)),
         identifiers=record_identifiers(pid),
     )
@@ -157,6 +158,14 @@ def _number(pid: Seg, rep: Repetition) -> str:
         country = pid.part(rep, 5)
         return f"+{country}{area}{local}" if country else f"{area}{local}"
     return pid.part(rep, 1)
+
+
+def _state(pid: Seg) -> str | None:
+    for rep in pid.reps(11):
+        state = state_of_address(pid.part(rep, 4), pid.part(rep, 6))
+        if state:
+            return state
+    return None
 
 
 def _zone(pid: Seg) -> str | None:

@@ -74,6 +74,16 @@ _BY_NAME = {name.upper(): zone for name, zone in _STATES.values()}
 _US = {"", "US", "USA", "UNITED STATES", "UNITED STATES OF AMERICA", "U.S.", "U.S.A."}
 
 
+def state_of_address(state: str | None, country: str | None) -> str | None:
+    """The postal code of a US state (given as a code or a name); None outside the US."""
+    if (country or "").strip().upper() not in _US:
+        return None
+    key = (state or "").strip().upper()
+    if key in _STATES:
+        return key
+    return next((code for code, (name, _) in _STATES.items() if name.upper() == key), None)
+
+
 def zone_from_address(state: str | None, country: str | None) -> str | None:
     """The IANA zone of a US state (code or name); None outside the US or when unknown."""
     if (country or "").strip().upper() not in _US:

@@ -1,13 +1,24 @@
 """The scheduling conversation's words and events: slot offers in the patient's language and
 time zone, the BookingRequested a choice becomes, the staff callback when booking by text fails.
+
+An offer says whose times they are: the patient's own provider's first ("Dr. Okafor has these
+times"); when that provider has none soon, it says so and names the provider whose times are
+offered instead. It names a provider only when the practice gave their display name.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from services.messenger.domain.conversation import ConversationState, OfferedSlot, escalation_id
+from services.messenger.domain.conversation import (
+    Answer,
+    ConversationState,
+    OfferedSlot,
+    escalation_id,
+)
+from services.messenger.domain.system_messages import Reply
 from shared.events.common import Channel
 from shared.events.escalations import CaseType, EscalationRaised, Severity
 from shared.events.messages import BookingRequested
@@ -33,6 +44,36 @@ def slot_list(slots: tuple[OfferedSlot, ...], zone: ZoneInfo, language: str) -> 
     return "; ".join(
         f"{i}) {slot_time(s.start, zone, language)}" for i, s in enumerate(slots, start=1)
     )
+
+
+@dataclass(frozen=True)
+class Offer:
+    """Times found for an offer, and whose: the patient's own provider (``same``), another
+    provider, or any provider of the practice (``provider_id`` None)."""
+
+    slots: tuple[OfferedSlot, ...]
+    provider_id: str | None
+    same: bool
+
+
+def offer_answer(
+    offer: Offer,
+    own_provider: str | None,
+    names: dict[str, str],
+    zone: ZoneInfo,
+    language: str,
+) -> Answer:
+    """The words of an offer: whose times these are, and the times."""
+    values = {"slot_list": slot_list(offer.slots, zone, language)}
+    own = names.get(own_provider or "")
+    if own is None:
+        return Answer(Reply.slot_offer, values)
+    if offer.same:
+        return Answer(Reply.slot_offer_same_provider, values)
+    other = names.get(offer.provider_id or "")
+    if other is None:
+        return Answer(Reply.slot_offer_any_provider, values)
+    return Answer(Reply.slot_offer_other_provider, {**values, "other_provider_name": other})
 
 
 def booking_requested(

@@ -2,30 +2,48 @@
 
 They run on what is true now, whatever the sequencer believed when it scheduled the step: the
 command's expiry, a usable contact, deceased or inactive, a number reported as wrong, opt-out,
-marketing consent, an open escalation, an approved template, quiet hours in the patient's own
-time zone and the frequency caps. The first failing check is the reason reported.
+marketing consent on the channel, an open escalation, an approved template, quiet hours in the
+patient's own time zone and the frequency caps. The first failing check is the reason reported.
+
+Quiet hours and caps are the clinic's outreach policy, carried by the command and applied with
+the same functions the sequencer scheduled it with (``shared.outreach_policy``): the messenger
+has no hours or caps of its own. It narrows them with what it knows better (the zone and the
+address state on the patient's contact card), never widens them.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared.events.common import Channel, Purpose
 from shared.events.messages import BlockReason
 from shared.events.outreach import SendStep
+from shared.outreach_policy import (
+    DEFAULT_POLICY,
+    WEEK,
+    ConsentRefusal,
+    Hold,
+    OutreachPolicy,
+    consent_refusal,
+    send_refusal,
+)
 
-QUIET_UNTIL = time(8, 0)
-QUIET_FROM = time(21, 0)
-DAY = timedelta(days=1)
-WEEK = timedelta(days=7)
+__all__ = ["WEEK", "Blocked", "ContactCard", "SendContext", "SendWindow", "check_send"]
 
 # Reasons that belong to one channel: the command's fallback channel may still work.
 CHANNEL_REASONS = frozenset(
     {BlockReason.no_contact, BlockReason.opted_out, BlockReason.wrong_number}
 )
+_HOLDS = {Hold.quiet_hours: BlockReason.quiet_hours, Hold.frequency_cap: BlockReason.frequency_cap}
+_CONSENT = {
+    ConsentRefusal.opted_out: BlockReason.opted_out,
+    ConsentRefusal.no_consent: BlockReason.no_consent,
+}
 
 
 @dataclass(frozen=True)
@@ -42,8 +60,10 @@ class ContactCard:
     active: bool = True
     opted_out_sms: bool = False
     opted_out_email: bool = False
-    marketing_consent: bool = False
+    marketing_sms: bool = False  # marketing consent is given (or not) per channel
+    marketing_email: bool = False
     wrong_number_phone: str | None = None  # a number the patient's household said is not theirs
+    home_state: str | None = None
 
     def address(self, channel: Channel) -> str | None:
         return self.phone if channel is Channel.sms else self.email
@@ -51,16 +71,13 @@ class ContactCard:
     def opted_out(self, channel: Channel) -> bool:
         return self.opted_out_sms if channel is Channel.sms else self.opted_out_email
 
+    def marketing(self, channel: Channel) -> bool:
+        return self.marketing_sms if channel is Channel.sms else self.marketing_email
+
     @property
     def lang(self) -> str:
         """The template language: ``es`` for any Spanish tag, else English."""
         return "es" if self.language.split("-")[0].lower() == "es" else "en"
-
-
-@dataclass(frozen=True)
-class Caps:
-    per_day: int = 1
-    per_week: int = 3
 
 
 @dataclass(frozen=True)
@@ -70,26 +87,92 @@ class Blocked:
 
 
 @dataclass(frozen=True)
+class SendWindow:
+    """What a queued step keeps of its command for the check at the moment of sending."""
+
+    policy: OutreachPolicy = DEFAULT_POLICY
+    time_zone: str | None = None  # the zone the sequencer planned in
+    home_state: str | None = None
+
+    @classmethod
+    def of(cls, cmd: SendStep) -> SendWindow:
+        return cls(cmd.policy, cmd.time_zone, cmd.home_state)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy.model_dump(mode="json"),
+            "time_zone": self.time_zone,
+            "home_state": self.home_state,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any) -> SendWindow:
+        if isinstance(raw, str):
+            raw = json.loads(raw)
+        if not isinstance(raw, dict):
+            return cls()  # queued before windows were kept: the default policy
+        return cls(
+            OutreachPolicy.model_validate(raw.get("policy") or {}),
+            raw.get("time_zone"),
+            raw.get("home_state"),
+        )
+
+    def zones(self, card: ContactCard | None) -> list[ZoneInfo]:
+        """Every zone the patient may be in, each of which must allow the send: the one the
+        sequencer planned in and the card's (fresher, last); the clinic's when neither is
+        known."""
+        names = [self.time_zone] if self.time_zone else []
+        if card is not None and card.time_zone and card.time_zone not in names:
+            names.append(card.time_zone)
+        return [ZoneInfo(n) for n in names or [self.policy.zone]]
+
+    def states(self, card: ContactCard | None) -> list[str | None]:
+        return [self.home_state, card.home_state if card else None]
+
+    def hold(
+        self, card: ContactCard | None, now: datetime, sends: Sequence[datetime] = ()
+    ) -> Blocked | None:
+        refused = send_refusal(
+            self.policy, now, zones=self.zones(card), states=self.states(card), sends=sends
+        )
+        return Blocked(_HOLDS[refused.hold], refused.retry_after) if refused else None
+
+
+@dataclass(frozen=True)
 class SendContext:
     """Facts the checks need besides the card; loaded per batch by the shell."""
 
-    default_zone: str
     escalation_open: bool = False
     template_available: bool = True
     recent_sends: Sequence[datetime] = field(
         default_factory=tuple
     )  # outreach sends to this patient
-    caps: Caps = field(default_factory=Caps)
     sequence_cancelled: bool = False
 
 
-def channel_check(card: ContactCard | None, channel: Channel) -> BlockReason | None:
+def channel_check(
+    card: ContactCard | None, channel: Channel, purpose: Purpose = Purpose.care
+) -> BlockReason | None:
     if card is None or card.address(channel) is None:
         return BlockReason.no_contact
     if channel is Channel.sms and card.wrong_number_phone and card.phone == card.wrong_number_phone:
         return BlockReason.wrong_number
-    if card.opted_out(channel):
-        return BlockReason.opted_out
+    refused = consent_refusal(
+        purpose,
+        channel,
+        opted_out=[c for c in Channel if card.opted_out(c)],
+        marketing_consent=[c for c in Channel if card.marketing(c)],
+    )
+    return _CONSENT[refused] if refused else None
+
+
+def _person(card: ContactCard | None) -> Blocked | None:
+    if card is None:
+        return Blocked(BlockReason.no_contact)
+    if card.deceased:
+        return Blocked(BlockReason.deceased)
+    if not card.active:
+        return Blocked(BlockReason.patient_inactive)
     return None
 
 
@@ -97,38 +180,26 @@ def check_send(
     card: ContactCard | None,
     cmd: SendStep,
     now: datetime,
-    ctx: SendContext | str,
+    ctx: SendContext | None = None,
     *,
     channel: Channel | None = None,
 ) -> Blocked | None:
     """None when the step may go now on ``channel`` (default: the command's); else why not."""
-    if isinstance(ctx, str):
-        ctx = SendContext(default_zone=ctx)
+    ctx = ctx or SendContext()
     channel = channel or cmd.channel
     if now >= cmd.expires_at:
         return Blocked(BlockReason.expired)
-    if card is None:
-        return Blocked(BlockReason.no_contact)
-    if card.deceased:
-        return Blocked(BlockReason.deceased)
-    if not card.active:
-        return Blocked(BlockReason.patient_inactive)
-    reason = channel_check(card, channel)
+    gone = _person(card)
+    if gone is not None:
+        return gone
+    reason = channel_check(card, channel, cmd.purpose)
     if reason is not None:
         return Blocked(reason)
-    if cmd.purpose is Purpose.marketing and not card.marketing_consent:
-        return Blocked(BlockReason.no_consent)
     if ctx.escalation_open:
         return Blocked(BlockReason.escalation_open)
     if not ctx.template_available:
         return Blocked(BlockReason.template_not_approved)
-    allowed_at = quiet_hours_end(now, ZoneInfo(card.time_zone or ctx.default_zone))
-    if allowed_at is not None:
-        return Blocked(BlockReason.quiet_hours, retry_after=allowed_at)
-    capped_until = cap_reached(ctx.recent_sends, now, ctx.caps)
-    if capped_until is not None:
-        return Blocked(BlockReason.frequency_cap, retry_after=capped_until)
-    return None
+    return SendWindow.of(cmd).hold(card, now, ctx.recent_sends)
 
 
 def choose_channel(
@@ -144,33 +215,11 @@ def choose_channel(
         blocked is not None
         and blocked.reason in CHANNEL_REASONS
         and cmd.fallback_channel is not None
-        and channel_check(card, cmd.fallback_channel) is None
+        and channel_check(card, cmd.fallback_channel, cmd.purpose) is None
     ):
         fallback = cmd.fallback_channel
         return fallback, True, check_send(card, cmd, now, ctx_for(fallback), channel=fallback)
     return cmd.channel, False, blocked
-
-
-def quiet_hours_end(now: datetime, zone: ZoneInfo) -> datetime | None:
-    """When quiet hours end if ``now`` is inside them in ``zone``; None if it is not."""
-    local = now.astimezone(zone)
-    if QUIET_UNTIL <= local.time() < QUIET_FROM:
-        return None
-    day = local.date() if local.time() < QUIET_UNTIL else local.date() + timedelta(days=1)
-    return datetime.combine(day, QUIET_UNTIL, tzinfo=zone).astimezone(now.tzinfo)
-
-
-def cap_reached(recent: Sequence[datetime], now: datetime, caps: Caps) -> datetime | None:
-    """When the next outreach message may go if a cap is reached now; None if none is."""
-    later: list[datetime] = []
-    for window, cap in ((DAY, caps.per_day), (WEEK, caps.per_week)):
-        inside = sorted(t for t in recent if now - window < t <= now)
-        if cap == 0:
-            continue
-        if len(inside) >= cap:
-            # The window frees a place when its oldest counted send leaves it.
-            later.append(inside[len(inside) - cap] + window)
-    return max(later) if later else None
 
 
 def recheck(
@@ -180,27 +229,19 @@ def recheck(
     purpose: Purpose,
     expires_at: datetime | None,
     now: datetime,
-    default_zone: str,
+    window: SendWindow,
     escalation_open: bool,
 ) -> Blocked | None:
     """The checks again at the moment of sending (caps were counted when the step was claimed):
     anything that changed since the claim (an opt-out, a death, an escalation, the hour) wins."""
     if expires_at is not None and now >= expires_at:
         return Blocked(BlockReason.expired)
-    if card is None:
-        return Blocked(BlockReason.no_contact)
-    if card.deceased:
-        return Blocked(BlockReason.deceased)
-    if not card.active:
-        return Blocked(BlockReason.patient_inactive)
-    reason = channel_check(card, channel)
+    gone = _person(card)
+    if gone is not None:
+        return gone
+    reason = channel_check(card, channel, purpose)
     if reason is not None:
         return Blocked(reason)
-    if purpose is Purpose.marketing and not card.marketing_consent:
-        return Blocked(BlockReason.no_consent)
     if escalation_open:
         return Blocked(BlockReason.escalation_open)
-    allowed_at = quiet_hours_end(now, ZoneInfo(card.time_zone or default_zone))
-    if allowed_at is not None:
-        return Blocked(BlockReason.quiet_hours, retry_after=allowed_at)
-    return None
+    return window.hold(card, now)

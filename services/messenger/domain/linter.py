@@ -12,19 +12,27 @@ Rules (each issue names its rule):
   "reply STOP or UNSUBSCRIBE").
 - ``carrier_keyword``: never ask a patient to reply CANCEL, END, QUIT, STOPALL, UNSUBSCRIBE or
   YES for anything (carriers treat them as opt-out / opt-in words); STOP only to opt out.
-- ``length``: an SMS with every variable at its longest must fit the length limit.
+- ``length``: an SMS with every variable at its longest (and every optional section kept) must
+  fit the length limit: 320 characters (two segments), a first contact 459 (three), since it
+  carries the documented reason, the next step and the opt-out line.
 - ``subject``: an e-mail has a subject.
+
+``lint_final`` runs the same rules on the final text, with every value filled in, at send
+time: whatever a value turned out to be, the words that go out obey them too.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from services.messenger.domain.reasons import longest_reason
 from services.messenger.domain.templates import (
     SYSTEM_VARIABLES,
     VARIABLES,
+    Rendered,
     Template,
     TemplateFormatError,
     placeholders,
@@ -32,6 +40,9 @@ from services.messenger.domain.templates import (
     worst_case,
 )
 from shared.events.common import Channel, ClinicalUrgency, Purpose
+
+SMS_MAX_CHARS = 320
+FIRST_CONTACT_MAX_CHARS = 459
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,8 @@ class LintIssue:
 
 def fold(text: str) -> str:
     """Lower-case, accents removed: "Cáncer" and "cancer" look the same to the rules."""
+    if text.isascii():
+        return text.lower()  # nothing to remove, and every final text is folded at send time
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -161,8 +174,16 @@ def find_offer(text: str) -> str | None:
     return None
 
 
-def lint(template: Template, *, sms_max_chars: int = 320, system: bool = False) -> list[LintIssue]:
-    """Every reason ``template`` may not be approved; an empty list means it may."""
+def lint(
+    template: Template,
+    *,
+    sms_max_chars: int = SMS_MAX_CHARS,
+    first_contact_max_chars: int = FIRST_CONTACT_MAX_CHARS,
+    system: bool = False,
+    worst_case_length: bool = True,
+) -> list[LintIssue]:
+    """Every reason ``template`` may not be approved; an empty list means it may.
+    ``worst_case_length`` False skips the length rule (the final text counts its own)."""
     issues: list[LintIssue] = []
     allowed = set(VARIABLES) | (set(SYSTEM_VARIABLES) if system else set())
     parts = [("body", template.body)]
@@ -251,14 +272,62 @@ def lint(template: Template, *, sms_max_chars: int = 320, system: bool = False) 
             issues.append(
                 LintIssue("opt_out", f"a first contact must say how to opt out (e.g. '{line}')")
             )
-    if template.channel is Channel.sms and not any(i.rule == "variable" for i in issues):
-        longest = worst_case(template.body)
-        if len(longest) > sms_max_chars:
+    if (
+        worst_case_length
+        and template.channel is Channel.sms
+        and not any(i.rule == "variable" for i in issues)
+    ):
+        limit = first_contact_max_chars if template.first_contact else sms_max_chars
+        longest = worst_case(template.body, {"reason": longest_reason(template.workflow_key)})
+        if len(longest) > limit:
             issues.append(
                 LintIssue(
                     "length",
                     f"with every variable at its longest the SMS is {len(longest)} characters "
-                    f"({sms_segments(longest)} segments); the limit is {sms_max_chars}",
+                    f"({sms_segments(longest)} segments); the limit is {limit}",
                 )
             )
+    return issues
+
+
+def lint_final(
+    template: Template,
+    rendered: Rendered,
+    *,
+    sms_max_chars: int = SMS_MAX_CHARS,
+    first_contact_max_chars: int = FIRST_CONTACT_MAX_CHARS,
+    names: Iterable[str | None] = (),
+) -> list[LintIssue]:
+    """The rules again on the words that would go out, values filled in (send time).
+
+    ``names`` are proper names the practice chose (its own, its providers'): "Lakeside Skin
+    Cancer Center" names the practice, not the patient's condition, so the word rules read past
+    them; the length rule counts them."""
+    issues: list[LintIssue] = []
+    judged = rendered
+    for name in sorted({n for n in names if n}, key=len, reverse=True):
+        judged = Rendered(
+            judged.body.replace(name, "Name"),
+            judged.subject.replace(name, "Name") if judged.subject else None,
+        )
+    for part, text in (("body", rendered.body), ("subject", rendered.subject or "")):
+        if any(mark in text for mark in ("{", "}", "[[", "]]")):
+            issues.append(LintIssue("variable", f"the final {part} still has a placeholder"))
+    escaped = Template(
+        template.workflow_key,
+        template.step,
+        template.channel,
+        template.tone,
+        template.language,
+        judged.body.replace("{", "{{").replace("}", "}}"),
+        (judged.subject or "").replace("{", "{{").replace("}", "}}") or None,
+        template.purpose,
+        template.urgency,
+    )
+    issues += [i for i in lint(escaped, worst_case_length=False) if i.rule != "variable"]
+    limit = first_contact_max_chars if template.first_contact else sms_max_chars
+    if template.channel is Channel.sms and len(rendered.body) > limit:
+        issues.append(
+            LintIssue("length", f"the SMS is {len(rendered.body)} characters; the limit is {limit}")
+        )
     return issues

@@ -52,7 +52,7 @@ def needs_lookup(card: ContactCard | None, cmd: SendStep) -> bool:
         return False
     if card.phone is None and card.email is None:
         return True
-    return cmd.purpose is Purpose.marketing and not card.marketing_consent
+    return cmd.purpose is Purpose.marketing and not card.marketing(cmd.channel)
 
 
 def awaiting(card: ContactCard | None, arrived: Arrived | None, cmd: SendStep) -> Awaiting | None:
@@ -64,7 +64,7 @@ def awaiting(card: ContactCard | None, arrived: Arrived | None, cmd: SendStep) -
         return Awaiting.contact
     if (
         cmd.purpose is Purpose.marketing
-        and not card.marketing_consent
+        and not card.marketing(cmd.channel)
         and arrived is not None
         and not arrived.marketing_consent_recorded
     ):

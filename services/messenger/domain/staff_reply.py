@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.messenger.domain.checks import ContactCard, recheck
+from services.messenger.domain.checks import ContactCard, SendWindow, recheck
 from services.messenger.domain.linter import CONDITION_WORDS, fold
 from shared.events.common import Channel, Purpose
 
@@ -64,7 +64,7 @@ def check_staff_reply(
     body: str,
     channel: Channel,
     now: datetime,
-    default_zone: str,
+    window: SendWindow,
 ) -> Refusal | None:
     """None when the reply may be queued now; else the first reason it may not."""
     text = body.strip()
@@ -83,7 +83,7 @@ def check_staff_reply(
         purpose=Purpose.care,
         expires_at=None,
         now=now,
-        default_zone=default_zone,
+        window=window,
         escalation_open=False,
     )
     if blocked is None:

@@ -23,6 +23,9 @@ class Reply(StrEnum):
     question_ack = "question_ack"
     concern_ack = "concern_ack"
     slot_offer = "slot_offer"
+    slot_offer_same_provider = "slot_offer_same_provider"
+    slot_offer_other_provider = "slot_offer_other_provider"
+    slot_offer_any_provider = "slot_offer_any_provider"
     booking_link = "booking_link"
     callback = "callback"
     booking_requested = "booking_requested"
@@ -88,6 +91,26 @@ TEXTS: dict[Reply, dict[str, str]] = {
         "or 3 to choose, or call {practice_phone}.",
         "es": "{practice_name} tiene estos horarios para su {service_name}: {slot_list}. "
         "Responda 1, 2 o 3 para elegir, o llame al {practice_phone}.",
+    },
+    # Cancellation recovery offers the same provider first and says so; when that provider has
+    # no time soon, it says that too and names whose times these are.
+    Reply.slot_offer_same_provider: {
+        "en": "{provider_name} has these times for your {service_name}: {slot_list}. Reply 1, 2 "
+        "or 3 to choose, or call {practice_phone}.",
+        "es": "{provider_name} tiene estos horarios para su {service_name}: {slot_list}. "
+        "Responda 1, 2 o 3 para elegir, o llame al {practice_phone}.",
+    },
+    Reply.slot_offer_other_provider: {
+        "en": "{provider_name} has no open times soon. {other_provider_name} has these for your "
+        "{service_name}: {slot_list}. Reply 1, 2 or 3 to choose, or call {practice_phone}.",
+        "es": "{provider_name} no tiene horarios pronto. {other_provider_name} tiene estos para "
+        "su {service_name}: {slot_list}. Responda 1, 2 o 3, o llame al {practice_phone}.",
+    },
+    Reply.slot_offer_any_provider: {
+        "en": "{provider_name} has no open times soon; another of our providers has these for "
+        "your {service_name}: {slot_list}. Reply 1, 2 or 3 to choose, or call {practice_phone}.",
+        "es": "{provider_name} no tiene horarios pronto; otro profesional tiene estos para su "
+        "{service_name}: {slot_list}. Responda 1, 2 o 3, o llame al {practice_phone}.",
     },
     Reply.booking_link: {
         "en": "We could not find an open time by text. Book online at {booking_link} or call "

@@ -2,9 +2,14 @@
 
 A template is keyed by workflow, step, channel, tone and language, and versioned; only an
 approved version is ever sent. Variables come from a whitelist, each with a longest value (so
-the linter can judge an SMS's worst-case length) and a fallback for when the value is unknown
-or too long. None of them can carry a diagnosis: the service name is the patient-facing name of
-the visit, from the table below.
+the linter can judge an SMS's worst-case length). None of them can carry a diagnosis: the
+service name is the patient-facing name of the visit, from the table below.
+
+A variable states a fact, so a step template never renders with one missing: ``render`` raises
+:class:`MissingFact` naming it (the messenger then blocks the step with that reason) rather
+than fill in a stand-in such as "in the coming weeks". Words that only make sense when a fact
+is known go in an optional section, ``[[ with {provider_name}]]``, which is left out whole when
+any variable inside it has no value.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import date
 
 from shared.events.common import Channel, ClinicalUrgency, Purpose, ServiceLine
 from shared.events.outreach import Tone
@@ -23,27 +29,50 @@ LANGUAGES = ("en", "es")
 @dataclass(frozen=True)
 class Variable:
     max_len: int
-    fallback: Mapping[str, str]  # language -> text used when the value is missing or too long
+    meaning: str
 
 
 VARIABLES: dict[str, Variable] = {
-    "first_name": Variable(20, {"en": "there", "es": ""}),
-    "practice_name": Variable(40, {"en": "your dermatology practice", "es": "su dermatología"}),
-    "practice_phone": Variable(16, {"en": "our office", "es": "nuestra oficina"}),
-    "provider_name": Variable(30, {"en": "our team", "es": "nuestro equipo"}),
-    "service_name": Variable(32, {"en": "appointment", "es": "cita"}),
-    "due_month": Variable(18, {"en": "the coming weeks", "es": "las próximas semanas"}),
-    "booking_link": Variable(40, {"en": "our office", "es": "nuestra oficina"}),
+    "first_name": Variable(20, "the patient's given name"),
+    "practice_name": Variable(40, "the practice's name"),
+    "practice_phone": Variable(16, "the practice's phone number"),
+    "provider_name": Variable(30, "the display name of the provider who documented the care"),
+    "service_name": Variable(32, "the patient-facing name of the visit (never a condition)"),
+    "source_date": Variable(24, "the day the documented source was recorded"),
+    "due_date": Variable(24, "the documented due date of the care"),
+    "due_month": Variable(18, "the month of the documented due date"),
+    "booking_link": Variable(40, "the practice's online booking page"),
+    "reason": Variable(
+        220, "the workflow's sentence naming the documented source and due date (reasons.py)"
+    ),
 }
 """The whitelist. Anything else in braces is refused by the linter."""
 
 # Variables only the messenger's own conversation replies use (never a workflow template).
 SYSTEM_VARIABLES: dict[str, Variable] = {
-    "emergency_number": Variable(6, {"en": "911", "es": "911"}),
-    "slot_list": Variable(120, {"en": "", "es": ""}),
-    "slot_time": Variable(30, {"en": "the time you chose", "es": "la hora elegida"}),
-    "snooze_date": Variable(20, {"en": "a while", "es": "un tiempo"}),
+    "emergency_number": Variable(6, "the local emergency number"),
+    "slot_list": Variable(120, "the offered times"),
+    "slot_time": Variable(30, "the chosen time"),
+    "snooze_date": Variable(20, "when the patient asked to hear from us again"),
+    "other_provider_name": Variable(30, "the provider whose times are offered instead"),
 }
+
+# Conversation replies answer what a patient just wrote and keep a neutral word for an unknown
+# value (see ``fill``); step templates never do (see ``render``).
+REPLY_FALLBACKS: dict[str, dict[str, str]] = {
+    "first_name": {"en": "there", "es": ""},
+    "practice_name": {"en": "your dermatology practice", "es": "su dermatología"},
+    "practice_phone": {"en": "our office", "es": "nuestra oficina"},
+    "provider_name": {"en": "our team", "es": "nuestro equipo"},
+    "other_provider_name": {"en": "another provider", "es": "otro profesional"},
+    "service_name": {"en": "appointment", "es": "cita"},
+    "booking_link": {"en": "our office", "es": "nuestra oficina"},
+    "emergency_number": {"en": "911", "es": "911"},
+    "slot_list": {"en": "", "es": ""},
+    "slot_time": {"en": "the time you chose", "es": "la hora elegida"},
+    "snooze_date": {"en": "a while", "es": "un tiempo"},
+}
+
 
 SERVICE_NAMES: dict[str, dict[ServiceLine, str]] = {
     "en": {
@@ -65,7 +94,7 @@ SERVICE_NAMES: dict[str, dict[ServiceLine, str]] = {
         ServiceLine.laser: "laser session",
         ServiceLine.chemical_peel: "peel appointment",
         ServiceLine.microneedling: "microneedling session",
-        ServiceLine.unspecified: "appointment",
+        ServiceLine.unspecified: "visit",
     },
     "es": {
         ServiceLine.skin_check: "revisión de piel",
@@ -104,6 +133,15 @@ def service_name(service_line: ServiceLine, language: str) -> str:
 def month_name(month: int, year: int, language: str) -> str:
     name = MONTHS.get(language, MONTHS["en"]).split()[month - 1]
     return f"{name} {year}" if language == "en" else f"{name} de {year}"
+
+
+def day_name(day: date, language: str, *, today: date | None = None) -> str:
+    """A date as a patient reads it: "March 3" (with the year when it is not this year's)."""
+    month = MONTHS.get(language, MONTHS["en"]).split()[day.month - 1]
+    with_year = today is None or day.year != today.year
+    if language == "es":
+        return f"{day.day} de {month}" + (f" de {day.year}" if with_year else "")
+    return f"{month} {day.day}" + (f", {day.year}" if with_year else "")
 
 
 @dataclass(frozen=True)
@@ -151,11 +189,32 @@ class TemplateFormatError(ValueError):
     """The template text is not a valid format string (the linter says where)."""
 
 
+class MissingFact(ValueError):
+    """A step's words need a fact that is not known (the step is blocked, never guessed at)."""
+
+    def __init__(self, variable: str, why: str = "no value") -> None:
+        super().__init__(f"{{{variable}}}: {why}")
+        self.variable = variable
+        self.why = why
+
+
+_SECTION = re.compile(r"\[\[(.*?)\]\]", re.S)
+
+
+def sections(text: str) -> list[str]:
+    """The optional sections of ``text`` (what is between ``[[`` and ``]]``)."""
+    if text.count("[[") != text.count("]]") or "[[" in "".join(_SECTION.sub("", text)):
+        raise TemplateFormatError("an optional section [[...]] is not closed")
+    return _SECTION.findall(text)
+
+
 def placeholders(text: str) -> list[str]:
-    """Every ``{name}`` in ``text``; TemplateFormatError for anything else in braces."""
+    """Every ``{name}`` in ``text`` (sections included); TemplateFormatError for anything else
+    in braces or an unclosed section."""
+    sections(text)
     names: list[str] = []
     try:
-        parsed = list(string.Formatter().parse(text))
+        parsed = list(string.Formatter().parse(text.replace("[[", "").replace("]]", "")))
     except ValueError as exc:
         raise TemplateFormatError(f"unbalanced braces ({exc})") from None
     for _literal, name, spec, conversion in parsed:
@@ -167,37 +226,88 @@ def placeholders(text: str) -> list[str]:
     return names
 
 
-def _value(name: str, values: Mapping[str, str | None], language: str) -> str:
-    var = VARIABLES.get(name) or SYSTEM_VARIABLES[name]
+def _known(name: str, values: Mapping[str, str | None]) -> str | None:
     value = (values.get(name) or "").strip()
-    if not value or len(value) > var.max_len:
-        return var.fallback.get(language, var.fallback["en"])
+    var = VARIABLES.get(name) or SYSTEM_VARIABLES.get(name)
+    if not value or (var is not None and len(value) > var.max_len):
+        return None
     return value
 
 
 _SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([,.!?;:])")
+_DOUBLE_SPACE = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
+
+
+def _tidy(text: str) -> str:
+    # A section left out must not leave "Hi ," or a double space behind.
+    return _DOUBLE_SPACE.sub(" ", _SPACE_BEFORE_PUNCT.sub(r"\1", text))
+
+
+def strict_fill(text: str, values: Mapping[str, str | None]) -> str:
+    """Substitute the variables; sections whose facts are unknown are left out, and a missing
+    fact anywhere else raises :class:`MissingFact` with its name."""
+    placeholders(text)
+    kept: list[str] = []
+
+    def section(m: re.Match[str]) -> str:
+        inner = m.group(1)
+        names = placeholders(inner)
+        known = {n: _known(n, values) for n in names}
+        kept.append("" if None in known.values() else inner.format_map(known))
+        return f"\0{len(kept) - 1}\0"
+
+    outside = _SECTION.sub(section, text)
+    filled: dict[str, str] = {}
+    for name in placeholders(outside):
+        value = _known(name, values)
+        if value is None:
+            raw = (values.get(name) or "").strip()
+            raise MissingFact(name, "too long" if raw else "no value")
+        filled[name] = value
+    body = outside.format_map(filled)
+    for index, piece in enumerate(kept):
+        body = body.replace(f"\0{index}\0", piece)
+    return _tidy(body)
 
 
 def fill(text: str, values: Mapping[str, str | None], language: str) -> str:
-    """Substitute whitelisted variables (fallbacks for missing or over-long values)."""
-    filled = text.format_map({n: _value(n, values, language) for n in placeholders(text)})
-    # An empty fallback (a Spanish greeting without a name) must not leave "Hola ,".
-    return _SPACE_BEFORE_PUNCT.sub(r"\1", filled)
+    """For conversation replies only: a neutral word stands in for an unknown value (they
+    answer what the patient just wrote; a step template goes through ``render``)."""
+
+    def value(name: str) -> str:
+        known = _known(name, values)
+        if known is not None:
+            return known
+        words = REPLY_FALLBACKS.get(name, {})
+        return words.get(language, words.get("en", ""))
+
+    def section(m: re.Match[str]) -> str:
+        names = placeholders(m.group(1))
+        if any(_known(n, values) is None for n in names):
+            return ""
+        return m.group(1).format_map({n: value(n) for n in names})
+
+    outside = _SECTION.sub(lambda m: section(m).replace("{", "{{").replace("}", "}}"), text)
+    return _tidy(outside.format_map({n: value(n) for n in placeholders(outside)}))
 
 
 def render(template: Template, values: Mapping[str, str | None]) -> Rendered:
-    subject = fill(template.subject, values, template.language) if template.subject else None
-    return Rendered(body=fill(template.body, values, template.language), subject=subject)
+    """The words of a step; :class:`MissingFact` when a fact they state is unknown."""
+    subject = strict_fill(template.subject, values) if template.subject else None
+    return Rendered(body=strict_fill(template.body, values), subject=subject)
 
 
-def worst_case(text: str) -> str:
-    """``text`` with every variable at its longest allowed value (for length checks)."""
+def worst_case(text: str, longest: Mapping[str, int] | None = None) -> str:
+    """``text`` with every variable at its longest allowed value and every optional section
+    kept (for length checks). ``longest`` overrides a variable's longest length."""
     names = placeholders(text)
-    longest = {
-        n: "x" * (VARIABLES.get(n) or SYSTEM_VARIABLES.get(n) or Variable(40, {})).max_len
+    sizes = {
+        n: (longest or {}).get(n)
+        or (VARIABLES.get(n) or SYSTEM_VARIABLES.get(n) or Variable(40, "")).max_len
         for n in names
     }
-    return text.format_map(longest)
+    flat = text.replace("[[", "").replace("]]", "")
+    return flat.format_map({n: "x" * size for n, size in sizes.items()})
 
 
 # GSM 03.38 basic character set plus its extension table (which costs two septets).

@@ -23,6 +23,7 @@ from services.segmenter.domain.params import ClinicParams
 from services.segmenter.domain.words import capital, day_start, span, span_adjective, window, words
 from shared.events.common import (
     ClinicalUrgency,
+    Purpose,
     Segment,
     SegmentKind,
     ServiceLine,
@@ -30,9 +31,11 @@ from shared.events.common import (
     SourceRecordKind,
 )
 from shared.events.eligibility import (
+    Documented,
     LeftReason,
     MissedAppointment,
     PatientBecameEligible,
+    ReasonSource,
     RebookedBy,
 )
 
@@ -74,6 +77,9 @@ class Finding:
     location_id: str | None
     ended: Ending | None = None
     time_zone: str | None = None  # the patient's own zone, for the sequencer's quiet hours
+    home_state: str | None = None  # the state of the patient's address (its hours apply)
+    # What a message may say about the need: the source, the day it was recorded, the due date.
+    documented: Documented | None = None
     # A recurring need met for this cycle and already counting towards the next one.
     renewed: Ending | None = None
     # Staff explain output only (may carry StaffOnlyText such as the plan's own words).
@@ -115,7 +121,21 @@ class Finding:
             "time_zone": self.time_zone,
             "missed": self.missed.model_dump(mode="json") if self.missed else None,
             "rebooked_by": self.rebooked_by.model_dump(mode="json") if self.rebooked_by else None,
+            "home_state": self.home_state,
+            "documented": self.documented.model_dump(mode="json") if self.documented else None,
         }
+
+
+def documented(
+    source: ReasonSource,
+    recorded_on: date,
+    *,
+    recorded_at: datetime | None = None,
+    due_on: date | None = None,
+) -> Documented:
+    return Documented(
+        source=source, recorded_on=recorded_on, recorded_at=recorded_at, due_on=due_on
+    )
 
 
 def eligible_event(fields: dict[str, Any], eligibility_id: str) -> PatientBecameEligible:
@@ -250,6 +270,10 @@ class Draft:
     missed: MissedAppointment | None = None
     # False when the record named no service and ``service_line`` stands in for one.
     line_documented: bool = True
+    documented: Documented | None = None
+    # The purpose the plan documents, when it does: it decides over the service line's usual
+    # one (a laser series can be medical care).
+    purpose: Purpose | None = None
 
 
 class Rule(ABC):
@@ -288,10 +312,12 @@ class Rule(ABC):
             due_at=draft.due_at,
             # Copied from the record, possibly lowered by the clinic's cap, never raised.
             urgency=cap.capped_at(draft.documented_urgency),
-            needs_marketing_consent=params.is_cosmetic(draft.service_line),
+            needs_marketing_consent=params.needs_marketing(draft.service_line, draft.purpose),
             provider_id=draft.provider_id,
             location_id=draft.location_id,
             time_zone=journey.patient.time_zone if journey.patient else None,
+            home_state=journey.patient.home_state if journey.patient else None,
+            documented=draft.documented,
             ended=draft.ended,
             renewed=draft.renewed,
             details=draft.details,
@@ -314,6 +340,7 @@ __all__ = [
     "booking_for",
     "capital",
     "day_start",
+    "documented",
     "eligible_event",
     "met_by",
     "need_id",

@@ -259,5 +259,8 @@ class Journey:
     def visit(self, visit_id: str | None) -> Visit | None:
         return self._visits_by_id.get(visit_id) if visit_id else None
 
+    def plan(self, plan_id: str | None) -> TreatmentPlanUpdated | None:
+        return next((p for p in self.plans if p.plan_id == plan_id), None) if plan_id else None
+
     def appointment(self, appointment_id: str | None) -> Appointment | None:
         return self._appointments_by_id.get(appointment_id) if appointment_id else None

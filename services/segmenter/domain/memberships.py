@@ -80,7 +80,7 @@ class Membership:
 
 
 def rank(finding: Finding, params: ClinicParams) -> int:
-    cosmetic = params.is_cosmetic(finding.service_line)
+    cosmetic = finding.needs_marketing_consent
     urgency = 2 - finding.urgency.rank
     return (
         (1000 if cosmetic else 0)
@@ -146,7 +146,7 @@ def _refresh(
         surface_at=f.surface_at,
         expires_at=f.expires_at,
         rank=new_rank,
-        cosmetic=params.is_cosmetic(f.service_line),
+        cosmetic=f.needs_marketing_consent,
         fields=f.fields,
         hold_reason=hold,
         closed_reason=None,
@@ -165,7 +165,7 @@ def _new(f: Finding, params: ClinicParams, status: MembershipStatus) -> Membersh
         surface_at=f.surface_at,
         expires_at=f.expires_at,
         rank=rank(f, params),
-        cosmetic=params.is_cosmetic(f.service_line),
+        cosmetic=f.needs_marketing_consent,
         fields=f.fields,
     )
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.events.common import ClinicalUrgency, Segment, ServiceLine
+from shared.events.common import ClinicalUrgency, Purpose, Segment, ServiceLine
 from shared.events.ehr import CancellationReason
 from shared.events.escalations import Severity
 from shared.rebooking import DEFAULT_COVERED_BY, closing_lines
@@ -47,7 +47,8 @@ class GeneralParams(Block):
     cosmetic_service_lines: tuple[ServiceLine, ...] = Field(
         default=DEFAULT_COSMETIC,
         description="Elective services: outreach for them needs marketing consent and ranks "
-        "after every clinical need.",
+        "after every clinical need, unless the treatment plan documents a medical purpose "
+        "(a laser or peel series can be care).",
     )
     covered_by: dict[ServiceLine, tuple[ServiceLine, ...]] = Field(
         default=dict(DEFAULT_COVERED_BY),
@@ -61,8 +62,11 @@ class GeneralParams(Block):
     recovery_severity: Severity = Field(
         default=Severity.normal, description="Severity of the service-recovery escalation."
     )
-    recovery_lookback_days: PositiveDays = Field(
-        default=365, description="Poor feedback older than this does not open service recovery."
+    recovery_lookback_days: PositiveDays | None = Field(
+        default=None,
+        description="Poor feedback older than this does not open service recovery; none (the "
+        "default): however old, while it is the patient's last recorded experience and no "
+        "person has resolved it.",
     )
     hold_outreach: bool = Field(
         default=False,
@@ -188,6 +192,13 @@ class ClinicParams(Block):
         return closing_lines(
             segment, line, self.general.covered_by, line_documented=line_documented
         )
+
+    def needs_marketing(self, line: ServiceLine, documented: Purpose | None = None) -> bool:
+        """Whether outreach for this care is marketing: the plan's documented purpose when it
+        has one, else the service line's usual purpose for this clinic."""
+        if documented is not None:
+            return documented is Purpose.marketing
+        return self.is_cosmetic(line)
 
 
 BLOCK_NAMES: tuple[str, ...] = tuple(ClinicParams.model_fields)

@@ -119,10 +119,12 @@ def record_of(event: Envelope[Any]) -> Record | None:
         return None
     if isinstance(payload, PatientUpserted):
         # Only whether the patient can be contacted about care, and their time zone (for quiet
-        # hours), matter here; names and contact details stay with the messenger, which owns them.
+        # hours, with the state of their address), matter here; names and contact details
+        # stay with the messenger, which owns them.
         payload = PatientUpserted(
             source=payload.source,
             time_zone=payload.time_zone,
+            home_state=payload.home_state,
             deceased=payload.deceased,
             active=payload.active,
         )

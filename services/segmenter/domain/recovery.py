@@ -1,9 +1,11 @@
 """Service recovery: a recorded poor experience goes to a person before any rebooking message.
 
 The latest poor feedback opens a recovery (one EscalationRaised, id derived from the patient
-and the feedback record, so a replay never raises it twice). While it is open every need is
-held. It closes when the person resolves the case and lets outreach resume, when the patient
-records better feedback later, or when the patient comes back for a visit.
+and the feedback record, so a replay never raises it twice), however long ago it was recorded:
+a poor survey at a last visit 18 months back still comes before a lapsed-patient message.
+While it is open every need is held, in every segment. It closes when the person resolves the
+case and lets outreach resume, when the patient records better feedback later, or when the
+patient comes back for a visit.
 """
 
 from __future__ import annotations
@@ -57,9 +59,9 @@ def assess(
     feedback = latest.payload
     case = escalation_id(journey.patient_key, feedback.feedback_id)
     since = latest.first_at
-    lookback = timedelta(days=params.general.recovery_lookback_days)
-    if case not in raised and since < now - lookback:
-        return None  # too old to call the patient about now
+    days = params.general.recovery_lookback_days
+    if days is not None and case not in raised and since < now - timedelta(days=days):
+        return None  # older than this clinic chose to call patients about
     lifted = None
     resolution = journey.resolutions.get(case)
     if resolution is not None and resolution.resume_outreach:

@@ -3,11 +3,12 @@ pilots. Every route needs a staff credential and checks the clinic scope first."
 
 from fastapi import APIRouter
 
-from services.sequencer.api import config, pilot_review, pilots, sequences, staff_actions
+from services.sequencer.api import config, pilot_review, pilots, previews, sequences, staff_actions
 
 ROUTERS: tuple[APIRouter, ...] = (
     sequences.router,
     staff_actions.router,
+    previews.router,
     config.router,
     pilots.router,
     pilot_review.router,

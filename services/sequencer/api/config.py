@@ -17,7 +17,6 @@ from services.sequencer.domain.rules import Rules
 from services.sequencer.domain.workflows import DEFAULT_WORKFLOWS, Catalogue
 from services.sequencer.policy import (
     ClinicRules,
-    StateCode,
     StateHours,
     WorkflowDefinition,
     describe,
@@ -25,6 +24,7 @@ from services.sequencer.policy import (
 )
 from services.sequencer.repository import SCHEMA, config
 from shared.auth import Admin, CurrentPrincipal, require_clinic
+from shared.events.common import StateCode
 from shared.runtime import Runtime
 
 router = APIRouter(tags=["workflows and rules"])
@@ -129,6 +129,17 @@ async def delete_workflow(
     return {"workflow_key": workflow_key, "clinic_id": clinic_id, "removed": True}
 
 
+def _refuse_conflicts(effective: Rules, what: str) -> None:
+    conflicts = effective.policy.conflicts()
+    if conflicts:
+        raise HTTPException(
+            422,
+            f"{what} ({effective.hours.start:%H:%M}-{effective.hours.end:%H:%M}) do not overlap "
+            f"the allowed hours of {', '.join(conflicts)}: patients living there could never be "
+            "messaged",
+        )
+
+
 def _rules_view(rules: Rules) -> dict[str, Any]:
     return {
         "time_zone": rules.zone,
@@ -175,6 +186,7 @@ async def put_rules(
             effective = rules_for(base_rules(runtime), rules, hours)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
+        _refuse_conflicts(effective, "this clinic's hours")
         await config.put_clinic_rules(
             session, clinic_id, rules, principal.subject, runtime.clock.now()
         )
@@ -205,6 +217,18 @@ async def put_state(
 ) -> dict[str, Any]:
     require_clinic(principal, "*")
     async with runtime.sessions() as session, session.begin():
+        table = {**await config.state_hours(session), state_code: hours}
+        stored = await config.all_clinic_rules(session)
+        base = base_rules(runtime)
+        for clinic_id, clinic in sorted({"(default)": None, **stored}.items()):
+            effective = rules_for(base, clinic, table)
+            if state_code in effective.policy.conflicts():
+                raise HTTPException(
+                    422,
+                    f"{state_code} hours {hours.allowed_from:%H:%M}-{hours.allowed_until:%H:%M} "
+                    f"do not overlap the allowed hours of {clinic_id}: its patients living in "
+                    f"{state_code} could never be messaged",
+                )
         await config.put_state_hours(
             session, state_code, hours, principal.subject, runtime.clock.now()
         )

@@ -17,6 +17,7 @@ from shared.runtime import Runtime
 from shared.telemetry import inject_headers
 
 RULES_EXTRA = "sequencer_rules"
+MESSENGER_URL_EXTRA = "sequencer_messenger_url"
 
 
 def _runtime(request: Request) -> Runtime:

@@ -1,5 +1,5 @@
 """Sequences and steps by patient, segment or state; pausing, resuming and stopping a patient's
-outreach; and the preview of what would go out in the next days."""
+outreach (the preview of what would go out is in ``previews.py``)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,10 @@ from services.sequencer.api.deps import (
     PatientKey,
     RuntimeDep,
     apply_to_patient,
-    base_rules,
     scoped_patient,
 )
-from services.sequencer.batch import Batch
 from services.sequencer.domain import operators
 from services.sequencer.domain.model import Sequence, State, clinic_of
-from services.sequencer.domain.preview import project
 from services.sequencer.repository import queries, state
 from shared.auth import CurrentPrincipal, Operator, require_clinic
 from shared.events.common import Segment
@@ -158,34 +155,3 @@ async def resume(
 async def stop(patient_key: PatientKey, principal: Operator, runtime: RuntimeDep) -> dict[str, Any]:
     scoped_patient(principal, patient_key)
     return await _operate(runtime, patient_key, operators.stop_by_staff)
-
-
-@router.get("/preview", summary="Which steps would go out in the next days, when, to whom and why")
-async def preview(
-    principal: CurrentPrincipal,
-    runtime: RuntimeDep,
-    clinic_id: ClinicQuery,
-    days: Annotated[int, Query(ge=1, le=60)] = 7,
-) -> dict[str, Any]:
-    require_clinic(principal, clinic_id)
-    now = runtime.clock.now()
-    horizon = timedelta(days=days)
-    async with runtime.sessions() as session:
-        found = await queries.active_in_clinic(session, clinic_id, now + horizon)
-        batch = Batch(runtime, session, base_rules(runtime))
-        await batch.load_clinics({clinic_id})
-        patients = await state.load_patients(session, [s.patient_key for s in found], lock=False)
-    ctx = batch.context(clinic_id, now)
-    going: list[dict[str, object]] = []
-    waiting: list[dict[str, object]] = []
-    for seq in found:
-        for item in project(patients[seq.patient_key], seq, ctx, horizon):
-            (going if item.at is not None else waiting).append(item.as_dict())
-    going.sort(key=lambda v: (str(v["at"]), str(v["patient_key"])))
-    return {
-        "clinic_id": clinic_id,
-        "from": now.isoformat(),
-        "until": (now + horizon).isoformat(),
-        "steps": going,
-        "waiting": waiting,
-    }

@@ -18,6 +18,7 @@ from services.sequencer.domain.model import (
     StepRecord,
     StepStatus,
     evolve,
+    reminder_key,
     sequence_id_for,
 )
 from services.sequencer.domain.rules import add_local, local_moment, plan
@@ -25,14 +26,16 @@ from services.sequencer.domain.steps import (
     Context,
     arm,
     channels_for,
+    command_for,
     complete,
     schedule_close,
+    state_of,
     stop,
 )
 from services.sequencer.domain.workflows import SERVICE_RECOVERY, Workflow
 from shared.events.common import ClinicalUrgency, Purpose
 from shared.events.eligibility import LeftReason, PatientBecameEligible, PatientLeftSegment
-from shared.events.outreach import Arm, SendStep, SequenceStarted, StopReason
+from shared.events.outreach import Arm, SequenceStarted, StopReason
 
 LEFT_TO_STOP = {
     LeftReason.booked: StopReason.booked,
@@ -87,7 +90,8 @@ def _window_start(event: PatientBecameEligible, zone_name: str, ctx: Context) ->
     if event.due_at is not None:
         return event.due_at
     assert event.opens_on is not None
-    return local_moment(event.opens_on, ctx.rules.hours.start, ctx.rules.tz(zone_name), ctx.now)
+    opens = ctx.rules.hours_for(event.home_state).start
+    return local_moment(event.opens_on, opens, ctx.rules.tz(zone_name), ctx.now)
 
 
 def on_eligible(
@@ -106,13 +110,20 @@ def on_eligible(
     """
     out = Outcome(patient)
     if event.time_zone is not None and event.time_zone != patient.time_zone:
-        out.set_patient(evolve(patient, time_zone=event.time_zone))
+        out.set_patient(evolve(out.patient, time_zone=event.time_zone))
+    if event.home_state is not None and event.home_state != patient.home_state:
+        out.set_patient(evolve(out.patient, home_state=event.home_state))
     if existing is not None or (
         active is not None and active.eligibility_id == event.eligibility_id
     ):
         return out  # the same need again: its sequence already serves (or served) it
     wf = ctx.catalogue.route(event.segment, event.service_line)
     if wf is None:
+        return out
+    reminder = reminder_key(event)
+    if reminder in patient.closed_reminders:
+        # The last step said no more messages would follow about this (or the patient said
+        # no): the same need, due the same day, is not chased again.
         return out
     if active is not None:
         stop(out, active, StopReason.superseded, ctx)
@@ -135,6 +146,9 @@ def on_eligible(
         needs_marketing_consent=event.needs_marketing_consent,
         reason=event.reason,
         time_zone=event.time_zone or patient.time_zone,
+        home_state=event.home_state or patient.home_state,
+        documented=event.documented,
+        reminder_key=reminder,
         pilot_id=pilot.pilot_id if pilot else None,
         arm=pilot.arm if pilot else Arm.outreach,
     )
@@ -191,6 +205,7 @@ def _start_recovery(out: Outcome, interrupted: Sequence, ctx: Context) -> None:
         started_at=ctx.now,
         reason="service recovery after a recorded poor experience",
         time_zone=interrupted.time_zone,
+        home_state=interrupted.home_state,
         correlation_id=interrupted.correlation_id,
     )
     head_start = timedelta(hours=ctx.rules.recovery_head_start_hours)
@@ -215,31 +230,12 @@ def on_step_due(patient: Patient, seq: Sequence, step: int, ctx: Context) -> Out
         stop(out, seq, StopReason.opted_out, ctx)
         return out
     zone = ctx.rules.tz(seq.time_zone or patient.time_zone)
-    due = plan(ctx.now, zone, ctx.rules, patient.send_times())
+    due = plan(ctx.now, zone, ctx.rules, patient.send_times(), state=state_of(patient, seq))
     if due > ctx.now:
         arm(out, seq, step, due, ctx, "moved: allowed hours or caps")
         return out
-    channel, fallback = chosen
-    expires = ctx.now + ctx.rules.step_lifetime
-    out.events.append(
-        SendStep(
-            sequence_id=seq.sequence_id,
-            step=step,
-            workflow_key=seq.workflow_key,
-            template_key=wstep.template_key,
-            channel=channel,
-            fallback_channel=fallback,
-            tone=wstep.tone,
-            purpose=wstep.purpose_for(seq.needs_marketing_consent),
-            clinical_urgency=wstep.urgency_for(seq.urgency),
-            segment=seq.segment,
-            service_line=seq.service_line,
-            provider_id=seq.provider_id,
-            location_id=seq.location_id,
-            not_before=ctx.now,
-            expires_at=expires,
-        )
-    )
+    channel, _fallback = chosen
+    out.events.append(command_for(patient, seq, wstep, chosen, ctx.now, ctx))
     out.set_patient(patient.remember(Send(seq.sequence_id, step, ctx.now), ctx.now))
     out.steps.append(
         StepRecord(

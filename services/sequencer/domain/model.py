@@ -23,6 +23,7 @@ from shared.events.common import (
     SegmentKind,
     ServiceLine,
 )
+from shared.events.eligibility import Documented, PatientBecameEligible
 from shared.events.escalations import CaseType
 from shared.events.outreach import Arm, StopReason
 
@@ -30,6 +31,7 @@ _T = TypeVar("_T")
 STEP_TIMER = "step"
 CLOSE_TIMER = "close"
 SEND_MEMORY = timedelta(days=8)  # longer than the longest cap window
+MAX_CLOSED = 200  # closed reminders kept per patient (years of needs)
 
 
 def evolve(obj: _T, **changes: Any) -> _T:
@@ -71,6 +73,10 @@ class Sequence:
     needs_marketing_consent: bool = False
     reason: str = ""  # the eligibility's plain reason, for staff (never a diagnosis)
     time_zone: str | None = None
+    home_state: str | None = None  # the state of the patient's address (its hours apply)
+    # What the eligibility documented, so each step can say it (None: an older eligibility).
+    documented: Documented | None = None
+    reminder_key: str = ""  # the need and its due date (see reminder_key)
     steps_sent: int = 0
     state: State = State.active
     stop_reason: StopReason | None = None
@@ -116,11 +122,21 @@ class Patient:
 
     patient_key: str
     time_zone: str | None = None
+    home_state: str | None = None
     opt_outs: frozenset[str] = frozenset()  # "<channel|*>:<all|marketing>"
     escalations: Mapping[str, str] = field(default_factory=dict)  # open case id -> case type
     operator_paused: bool = False
     sends: tuple[Send, ...] = ()
     rest_until: datetime | None = None
+    # Reminders whose last step told the patient no more messages would follow about them, or
+    # that the patient declined: never started again (see reminder_key).
+    closed_reminders: frozenset[str] = frozenset()
+
+    def close_reminder(self, key: str) -> Patient:
+        if not key or key in self.closed_reminders:
+            return self
+        kept = sorted(self.closed_reminders)[-(MAX_CLOSED - 1) :] if MAX_CLOSED > 1 else []
+        return evolve(self, closed_reminders=frozenset([*kept, key]))
 
     def send_times(self) -> list[datetime]:
         return [s.at for s in self.sends]
@@ -225,6 +241,15 @@ class Outcome:
 
 def clinic_of(patient_key: str) -> str:
     return patient_key.split(":", 1)[0]
+
+
+def reminder_key(event: PatientBecameEligible) -> str:
+    """One reminder: the same need (segment, source record, service) with the same documented
+    due date. A need that comes back due again later (the next review cycle) is a new one."""
+    documented = event.documented
+    due = documented.due_on.isoformat() if documented and documented.due_on else ""
+    source = event.source_record
+    return f"{event.segment.value}|{source.kind.value}|{source.id}|{event.service_line.value}|{due}"
 
 
 def sequence_id_for(patient_key: str, eligibility_id: str, variant: str = "") -> str:

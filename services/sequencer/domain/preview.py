@@ -2,7 +2,9 @@
 
 The projection assumes nothing changes: no reply, no booking, no opt-out. It applies the same
 rules the state machine applies (allowed hours in the patient's zone, caps across sequences), so
-what it shows is what the timers would do if left alone. The messenger still checks at send time.
+what it shows is what the timers would do if left alone. Each step carries the SendStep the
+timer would command then, so the messenger can say the exact words (its preview API); the
+messenger still checks at send time.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from datetime import datetime, timedelta
 
 from services.sequencer.domain.model import Patient, Sequence
 from services.sequencer.domain.rules import add_local, plan
-from services.sequencer.domain.steps import Context, channels_for
+from services.sequencer.domain.steps import Context, channels_for, command_for
+from shared.events.outreach import SendStep
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class PreviewStep:
     channel: str | None
     template_key: str
     why: str
+    command: SendStep | None = None  # what the timer would command (None: it would not)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -87,6 +91,7 @@ def project(patient: Patient, seq: Sequence, ctx: Context, horizon: timedelta) -
                 chosen[0].value if chosen else None,
                 wstep.template_key,
                 "; ".join(n for n in notes if n),
+                command_for(patient, seq, wstep, chosen, at, ctx) if chosen else None,
             )
         )
         if chosen is None:
@@ -94,5 +99,11 @@ def project(patient: Patient, seq: Sequence, ctx: Context, horizon: timedelta) -
         sends = [*sends, at]
         step += 1
         if step <= limit:
-            at = plan(add_local(at, wf.step(step).delay, zone), zone, ctx.rules, sends)
+            at = plan(
+                add_local(at, wf.step(step).delay, zone),
+                zone,
+                ctx.rules,
+                sends,
+                state=seq.home_state or patient.home_state,
+            )
     return out

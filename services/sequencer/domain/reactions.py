@@ -97,7 +97,8 @@ def opted_in(opt_outs: frozenset[str], event: OptedIn) -> frozenset[str]:
 def _snooze(out: Outcome, seq: Sequence | None, until_date: date | None, ctx: Context) -> None:
     patient = out.patient
     zone = ctx.rules.tz((seq.time_zone if seq else None) or patient.time_zone)
-    until = snooze_until(until_date, ctx.now, zone, ctx.rules)
+    state = (seq.home_state if seq else None) or patient.home_state
+    until = snooze_until(until_date, ctx.now, zone, ctx.rules, state)
     if seq is None or not seq.is_active:
         return
     out.activity.append(Activity(seq.sequence_id, "snoozed", ctx.now))

@@ -1,46 +1,51 @@
 """The rules a step must satisfy before it is scheduled: allowed hours, caps, rest, snooze bounds.
 
-Allowed hours are wall-clock hours in the patient's own zone, so every computation converts to
-that zone, works on the local calendar and converts back: a step planned "3 days later" keeps its
-local hour across a daylight-saving change, and 08:00 is 08:00 on the day the clocks move.
-
-Caps are rolling windows, like the messenger's send-time check: at most ``per_day`` outreach
-messages in any 24 hours and ``per_week`` in any 7 days, counted across every sequence the patient
-has had. A window frees a place when its oldest counted send leaves it.
+The hours, caps and rest themselves are the one outreach policy in ``shared.outreach_policy``
+(the messenger checks every send with the same functions); ``Rules`` adds what only sequencing
+needs (snoozes, holds, when to close) and turns itself into the :class:`OutreachPolicy` snapshot
+that travels in every SendStep.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
-DAY = timedelta(days=1)
-WEEK = timedelta(days=7)
-DEFAULT_FROM = time(8, 0)
-DEFAULT_UNTIL = time(21, 0)
+from shared.outreach_policy import (
+    DAY,
+    DEFAULT_FROM,
+    DEFAULT_UNTIL,
+    WEEK,
+    AllowedHours,
+    OutreachPolicy,
+    add_local,
+    default_state_hours,
+    earliest_send,
+    is_allowed,
+    local_moment,
+    next_allowed,
+)
+from shared.outreach_policy import cap_release as _cap_release
 
-
-@dataclass(frozen=True)
-class AllowedHours:
-    """The local hours outreach may go out: ``start`` inclusive to ``end`` exclusive."""
-
-    start: time = DEFAULT_FROM
-    end: time = DEFAULT_UNTIL
-
-    def __post_init__(self) -> None:
-        if not self.start < self.end:
-            raise ValueError("allowed hours must start before they end (same day)")
-
-    def narrowed_by(self, other: AllowedHours | None) -> AllowedHours:
-        """The hours allowed by both (a state's law narrows whatever the clinic chose)."""
-        if other is None:
-            return self
-        start, end = max(self.start, other.start), min(self.end, other.end)
-        if not start < end:
-            raise ValueError("the clinic's hours and its state's hours do not overlap")
-        return AllowedHours(start, end)
+__all__ = [
+    "DAY",
+    "DEFAULT_FROM",
+    "DEFAULT_UNTIL",
+    "WEEK",
+    "AllowedHours",
+    "Rules",
+    "add_local",
+    "cap_release",
+    "is_allowed",
+    "local_moment",
+    "next_allowed",
+    "plan",
+    "snooze_until",
+    "within_caps",
+]
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class Rules:
     """Everything the state machine needs to know about one clinic's outreach policy."""
 
     zone: str = "America/New_York"  # the clinic's zone: used when the patient's is unknown
-    hours: AllowedHours = AllowedHours()
+    hours: AllowedHours = field(default_factory=AllowedHours)  # narrowed by its own state's
     per_day: int = 1
     per_week: int = 3
     rest_days: int = 30  # after a sequence ran out or expired
@@ -62,6 +67,11 @@ class Rules:
     step_lifetime_hours: int = 24
     recovery_head_start_hours: int = 48  # service recovery: a person calls first
     undeliverable_after: int = 2  # permanent delivery failures that end a sequence
+    clinic_state: str | None = None
+    # Stricter hours per US state: the clinic's state and each patient's address state.
+    state_hours: Mapping[str, tuple[time, time]] = field(
+        default_factory=default_state_hours, hash=False
+    )
 
     @property
     def step_lifetime(self) -> timedelta:
@@ -70,53 +80,33 @@ class Rules:
     def tz(self, patient_zone: str | None) -> ZoneInfo:
         return ZoneInfo(patient_zone or self.zone)
 
+    @cached_property
+    def policy(self) -> OutreachPolicy:
+        """The snapshot the messenger checks sends against (see shared.outreach_policy)."""
+        return OutreachPolicy(
+            zone=self.zone,
+            allowed_from=self.hours.start,
+            allowed_until=self.hours.end,
+            clinic_state=self.clinic_state,
+            state_hours=dict(self.state_hours),
+            per_day=self.per_day,
+            per_week=self.per_week,
+            rest_days=self.rest_days,
+            decline_rest_days=self.decline_rest_days,
+        )
 
-def add_local(at: datetime, delay: timedelta, zone: ZoneInfo) -> datetime:
-    """``at`` + ``delay`` where whole days move the local calendar (same wall-clock hour)."""
-    days = timedelta(days=delay.days)
-    rest = delay - days
-    local = at.astimezone(zone)
-    moved = datetime.combine(local.date() + days, local.time(), tzinfo=zone) if days else local
-    return (moved + rest).astimezone(at.tzinfo)
-
-
-def local_moment(day: date, at: time, zone: ZoneInfo, like: datetime) -> datetime:
-    """``day`` at wall-clock ``at`` in ``zone``, as an instant in ``like``'s time zone.
-
-    A wall-clock time inside a spring-forward gap maps to the instant just after the gap.
-    """
-    return datetime.combine(day, at, tzinfo=zone).astimezone(like.tzinfo)
-
-
-def next_allowed(at: datetime, zone: ZoneInfo, hours: AllowedHours) -> datetime:
-    """The first instant at or after ``at`` inside ``hours`` of the local day in ``zone``."""
-    local = at.astimezone(zone)
-    wall = local.time().replace(tzinfo=None)
-    if wall < hours.start:
-        candidate = local_moment(local.date(), hours.start, zone, at)
-    elif wall >= hours.end:
-        candidate = local_moment(local.date() + DAY, hours.start, zone, at)
-    else:
-        return at
-    # Round-tripping through a gap can land before ``at``; never go back in time.
-    return max(candidate, at)
-
-
-def is_allowed(at: datetime, zone: ZoneInfo, hours: AllowedHours) -> bool:
-    return next_allowed(at, zone, hours) == at
+    def hours_for(self, state: str | None) -> AllowedHours:
+        """The hours for a patient whose address is in ``state`` (None: unknown)."""
+        if not state:
+            return self.hours
+        # None only for states whose hours miss the clinic's (the API refuses those): the
+        # opening hour is then the clinic's; the send-time check refuses the step anyway.
+        return self.policy.hours_for((state,)) or self.hours
 
 
 def cap_release(sends: Iterable[datetime], at: datetime, rules: Rules) -> datetime | None:
     """When a message at ``at`` would first respect both caps; None if it already does."""
-    later: list[datetime] = []
-    times = sorted(sends)
-    for window, cap in ((DAY, rules.per_day), (WEEK, rules.per_week)):
-        if cap <= 0:
-            continue
-        inside = [t for t in times if at - window < t <= at]
-        if len(inside) >= cap:
-            later.append(inside[len(inside) - cap] + window)
-    return max(later) if later else None
+    return _cap_release(sends, at, rules.per_day, rules.per_week)
 
 
 def within_caps(sends: Iterable[datetime], at: datetime, rules: Rules) -> bool:
@@ -129,22 +119,22 @@ def plan(
     rules: Rules,
     sends: Iterable[datetime] = (),
     rest_until: datetime | None = None,
+    state: str | None = None,
 ) -> datetime:
     """The first instant at or after ``earliest`` that respects rest, allowed hours and caps."""
-    counted = list(sends)
-    at = earliest
-    for _ in range(64):  # each pass moves forward; a handful always suffices
-        if rest_until is not None and at < rest_until:
-            at = rest_until
-        at = next_allowed(at, zone, rules.hours)
-        released = cap_release(counted, at, rules)
-        if released is None:
-            return at
-        at = released
-    raise RuntimeError("no allowed moment found for a step")  # unreachable with sane rules
+    return earliest_send(
+        rules.policy,
+        earliest,
+        zone=zone,
+        states=(state,),
+        sends=sends,
+        rest_until=rest_until,
+    )
 
 
-def snooze_until(asked: date | None, now: datetime, zone: ZoneInfo, rules: Rules) -> datetime:
+def snooze_until(
+    asked: date | None, now: datetime, zone: ZoneInfo, rules: Rules, state: str | None = None
+) -> datetime:
     """When a "remind me later" ends: the asked-for local date, bounded, at opening hour."""
     today = now.astimezone(zone).date()
     day = asked if asked is not None else today + timedelta(days=rules.snooze_default_days)
@@ -152,4 +142,4 @@ def snooze_until(asked: date | None, now: datetime, zone: ZoneInfo, rules: Rules
         max(day, today + timedelta(days=rules.snooze_min_days)),
         today + timedelta(days=rules.snooze_max_days),
     )
-    return local_moment(day, rules.hours.start, zone, now)
+    return local_moment(day, rules.hours_for(state).start, zone, now)

@@ -7,7 +7,7 @@ events, timers, step rows and activity the change implies. Nothing here does I/O
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from services.sequencer.domain.model import (
     CLOSE_TIMER,
@@ -27,11 +27,13 @@ from services.sequencer.domain.workflows import Catalogue, Workflow, WorkflowSte
 from shared.events.common import Channel
 from shared.events.outreach import (
     CancelPendingSends,
+    SendStep,
     SequenceCompleted,
     SequenceStopped,
     StepScheduled,
     StopReason,
 )
+from shared.outreach_policy import rest_after
 
 # Stops after which the patient rests before another sequence may message them.
 REST_AFTER = {StopReason.expired: "rest_days"}
@@ -46,6 +48,57 @@ class Context:
 
     def workflow(self, seq: Sequence) -> Workflow | None:
         return self.catalogue.get(seq.workflow_key)
+
+
+def state_of(patient: Patient, seq: Sequence) -> str | None:
+    """The state of the patient's address, as the sequence or the patient last knew it."""
+    return seq.home_state or patient.home_state
+
+
+def zone_name(patient: Patient, seq: Sequence, ctx: Context) -> str:
+    """The zone a step is planned in: the patient's own, else the clinic's."""
+    return seq.time_zone or patient.time_zone or ctx.rules.zone
+
+
+def command_for(
+    patient: Patient,
+    seq: Sequence,
+    step: WorkflowStep,
+    channels: tuple[Channel, Channel | None],
+    at: datetime,
+    ctx: Context,
+) -> SendStep:
+    """The SendStep for ``step`` at ``at``: what the eligibility documented (with whether its
+    due date has passed on that day, in the patient's zone) and the clinic's policy snapshot,
+    so the messenger says only what is documented and checks the send as the sequencer did."""
+    zone = zone_name(patient, seq, ctx)
+    documented = seq.documented
+    overdue = None
+    if documented is not None and documented.due_on is not None:
+        overdue = at.astimezone(ctx.rules.tz(zone)).date() > documented.due_on
+    channel, fallback = channels
+    return SendStep(
+        sequence_id=seq.sequence_id,
+        step=step.step,
+        workflow_key=seq.workflow_key,
+        template_key=step.template_key,
+        channel=channel,
+        fallback_channel=fallback,
+        tone=step.tone,
+        purpose=step.purpose_for(seq.needs_marketing_consent),
+        clinical_urgency=step.urgency_for(seq.urgency),
+        segment=seq.segment,
+        service_line=seq.service_line,
+        provider_id=seq.provider_id,
+        location_id=seq.location_id,
+        not_before=at,
+        expires_at=at + ctx.rules.step_lifetime,
+        documented=documented,
+        overdue=overdue,
+        time_zone=zone,
+        home_state=state_of(patient, seq),
+        policy=ctx.rules.policy,
+    )
 
 
 def channels_for(
@@ -97,7 +150,13 @@ def arm(
     assert wf is not None
     wstep = wf.step(step_no)
     zone = ctx.rules.tz(seq.time_zone or patient.time_zone)
-    due = plan(max(earliest, ctx.now), zone, ctx.rules, patient.send_times())
+    due = plan(
+        max(earliest, ctx.now),
+        zone,
+        ctx.rules,
+        patient.send_times(),
+        state=state_of(patient, seq),
+    )
     paused = patient.paused_for(seq)
     if seq.armed and seq.next_step is not None and seq.next_step != step_no:
         seq = disarm(out, seq)
@@ -167,11 +226,9 @@ def _end(out: Outcome, seq: Sequence, ctx: Context) -> Sequence:
 
 
 def _rest(out: Outcome, days: int, ctx: Context) -> None:
-    if days <= 0:
-        return
-    until = ctx.now + timedelta(days=days)
     patient: Patient = out.patient
-    if patient.rest_until is None or patient.rest_until < until:
+    until = rest_after(days, ctx.now, patient.rest_until)
+    if until != patient.rest_until:
         out.set_patient(evolve(patient, rest_until=until))
 
 
@@ -187,6 +244,7 @@ def stop(out: Outcome, seq: Sequence, reason: StopReason, ctx: Context) -> Seque
         out.events.append(CancelPendingSends(sequence_id=seq.sequence_id, reason=reason))
     out.activity.append(Activity(seq.sequence_id, f"stopped:{reason.value}", ctx.now))
     if reason in LONG_REST_AFTER:
+        out.set_patient(out.patient.close_reminder(seq.reminder_key))
         _rest(out, ctx.rules.decline_rest_days, ctx)
     elif reason in REST_AFTER:
         _rest(out, ctx.rules.rest_days, ctx)
@@ -200,6 +258,10 @@ def complete(out: Outcome, seq: Sequence, ctx: Context) -> Sequence:
     seq = evolve(_end(out, seq, ctx), state=State.completed)
     out.events.append(SequenceCompleted(sequence_id=seq.sequence_id, steps_sent=seq.steps_sent))
     out.activity.append(Activity(seq.sequence_id, "completed", ctx.now))
+    wf = ctx.workflow(seq)
+    if not seq.is_holdout and wf is not None and seq.steps_sent >= len(wf.steps):
+        # Its last step told the patient no more messages would follow about this.
+        out.set_patient(out.patient.close_reminder(seq.reminder_key))
     if not seq.is_holdout:
         _rest(out, ctx.rules.rest_days, ctx)
     return out.keep(seq)

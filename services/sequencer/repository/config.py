@@ -28,6 +28,11 @@ async def clinic_rules(session: AsyncSession, clinics: Iterable[str]) -> dict[st
     return {r.clinic_id: ClinicRules.model_validate(r.rules) for r in rows}
 
 
+async def all_clinic_rules(session: AsyncSession) -> dict[str, ClinicRules]:
+    rows = await session.execute(text(f"SELECT clinic_id, rules FROM {SCHEMA}.clinic_rules"))
+    return {r.clinic_id: ClinicRules.model_validate(r.rules) for r in rows}
+
+
 async def put_clinic_rules(
     session: AsyncSession, clinic_id: str, rules: ClinicRules, by: str, at: datetime
 ) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from services.sequencer.domain.model import Patient, Send, Sequence, State
 from shared.events.common import ClinicalUrgency, Purpose, Segment, SegmentKind, ServiceLine
+from shared.events.eligibility import Documented
 from shared.events.outreach import Arm, StopReason
 
 # The sequences table's columns: the Sequence fields plus clinic_id (derived from the key).
@@ -32,6 +33,9 @@ SEQ_COLS = (
     "needs_marketing_consent",
     "reason",
     "time_zone",
+    "home_state",
+    "documented",
+    "reminder_key",
     "next_step",
     "next_due",
     "armed",
@@ -50,6 +54,7 @@ STATE_COLS = (
     "state",
     "stop_reason",
     "time_zone",
+    "home_state",
     "next_step",
     "next_due",
     "armed",
@@ -81,6 +86,8 @@ def row_to_sequence(m: Any) -> Sequence:
         state=_STATE[values["state"]],
         stop_reason=_STOP[stop] if stop else None,
         arm=_ARM[values["arm"]],
+        documented=_documented(values["documented"]),
+        reminder_key=values["reminder_key"] or "",
     )
     # Every field comes from the row (the columns are the dataclass's fields, checked by
     # test_a_sequence_survives_a_round_trip_through_its_row); skipping the frozen
@@ -90,7 +97,17 @@ def row_to_sequence(m: Any) -> Sequence:
     return seq
 
 
+def _documented(raw: Any) -> Documented | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return Documented.model_validate_json(raw)
+    return Documented.model_validate(raw)
+
+
 def value(v: Any) -> Any:
+    if isinstance(v, Documented):
+        return v.model_dump_json()
     return v.value if isinstance(v, Enum) else v
 
 
@@ -109,6 +126,8 @@ def row_to_patient(m: Any) -> Patient:
     return Patient(
         patient_key=m["patient_key"],
         time_zone=m["time_zone"],
+        home_state=m["home_state"],
+        closed_reminders=frozenset(m["closed_reminders"] or ()),
         opt_outs=frozenset(m["opt_outs"] or ()),
         escalations=dict(_jsonish(m["escalations"]) or {}),
         operator_paused=m["operator_paused"],

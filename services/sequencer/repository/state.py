@@ -49,9 +49,12 @@ _SEQ_UPDATE = (
 )
 _PATIENT_UPSERT = (
     f"INSERT INTO {SCHEMA}.patients (patient_key, clinic_id, time_zone, opt_outs, escalations, "
-    "operator_paused, sends, rest_until, updated_at) VALUES ($1, $2, $3, $4::text[], $5::jsonb, "
-    "$6, $7::jsonb, $8, now()) ON CONFLICT (patient_key) DO UPDATE SET "
-    "time_zone = EXCLUDED.time_zone, opt_outs = EXCLUDED.opt_outs, "
+    "operator_paused, sends, rest_until, home_state, closed_reminders, updated_at) VALUES "
+    "($1, $2, $3, $4::text[], $5::jsonb, $6, $7::jsonb, $8, $9, $10::text[], now()) "
+    "ON CONFLICT (patient_key) DO UPDATE SET "
+    "time_zone = EXCLUDED.time_zone, home_state = EXCLUDED.home_state, "
+    "closed_reminders = EXCLUDED.closed_reminders, "
+    "opt_outs = EXCLUDED.opt_outs, "
     "escalations = EXCLUDED.escalations, operator_paused = EXCLUDED.operator_paused, "
     "sends = EXCLUDED.sends, rest_until = EXCLUDED.rest_until, updated_at = now()"
 )
@@ -98,7 +101,8 @@ async def load_patients(
         return {}
     conn = await driver(session)
     rows = await conn.fetch(
-        f"SELECT patient_key, time_zone, opt_outs, escalations::text AS escalations, "
+        f"SELECT patient_key, time_zone, home_state, closed_reminders, opt_outs, "
+        "escalations::text AS escalations, "
         f"operator_paused, sends::text AS sends, rest_until FROM {SCHEMA}.patients "
         "WHERE patient_key = ANY($1::text[]) ORDER BY patient_key"
         + (" FOR UPDATE" if lock else ""),
@@ -184,6 +188,8 @@ async def save_patients(session: AsyncSession, patients: Iterable[Patient]) -> N
             p.operator_paused,
             json.dumps([[s.sequence_id, s.step, s.at.isoformat()] for s in p.sends]),
             p.rest_until,
+            p.home_state,
+            sorted(p.closed_reminders),
         )
         for p in patients
     ]

@@ -146,6 +146,15 @@ app.kubernetes.io/component: {{ .name }}
   value: {{ $v.telemetry.serviceNamespace | quote }}
 - name: LOG_LEVEL
   value: {{ $v.config.logLevel | quote }}
+{{- /* The previews: the segmenter asks the sequencer, which asks the messenger for words. */}}
+{{- if eq .name "sequencer" }}
+- name: REVISIT_SEQUENCER_MESSENGER_URL
+  value: {{ printf "http://%s:%v" (include "revisit.componentName" (dict "root" .root "name" "messenger")) $v.services.messenger.port | quote }}
+{{- end }}
+{{- if eq .name "segmenter" }}
+- name: REVISIT_SEGMENTER_SEQUENCER_URL
+  value: {{ printf "http://%s:%v" (include "revisit.componentName" (dict "root" .root "name" "sequencer")) $v.services.sequencer.port | quote }}
+{{- end }}
 {{- with $v.config.extraEnv }}
 {{ toYaml . }}
 {{- end }}

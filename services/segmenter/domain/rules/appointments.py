@@ -11,6 +11,7 @@ from services.segmenter.domain.findings import (
     RuleResult,
     booking_for,
     capital,
+    documented,
     met_by,
     visit_for,
     words,
@@ -19,7 +20,7 @@ from services.segmenter.domain.journey import Appointment, AppointmentStatus, Jo
 from services.segmenter.domain.params import ClinicParams
 from shared.events.common import Initiator, Segment, SegmentKind, SourceRecord, SourceRecordKind
 from shared.events.ehr import CancellationReason
-from shared.events.eligibility import LeftReason, MissedAppointment
+from shared.events.eligibility import LeftReason, MissedAppointment, ReasonSource
 from shared.rebooking import closes
 
 
@@ -65,8 +66,15 @@ class CancelledNotRescheduled(Rule):
                     f"a later appointment {later[-1].appointment_id} was also missed",
                 )
             what = "missed (no-show)" if appt.status is AppointmentStatus.no_show else "cancelled"
+            source = (
+                ReasonSource.no_show
+                if appt.status is AppointmentStatus.no_show
+                else ReasonSource.cancellation
+            )
             if appt.cancelled_by == "practice":
                 what = "cancelled by the practice"
+                source = ReasonSource.practice_cancellation
+            plan = journey.plan(appt.plan_id)
             due_at = at + timedelta(hours=p.delay_hours)
             details = [
                 ("appointment", appt.appointment_id),
@@ -100,6 +108,8 @@ class CancelledNotRescheduled(Rule):
                             reason=appt.reason_code or CancellationReason.unknown,
                         ),
                         details=tuple(details),
+                        documented=documented(source, appt.start.date(), recorded_at=appt.start),
+                        purpose=plan.purpose if plan is not None else None,
                     ),
                 )
             )

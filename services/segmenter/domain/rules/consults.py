@@ -10,6 +10,7 @@ from services.segmenter.domain.findings import (
     Rule,
     RuleResult,
     booking_for,
+    documented,
     met_by,
     visit_for,
     window,
@@ -19,7 +20,7 @@ from services.segmenter.domain.journey import Journey, RecordKind
 from services.segmenter.domain.params import ClinicParams
 from shared.events.common import Segment, SegmentKind, SourceRecord, SourceRecordKind
 from shared.events.ehr import TreatmentRecommended
-from shared.events.eligibility import LeftReason
+from shared.events.eligibility import LeftReason, ReasonSource
 from shared.rebooking import closes
 
 
@@ -72,6 +73,14 @@ class ConsultNoTreatment(Rule):
                             ("consultation visit", rec.visit_id),
                             ("recommended on", str(rec.recommended_on)),
                             ("documented urgency", rec.urgency.value),
+                        ),
+                        documented=documented(
+                            ReasonSource.consultation,
+                            rec.recommended_on,
+                            recorded_at=consult.completed_at if consult else None,
+                            due_on=rec.recommended_on + timedelta(days=rec.start_within_days)
+                            if rec.start_within_days
+                            else None,
                         ),
                     ),
                 )

@@ -12,6 +12,7 @@ from services.segmenter.domain.findings import (
     RuleResult,
     booking_for,
     capital,
+    documented,
     met_by,
     span,
     span_adjective,
@@ -22,6 +23,7 @@ from services.segmenter.domain.findings import (
 from services.segmenter.domain.journey import Journey, RecordKind, Visit
 from services.segmenter.domain.params import ClinicParams
 from shared.events.common import (
+    Purpose,
     Segment,
     SegmentKind,
     ServiceLine,
@@ -29,7 +31,7 @@ from shared.events.common import (
     SourceRecordKind,
 )
 from shared.events.ehr import PlanStatus
-from shared.events.eligibility import LeftReason
+from shared.events.eligibility import LeftReason, ReasonSource
 
 
 def _source(visit: Visit) -> SourceRecord:
@@ -60,6 +62,12 @@ class CosmeticMaintenanceDue(Rule):
                 continue
             if self._series_running(journey, line):
                 notes.append(f"a {words(line)} series is in progress (series_incomplete covers it)")
+                continue
+            if self._medical_plan(journey, line):
+                notes.append(
+                    f"the latest {words(line)} plan documents a medical purpose: its upkeep "
+                    "is care the clinician plans, not cosmetic maintenance"
+                )
                 continue
             findings.append(self._maintenance(journey, params, line, days, last))
         if not findings and not notes:
@@ -100,6 +108,9 @@ class CosmeticMaintenanceDue(Rule):
                     ("maintenance interval", span(days)),
                     ("window opens", str(opens_window)),
                 ),
+                documented=documented(
+                    ReasonSource.visit, given, recorded_at=last.completed_at, due_on=opens_window
+                ),
             ),
         )
 
@@ -111,6 +122,11 @@ class CosmeticMaintenanceDue(Rule):
             and plan.sessions_completed < plan.sessions_planned
             for plan in journey.plans
         )
+
+    @staticmethod
+    def _medical_plan(journey: Journey, line: ServiceLine) -> bool:
+        plans = [p for p in journey.plans if p.service_line is line]
+        return bool(plans) and plans[-1].purpose is Purpose.care
 
     def gone(self, source: SourceRecord, journey: Journey) -> Ending:
         treated = journey.visit(source.id)

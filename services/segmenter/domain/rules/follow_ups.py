@@ -13,6 +13,7 @@ from services.segmenter.domain.findings import (
     RuleResult,
     booking_for,
     capital,
+    documented,
     met_by,
     other_bookings,
     span,
@@ -24,7 +25,7 @@ from services.segmenter.domain.journey import Journey, RecordKind
 from services.segmenter.domain.params import ClinicParams
 from shared.events.common import Segment, SegmentKind, SourceRecord, SourceRecordKind
 from shared.events.ehr import FollowUpRecommended
-from shared.events.eligibility import LeftReason
+from shared.events.eligibility import LeftReason, ReasonSource
 
 
 def _source(fu: FollowUpRecommended) -> SourceRecord:
@@ -95,6 +96,12 @@ class FollowUpNotBooked(Rule):
                         location_id=origin.location_id if origin else None,
                         ended=ended,
                         details=tuple(details),
+                        documented=documented(
+                            ReasonSource.visit if fu.visit_id else ReasonSource.treatment_plan,
+                            fu.recommended_on,
+                            recorded_at=origin.completed_at if origin else None,
+                            due_on=due,
+                        ),
                     ),
                 )
             )
@@ -162,6 +169,9 @@ class ChronicReviewOverdue(Rule):
                 ended=ended,
                 renewed=renewed,
                 details=tuple(details),
+                documented=documented(
+                    ReasonSource.surveillance_plan, fu.recommended_on, due_on=due
+                ),
             ),
         )
 

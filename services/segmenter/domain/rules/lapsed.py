@@ -10,6 +10,7 @@ from services.segmenter.domain.findings import (
     Rule,
     RuleResult,
     booking_for,
+    documented,
     met_by,
     span,
     window,
@@ -18,7 +19,7 @@ from services.segmenter.domain.findings import (
 from services.segmenter.domain.journey import Journey, RecordKind
 from services.segmenter.domain.params import ClinicParams
 from shared.events.common import Segment, SegmentKind, SourceRecord, SourceRecordKind
-from shared.events.eligibility import LeftReason
+from shared.events.eligibility import LeftReason, ReasonSource
 
 
 class LapsedPatient(Rule):
@@ -63,6 +64,9 @@ class LapsedPatient(Rule):
                     ("visits on record", str(len(visits))),
                     ("last visit", last.visit_id),
                     ("lapsed on", str(lapsed_on)),
+                ),
+                documented=documented(
+                    ReasonSource.visit, last.completed_at.date(), recorded_at=last.completed_at
                 ),
             ),
         )

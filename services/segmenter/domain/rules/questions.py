@@ -10,6 +10,7 @@ from services.segmenter.domain.findings import (
     Rule,
     RuleResult,
     booking_for,
+    documented,
     met_by,
     span,
     visit_for,
@@ -25,6 +26,7 @@ from shared.events.common import (
     SourceRecordKind,
 )
 from shared.events.ehr import QuestionChannel
+from shared.events.eligibility import ReasonSource
 
 _VIA = {
     QuestionChannel.portal: "portal ",
@@ -32,6 +34,13 @@ _VIA = {
     QuestionChannel.email: "e-mail ",
     QuestionChannel.in_person: "in-person ",
     QuestionChannel.other: "",
+}
+_SOURCE = {
+    QuestionChannel.portal: ReasonSource.portal_question,
+    QuestionChannel.email: ReasonSource.portal_question,
+    QuestionChannel.phone: ReasonSource.phone_question,
+    QuestionChannel.in_person: ReasonSource.question,
+    QuestionChannel.other: ReasonSource.question,
 }
 
 
@@ -58,8 +67,8 @@ class QuestionNoReview(Rule):
             opens = at.date() + timedelta(days=p.wait_days)
             closes = at.date() + timedelta(days=within + p.grace_days)
             line = question.service_line or ServiceLine.general_dermatology
-            documented = question.service_line is not None
-            lines = params.closing_lines(self.segment, line, line_documented=documented)
+            line_named = question.service_line is not None
+            lines = params.closing_lines(self.segment, line, line_documented=line_named)
             findings.append(
                 self.finding(
                     journey,
@@ -76,7 +85,7 @@ class QuestionNoReview(Rule):
                         ),
                         **window(opens, closes),
                         provider_id=question.provider_id,
-                        line_documented=documented,
+                        line_documented=line_named,
                         ended=met_by(
                             booking_for(journey, lines, after=at),
                             visit_for(journey, lines, after=at),
@@ -86,6 +95,12 @@ class QuestionNoReview(Rule):
                             ("received", at.isoformat()),
                             ("answered", "yes" if question.answered else "no"),
                             ("review within", span(within)),
+                        ),
+                        documented=documented(
+                            _SOURCE[question.received_via],
+                            at.date(),
+                            recorded_at=at,
+                            due_on=at.date() + timedelta(days=within),
                         ),
                     ),
                 )

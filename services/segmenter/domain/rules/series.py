@@ -11,6 +11,7 @@ from services.segmenter.domain.findings import (
     Rule,
     RuleResult,
     capital,
+    documented,
     met_by,
     span,
     visit_for,
@@ -27,7 +28,7 @@ from shared.events.common import (
     SourceRecordKind,
 )
 from shared.events.ehr import PlanStatus, TreatmentPlanUpdated
-from shared.events.eligibility import LeftReason
+from shared.events.eligibility import LeftReason, ReasonSource
 from shared.rebooking import closes
 
 
@@ -92,6 +93,8 @@ class SeriesIncomplete(Rule):
                 provider_id=plan.provider_id,
                 ended=ended,
                 renewed=renewed,
+                documented=documented(ReasonSource.series, last, due_on=next_due),
+                purpose=plan.purpose,
                 details=(
                     ("plan", plan.plan_id),
                     ("status", plan.status.value),
