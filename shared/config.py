@@ -85,6 +85,8 @@ class RevisitSettings(BaseSettings):
     revisit_relay_batch: int = Field(default=500, ge=1, le=500)
     revisit_timer_batch: int = Field(default=500, ge=1, le=5000)
     revisit_poll_interval_ms: int = Field(default=250, ge=10, le=60000)
+    # A timer that fails this many times (deterministically) is parked for a person.
+    revisit_timer_max_attempts: int = Field(default=8, ge=1, le=100)
     # Used for quiet hours until a patient's own time zone is known.
     revisit_default_time_zone: str = "America/New_York"
     revisit_metrics_token: str = Field(default="", description="bearer token for /metrics scrapes")

@@ -4,6 +4,19 @@ A timer is scheduled in the caller's transaction (so it exists exactly when the 
 needs it does) and fired by a poller that claims due rows with ``FOR UPDATE SKIP LOCKED``, so
 several replicas share the work without firing one timer twice. "Due" is judged by
 ``shared.clock``, so a controlled clock moved forward fires timers at once.
+
+Failures stay with the timer that failed. A batch whose handler fails is fired again one
+timer at a time; a timer that still fails is retried after a capped, jittered backoff (in real
+time: ``retry_at``, so a frozen controlled clock does not freeze retries) and, after
+``max_attempts`` deterministic failures, parked with its error for a person to read and re-arm
+(``Timers.parked`` / ``Timers.rearm``, the ops API's ``/admin/timers``). A transient failure
+(``shared.faults``) is never counted towards parking: the database coming back fixes it.
+
+A timer whose work calls the outside world (an EHR) is a ``TimerWork``: the poller claims it
+(a lease in ``retry_at``, committed), reads what the call needs, calls with no transaction
+open, then records the outcome and deletes the timer in one transaction. A failing neighbour
+never makes it call twice; a crash between call and record calls again after the lease, so the
+call must be idempotent (a search, a booking keyed by its request).
 """
 
 from __future__ import annotations
@@ -15,12 +28,13 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.clock import Clock
+from shared.faults import Backoff, HandlerFailed, is_transient, sqlstate
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +50,35 @@ class Timer:
 
 
 TimerHandler = Callable[[AsyncSession, Sequence[Timer]], Awaitable[None]]
+
+
+@runtime_checkable
+class TimerWork(Protocol):
+    """A timer whose work calls outside: prepare (read), call (no transaction), record."""
+
+    async def prepare(self, session: AsyncSession, timer: Timer) -> Any:
+        """Read what the call needs (its own short transaction; nothing is locked after)."""
+
+    async def call(self, timer: Timer, prepared: Any) -> Any:
+        """Call the outside world with no transaction open; must be idempotent."""
+
+    async def record(self, session: AsyncSession, timer: Timer, prepared: Any, result: Any) -> None:
+        """Record the outcome (the timer is deleted in the same transaction)."""
+
+
+# What a timer kind is fired with: a batch handler, or a TimerWork for work that calls outside.
+TimerAction = TimerHandler | TimerWork
+
+
+@dataclass(frozen=True)
+class ParkedTimer:
+    id: int
+    kind: str
+    key: str
+    due_at: datetime
+    attempts: int
+    last_error: str
+    parked_at: datetime
 
 
 class Timers:
@@ -78,12 +121,42 @@ class Timers:
     async def cancel(self, session: AsyncSession | AsyncConnection, kind: str, key: str) -> None:
         await session.execute(self._cancel, {"kind": kind, "key": key})
 
+    async def parked(self, engine: AsyncEngine, limit: int = 200) -> list[ParkedTimer]:
+        """Timers that failed too often, oldest first (no payload: it may name a patient)."""
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    f"SELECT id, kind, timer_key, due_at, attempts, last_error, parked_at "
+                    f"FROM {self.schema}.timers WHERE parked_at IS NOT NULL "
+                    "ORDER BY parked_at, id LIMIT :n"
+                ),
+                {"n": limit},
+            )
+            return [
+                ParkedTimer(
+                    r.id, r.kind, r.timer_key, r.due_at, r.attempts, r.last_error or "", r.parked_at
+                )
+                for r in rows
+            ]
+
+    async def rearm(self, engine: AsyncEngine, timer_id: int) -> bool:
+        """Fire a parked timer again now, with a fresh budget of attempts."""
+        async with engine.begin() as conn:
+            found = await conn.execute(
+                text(
+                    f"UPDATE {self.schema}.timers SET parked_at = NULL, retry_at = NULL, "
+                    "attempts = 0 WHERE id = :i AND parked_at IS NOT NULL RETURNING 1"
+                ),
+                {"i": timer_id},
+            )
+            return found.first() is not None
+
 
 class TimerPoller:
     """Fires due timers: claims a batch, calls the handler for their kind, deletes them.
 
-    Handler, deletion and any events the handler stages commit together; a handler that fails
-    leaves its timers in place to be retried on the next poll.
+    Handler, deletion and any events the handler stages commit together. See the module
+    docstring for what happens when a handler fails.
     """
 
     def __init__(
@@ -91,68 +164,203 @@ class TimerPoller:
         sessions: async_sessionmaker[AsyncSession],
         schema: str,
         clock: Clock,
-        handlers: Mapping[str, TimerHandler],
+        handlers: Mapping[str, TimerAction],
         *,
         batch_size: int = 500,
         poll_interval: float = 0.25,
         on_fired: Callable[[int], object] | None = None,
+        max_attempts: int = 8,
+        lease_s: float = 120.0,
+        on_failed: Callable[[str, str], object] | None = None,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
         self.handlers = dict(handlers)
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.max_attempts = max_attempts
+        self.lease_s = lease_s
+        self.backoff = Backoff(base=1.0, cap=300.0)
         self.fired = 0
         self._on_fired = on_fired
+        self._on_failed = on_failed
         self._wake = asyncio.Event()
         self._claim = text(
-            f"SELECT id, kind, timer_key, due_at, patient_key, payload FROM {schema}.timers "
-            "WHERE due_at <= :now AND kind = ANY(:kinds) ORDER BY due_at, id LIMIT :n "
-            "FOR UPDATE SKIP LOCKED"
+            f"SELECT id, kind, timer_key, due_at, patient_key, payload, attempts "
+            f"FROM {schema}.timers WHERE due_at <= :now AND kind = ANY(:kinds) "
+            "AND parked_at IS NULL AND (retry_at IS NULL OR retry_at <= now()) "
+            "ORDER BY due_at, id LIMIT :n FOR UPDATE SKIP LOCKED"
         )
         self._delete = text(f"DELETE FROM {schema}.timers WHERE id = ANY(:ids)")
+        self._lease = text(
+            f"UPDATE {schema}.timers SET retry_at = now() + make_interval(secs => :s) "
+            "WHERE id = ANY(:ids)"
+        )
+        self._lock_one = text(
+            f"SELECT id, attempts FROM {schema}.timers WHERE id = :id AND parked_at IS NULL "
+            "FOR UPDATE SKIP LOCKED"
+        )
+        self._failed = text(
+            f"UPDATE {schema}.timers SET attempts = attempts + :counted, last_error = :err, "
+            "retry_at = now() + make_interval(secs => :wait), "
+            "parked_at = CASE WHEN :park THEN now() ELSE NULL END WHERE id = :id"
+        )
 
     def wake(self) -> None:
         self._wake.set()
 
     async def fire_due(self) -> int:
-        """Fire one batch of due timers; returns how many fired."""
-        async with self.sessions() as session, session.begin():
-            rows = (
-                await session.execute(
-                    self._claim,
-                    {"now": self.clock.now(), "kinds": list(self.handlers), "n": self.batch_size},
-                )
-            ).all()
-            if not rows:
-                return 0
-            timers = [
-                Timer(r.id, r.kind, r.timer_key, r.due_at, r.patient_key, r.payload or {})
-                for r in rows
-            ]
-            by_kind: dict[str, list[Timer]] = {}
+        """Fire one batch of due timers; returns how many fired (failed ones excluded)."""
+        works = {k for k, h in self.handlers.items() if isinstance(h, TimerWork)}
+        attempts: dict[int, int] = {}
+        try:
+            async with self.sessions() as session, session.begin():
+                rows = (
+                    await session.execute(
+                        self._claim,
+                        {
+                            "now": self.clock.now(),
+                            "kinds": list(self.handlers),
+                            "n": self.batch_size,
+                        },
+                    )
+                ).all()
+                if not rows:
+                    return 0
+                timers = [
+                    Timer(r.id, r.kind, r.timer_key, r.due_at, r.patient_key, r.payload or {})
+                    for r in rows
+                ]
+                attempts = {r.id: r.attempts for r in rows}
+                calling = [t for t in timers if t.kind in works]
+                plain = [t for t in timers if t.kind not in works]
+                if calling:  # leased, not deleted: they are recorded after their call
+                    await session.execute(
+                        self._lease, {"ids": [t.id for t in calling], "s": self.lease_s}
+                    )
+                # Delete first: a handler may re-schedule the same (kind, key) for a later time.
+                await session.execute(self._delete, {"ids": [t.id for t in plain]})
+                await self._handle(session, plain)
+            fired = len(plain)
+        except Exception as exc:
+            if is_transient(exc) or not attempts:
+                raise
+            # One timer broke the batch: each goes alone, so only that one is held back. The
+            # calling ones lost their lease with the rollback: the next poll claims them.
+            calling, fired = [], 0
             for timer in timers:
-                by_kind.setdefault(timer.kind, []).append(timer)
-            # Delete first: a handler may re-schedule the same (kind, key) for a later time.
-            await session.execute(self._delete, {"ids": [t.id for t in timers]})
-            for kind, batch in by_kind.items():
-                await self.handlers[kind](session, batch)
-        self.fired += len(timers)
-        if self._on_fired is not None:
-            self._on_fired(len(timers))
-        return len(timers)
+                if timer.kind not in works:
+                    fired += await self._fire_alone(timer, attempts[timer.id])
+        for timer in calling:
+            fired += await self._call_out(timer, attempts[timer.id])
+        self.fired += fired
+        if self._on_fired is not None and fired:
+            self._on_fired(fired)
+        return fired
+
+    async def _handle(self, session: AsyncSession, timers: Sequence[Timer]) -> None:
+        by_kind: dict[str, list[Timer]] = {}
+        for timer in timers:
+            by_kind.setdefault(timer.kind, []).append(timer)
+        for kind, batch in by_kind.items():
+            handler = self.handlers[kind]
+            assert not isinstance(handler, TimerWork)
+            await handler(session, batch)
+
+    async def _fire_alone(self, timer: Timer, attempts: int) -> int:
+        try:
+            async with self.sessions() as session, session.begin():
+                if (await session.execute(self._lock_one, {"id": timer.id})).first() is None:
+                    return 0  # another poller has it, or it was cancelled meanwhile
+                await session.execute(self._delete, {"ids": [timer.id]})
+                await self._handle(session, [timer])
+            return 1
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            await self._failure(timer, attempts, exc)
+            return 0
+
+    async def _call_out(self, timer: Timer, attempts: int) -> int:
+        work = self.handlers[timer.kind]
+        assert isinstance(work, TimerWork)
+        try:
+            async with self.sessions() as session, session.begin():
+                prepared = await work.prepare(session, timer)
+            result = await work.call(timer, prepared)
+            async with self.sessions() as session, session.begin():
+                await session.execute(self._delete, {"ids": [timer.id]})
+                await work.record(session, timer, prepared, result)
+            return 1
+        except Exception as exc:
+            await self._failure(timer, attempts, exc)
+            return 0
+
+    async def _failure(self, timer: Timer, attempts: int, exc: BaseException) -> None:
+        transient = is_transient(exc)
+        counted = 0 if transient else 1
+        park = not transient and attempts + 1 >= self.max_attempts
+        wait = self.backoff.delay(attempts)
+        log.error(
+            "timer failed; parked" if park else "timer failed; will retry",
+            extra={
+                "kind": timer.kind,
+                "timer_id": timer.id,
+                "error": type(exc).__name__,
+                "attempts": attempts + counted,
+                "retry_in_s": None if park else round(wait, 1),
+            },
+        )
+        if self._on_failed is not None:
+            self._on_failed(timer.kind, "parked" if park else "retry")
+        try:
+            async with self.sessions() as session, session.begin():
+                await session.execute(
+                    self._failed,
+                    {
+                        "id": timer.id,
+                        "counted": counted,
+                        "err": describe(exc),
+                        "wait": wait,
+                        "park": park,
+                    },
+                )
+        except Exception as again:
+            if not is_transient(again):
+                raise
+            # The database went away meanwhile: the timer is simply due again when it is back.
 
     async def run(self, stop: asyncio.Event) -> None:
+        failures = 0
         while not stop.is_set():
             # Cleared before polling, not after: a wake-up that arrives while a batch fires
             # (a clock move, a timer scheduled meanwhile) must trigger the next poll.
             self._wake.clear()
             try:
                 fired = await self.fire_due()
+                failures = 0
             except Exception as exc:
-                log.error("timer batch failed; will retry", extra={"error": type(exc).__name__})
-                fired = 0
-                await asyncio.sleep(1.0)
+                if not is_transient(exc):
+                    raise  # a bug in the poller itself: the supervisor restarts it
+                wait = self.backoff.delay(failures)
+                failures += 1
+                log.warning(
+                    "timers unavailable; will retry",
+                    extra={"error": type(exc).__name__, "retry_in_s": round(wait, 2)},
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=min(wait, 5.0))
+                continue
             if fired < self.batch_size:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+
+
+def describe(exc: BaseException) -> str:
+    """What went wrong, without data: the class, the SQLSTATE, and our own PHI-free message."""
+    parts = [type(exc).__name__]
+    if code := sqlstate(exc):
+        parts.append(f"SQLSTATE {code}")
+    if isinstance(exc, HandlerFailed):
+        parts.append(str(exc)[:500])
+    return ": ".join(parts)

@@ -35,7 +35,7 @@ from shared.events import parse_event, topic_for
 from shared.events.common import Segment, ServiceLine
 from shared.events.messages import Barrier, BlockReason, ReplyIntent
 from shared.events.outreach import Arm
-from shared.migration_ops import create_backbone_v1
+from shared.migration_ops import add_timer_retries_v1, create_backbone_v1
 from shared.runtime import Runtime, ServiceSpec, run_service
 from shared.timers import Timer
 from tests.metrics.conftest import clinic, settings_for
@@ -147,6 +147,7 @@ def traffic_stories(c: str) -> list[Story]:
 def create_backbone(connection: Any, schema: str) -> None:
     with Operations.context(MigrationContext.configure(connection)):
         create_backbone_v1(schema)
+        add_timer_retries_v1(schema)
 
 
 def traffic_spec() -> ServiceSpec:
