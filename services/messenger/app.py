@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Mapping
 
@@ -25,7 +24,7 @@ from shared.config import RevisitSettings
 from shared.consumer import Subscription
 from shared.events.common import Channel
 from shared.runtime import Runtime, ServiceSpec, build_app
-from shared.timers import TimerHandler
+from shared.timers import TimerAction
 from shared.topics import COMMANDS, EHR_EVENTS, ESCALATIONS
 
 CONTACT_EVENTS = frozenset({"PatientUpserted", "ConsentChanged"})
@@ -99,29 +98,19 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
             ),
         ]
 
-    def timer_handlers(runtime: Runtime) -> Mapping[str, TimerHandler]:
+    def timer_handlers(runtime: Runtime) -> Mapping[str, TimerAction]:
         return BookingWork(runtime, context(runtime)).handlers()
 
     async def on_start(runtime: Runtime) -> None:
         ctx = context(runtime)
         async with runtime.sessions() as session, session.begin():
             await template_store.seed_default_library(session, runtime.clock.now())
-        stop = asyncio.Event()
         dispatcher = Dispatcher(runtime, ctx)
         runtime.extras["dispatcher"] = dispatcher
-        runtime.extras["dispatcher_stop"] = stop
-        runtime.extras["dispatcher_task"] = asyncio.create_task(
-            dispatcher.run(stop), name="messenger-dispatcher"
-        )
+        runtime.loops.add("dispatcher", dispatcher.run)
 
     async def on_stop(runtime: Runtime) -> None:
-        stop: asyncio.Event | None = runtime.extras.get("dispatcher_stop")
-        task: asyncio.Task[None] | None = runtime.extras.get("dispatcher_task")
-        if stop is not None:
-            stop.set()
-        if task is not None:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(task, timeout=5)
+        # The dispatcher has stopped with the other loops by now: the providers can close.
         ctx: MessengerContext | None = runtime.extras.get(CONTEXT)
         if ctx is not None:
             for provider in ctx.providers.values():

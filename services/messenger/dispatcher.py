@@ -16,7 +16,10 @@ ambiguous answer) and asks the provider: found -> sent; not found -> queued agai
 again); cannot tell -> ``unknown`` + MessageFailed(unknown): never re-sent blind.
 
 Only one dispatcher runs per database (a Postgres advisory lock, like the outbox relay), so a
-sender's rate limit holds across replicas.
+sender's rate limit holds across replicas. The leader checks its lock's connection before every
+cycle and steps down when it is gone (a database restart): ``run`` raises and the process's
+loop supervisor starts it again, to queue for the lock like any standby. Double sends are
+prevented by the leases either way; the lock only keeps the rate limits whole.
 """
 
 from __future__ import annotations
@@ -101,6 +104,10 @@ class Dispatcher:
                 await _sleep_or_stop(stop, 1.0)
             backoff = 0.2
             while not stop.is_set():
+                # Still the leader? The lock lives exactly as long as its connection.
+                if lock_conn.is_closed() or listener.is_closed():
+                    raise ConnectionError("the dispatcher's lock connection closed")
+                await asyncio.wait_for(lock_conn.fetchval("SELECT 1"), timeout=10)
                 try:
                     stats = await self.dispatch_once()
                     if time.monotonic() >= self._next_reconcile:
