@@ -31,6 +31,18 @@ def step_message_id(idempotency_key: str) -> str:
     return str(uuid.uuid5(MESSAGE_ID_NAMESPACE, idempotency_key))
 
 
+def send_ref(
+    kind: str, sequence_id: str | None, step: int | None, channel: str, idempotency_key: str
+) -> str:
+    """The identity a send carries to its provider: one per (sequence, step, channel) for an
+    outreach step, the answer's own key for an answer. A provider with an idempotency key
+    (the sandbox) dedupes on it; for one without (Twilio) it travels in the status-callback
+    URL, so an ambiguous send is found again by what it is, never by its words."""
+    if kind == "step" and sequence_id is not None and step is not None:
+        return f"{sequence_id}:{step}:{channel}"
+    return idempotency_key
+
+
 @dataclass(frozen=True)
 class QueuedMessage:
     message_id: str
@@ -140,6 +152,7 @@ _INSERT_COLUMNS = (
     "correlation_id",
     "causation_id",
     "created_at",
+    "send_ref",
 )
 
 
@@ -157,6 +170,7 @@ async def enqueue(session: AsyncSession, messages: Sequence[QueuedMessage]) -> N
             "subject = EXCLUDED.subject, channel = EXCLUDED.channel, address = EXCLUDED.address, "
             "provider = EXCLUDED.provider, sender = EXCLUDED.sender, "
             "expires_at = EXCLUDED.expires_at, trace_headers = EXCLUDED.trace_headers, "
+            "send_ref = EXCLUDED.send_ref, "
             "available_at = now(), updated_at = now() "
             f"WHERE {SCHEMA}.outgoing.status IN ('blocked', 'cancelled')"
         ),
@@ -166,6 +180,7 @@ async def enqueue(session: AsyncSession, messages: Sequence[QueuedMessage]) -> N
                 "priority": m.priority,
                 "status": "queued",
                 "trace_headers": json.dumps(m.trace_headers),
+                "send_ref": send_ref(m.kind, m.sequence_id, m.step, m.channel, m.idempotency_key),
             }
             for m in messages
         ],
