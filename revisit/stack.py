@@ -135,7 +135,12 @@ async def _prepare(bootstrap: str, dsn: str, creds: dict[str, Any], new_key: boo
     from shared.kafka import ensure_topics
 
     kafka = KafkaSettings()
-    await ensure_topics(bootstrap, kafka.kafka_partitions, kafka.kafka_replication_factor)
+    await ensure_topics(
+        bootstrap,
+        kafka.kafka_partitions,
+        kafka.kafka_replication_factor,
+        dlq_retention_days=kafka.kafka_dlq_retention_days,
+    )
     await migrate_all(dsn)
     if new_key:
         creds["api_key"] = await create_api_key(dsn, DEMO_CLINIC, "revisit dev")
@@ -234,6 +239,7 @@ def start_stack(
     # The embedded database has no password, so `revisit clock` may find it here; an external
     # DATABASE_URL (which may carry one) is never written down.
     creds["database_url"] = "" if env.get("DATABASE_URL") else backing.dsn
+    creds["kafka_bootstrap"] = backing.bootstrap  # for `revisit dlq` beside the dev stack
     if token_needs_renewal(creds, datetime.now(UTC)):
         issue_admin_token(creds)
     save_credentials(creds_path, creds)

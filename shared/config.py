@@ -54,6 +54,8 @@ class KafkaSettings(BaseSettings):
     kafka_max_poll_records: int = Field(default=500, ge=1, le=5000)
     kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=1000, ge=100)
+    # How long dead letters are kept for a person to inspect and replay (`revisit dlq`).
+    kafka_dlq_retention_days: int = Field(default=30, ge=1, le=3650)
 
 
 class AuthSettings(BaseSettings):

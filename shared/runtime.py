@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared import pipeline_metrics as pm
+from shared.admin import router as admin_router
 from shared.auth import ApiKeyLookup, build_authenticator
 from shared.clock import Clock, ControlledClock, SystemClock
 from shared.config import RevisitSettings
@@ -97,6 +98,7 @@ def build_app(spec: ServiceSpec, settings: RevisitSettings) -> FastAPI:
     app.state.service = spec.name
     app.state.authenticator = build_authenticator(settings.auth)
     app.include_router(health_router(spec))
+    app.include_router(admin_router)
     for router in spec.routers:
         app.include_router(router)
     instrument_fastapi(app)

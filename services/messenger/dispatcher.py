@@ -53,6 +53,7 @@ from services.messenger.providers.base import (
 )
 from services.messenger.rate_limit import TokenBucket
 from services.messenger.reconciler import Reconciler
+from shared import pipeline_metrics as pm
 from shared.db import plain_dsn
 from shared.events.common import Channel, Purpose
 from shared.events.messages import (
@@ -100,6 +101,7 @@ class Dispatcher:
                 if await lock_conn.fetchval(
                     "SELECT pg_try_advisory_lock(hashtext($1))", LEADER_KEY
                 ):
+                    pm.LEADER.labels("messenger", "dispatcher").set(1)
                     break
                 await _sleep_or_stop(stop, 1.0)
             backoff = 0.2
@@ -124,6 +126,7 @@ class Dispatcher:
                     wait = min(self._rate_wait(), 0.5) if stats.deferred else 0.5
                     await _wait_any(stop, self._wake, wait)
         finally:
+            pm.LEADER.labels("messenger", "dispatcher").set(0)
             for conn in (listener, lock_conn):
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.close(), timeout=2)
