@@ -78,8 +78,7 @@ async def _ensure_contact(session: AsyncSession, clinic_id: str, patient_key: st
 
 
 HELD_NOTE = (
-    "held: the patient opted out themselves (STOP); only their START or staff with a reason "
-    "undo it"
+    "held: the patient opted out themselves (STOP); only their START or staff with a reason undo it"
 )
 # Opt-outs that came from the patient (directly, through the carrier, or told to staff).
 _PATIENT_OPT_OUTS = ("reply_keyword", "reply_classified", "provider", "staff")
