@@ -139,6 +139,8 @@ async def run_service(spec: ServiceSpec, settings: RevisitSettings) -> AsyncIter
         on_leader=lambda leads: pm.LEADER.labels(spec.name, "relay").set(int(leads)),
     )
     runtime.loops.add("relay", relay.run)
+    if isinstance(clock, ControlledClock):
+        runtime.loops.add("clock", clock.follow)
     runtime.extras["relay"] = relay
     handlers = spec.timer_handlers(runtime)
     if handlers:

@@ -1,9 +1,9 @@
-"""The outbox relay's leadership across a real PostgreSQL restart.
+"""What a real PostgreSQL restart must not break: one publishing relay, and the shared clock.
 
 A private embedded Postgres (the session's own is shared by every test) is restarted under two
 supervised relays while events are being committed; a third replica starts after the restart.
 At no time after the restart may two relays publish, and each patient's events must leave in
-the order they were committed.
+the order they were committed. A service following the controlled clock must still follow it.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from revisit.embedded.postgres import EmbeddedPostgres
+from shared.clock import ControlledClock, set_clock
 from shared.loops import Loops
 from shared.migration_ops import add_timer_retries_v1, create_backbone_v1
 from shared.outbox import Outbox, OutboxRelay
-from tests.integration.conftest import patient_event
+from tests.integration.conftest import T0, patient_event, wait_for
 
 pytestmark = pytest.mark.integration
 SCHEMA = "leaders"
@@ -155,3 +156,42 @@ async def test_a_database_restart_never_leaves_two_publishing_relays_and_keeps_o
     for key, values in committed.items():
         expected = [v for v, sure in values if sure or v in seen]
         assert first_seen[key] == expected, f"{key!r}: events left out of commit order"
+
+
+async def test_a_service_keeps_following_the_controlled_clock_after_a_database_restart(
+    private_pg: EmbeddedPostgres,
+) -> None:
+    engine = _engine(private_pg)
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE SCHEMA IF NOT EXISTS platform"))
+        await conn.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS platform.clock (id int PRIMARY KEY, "
+                "virtual_at timestamptz NOT NULL, real_epoch float8 NOT NULL, rate float8 NOT NULL)"
+            )
+        )
+    await set_clock(engine, T0, rate=0)
+    clock = ControlledClock(engine, private_pg.plain_dsn)
+    await clock.start()
+    loops = Loops("it-clock")
+    loops.backoff.base, loops.backoff.cap = 0.1, 0.5
+    loops.add("clock", clock.follow)
+    loops.start()
+    try:
+        await asyncio.to_thread(private_pg.restart)
+        later = T0.replace(year=T0.year + 1)
+        for _ in range(50):  # the first writes may meet the restarting server
+            try:
+                await set_clock(engine, later, rate=0)
+                break
+            except Exception:
+                await asyncio.sleep(0.1)
+
+        async def follows() -> bool:
+            return clock.now() == later
+
+        assert await wait_for(follows, timeout=10), f"still at {clock.now()}"
+    finally:
+        await loops.stop()
+        await clock.stop()
+        await engine.dispose()
