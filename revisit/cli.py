@@ -76,6 +76,12 @@ def _pilot(args: argparse.Namespace) -> int:
     return pilot.main(args)
 
 
+def _chaos(args: argparse.Namespace) -> int:
+    from revisit.chaos import run
+
+    return run.main(args)
+
+
 def _service(args: argparse.Namespace) -> int:
     from shared.config import SERVICE_NAMES
 
@@ -284,6 +290,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pilot.add_argument("--out", default="pilot-report", help="report folder (default pilot-report)")
     pilot.set_defaults(handler=_pilot)
+
+    chaos = sub.add_parser(
+        "chaos",
+        help="the simulated practice under injected faults, then the invariants (make chaos)",
+    )
+    chaos.add_argument("--seed", type=int, default=7, help="the faults and the practice")
+    chaos.add_argument(
+        "--short", action="store_true", help="two faults and a few simulated days (for tests)"
+    )
+    chaos.add_argument("--data-dir", help="keep the run's folder here (default: a temporary one)")
+    chaos.set_defaults(handler=_chaos)
 
     # Names are checked in the handler: importing shared.config here would slow down --help.
     service = sub.add_parser("service", help="run one service (configured from the environment)")

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from revisit.supervisor import ChildSpec, LineWriter, Supervisor
+from revisit.supervisor import ChildSpec, LineWriter, RestartPolicy, Supervisor
 from shared.config import SERVICE_NAMES
 
 DEMO_CLINIC = "clinic-demo"
@@ -217,6 +217,7 @@ def start_stack(
     out: LineWriter,
     specs: Callable[[Mapping[str, str]], list[ChildSpec]],
     ports: Mapping[str, int],
+    policy: RestartPolicy | None = None,
 ) -> StartedStack:
     """Everything up and ready; ``specs`` makes the children from the common environment."""
     from revisit.embedded.ports import child_preexec
@@ -255,7 +256,7 @@ def start_stack(
         "REVISIT_JWT_SECRET": creds["jwt_secret"],
         "REVISIT_MESSENGER_FHIR_TOKEN": creds["scheduling_token"],
     }
-    sup = Supervisor(specs(common), writer=out, preexec_fn=child_preexec())
+    sup = Supervisor(specs(common), writer=out, policy=policy, preexec_fn=child_preexec())
     stack.callback(sup.stop)  # registered last, so it runs first: services before broker and db
     for name, alive in backing.probes.items():
         sup.add_probe(name, alive)

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from shared import pipeline_metrics as pm
-from shared.faults import Backoff
+from shared.faults import Backoff, is_transient
 
 log = logging.getLogger(__name__)
 LoopBody = Callable[[asyncio.Event], Awaitable[None]]
@@ -114,7 +114,10 @@ class Loops:
                     attempt = 0
                 delay = self.backoff.delay(attempt)
                 attempt += 1
-                log.error(
+                transient = is_transient(exc)
+                # The database or broker going away is expected: a line, not a traceback.
+                log.log(
+                    logging.WARNING if transient else logging.ERROR,
                     "background loop crashed; restarting",
                     extra={
                         "service": self.service,
@@ -123,7 +126,7 @@ class Loops:
                         "crashes": loop.crashes,
                         "restart_in_s": round(delay, 2),
                     },
-                    exc_info=exc,
+                    exc_info=None if transient else exc,
                 )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), timeout=delay)

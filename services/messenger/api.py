@@ -284,6 +284,11 @@ class SandboxReply(BaseModel):
     patient_key: str | None = Field(default=None, min_length=3, max_length=200)
     channel: Channel = Channel.sms
     body: str = Field(min_length=1, max_length=1600)
+    # A provider names each inbound message; a phone that sends the same one again (a webhook
+    # replayed) names it again and the messenger recognises it. Omitted: a new message.
+    provider_message_id: str | None = Field(
+        default=None, min_length=3, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$"
+    )
 
 
 @router.post("/sandbox/reply", tags=["sandbox"], status_code=201)
@@ -309,7 +314,7 @@ async def sandbox_reply(
             inbound.InboundMessage(
                 channel=reply.channel,
                 provider="sandbox",
-                provider_message_id=f"sbx-in-{uuid.uuid4().hex}",
+                provider_message_id=reply.provider_message_id or f"sbx-in-{uuid.uuid4().hex}",
                 from_address=address,
                 body=reply.body,
                 clinic_id=reply.clinic_id,
