@@ -18,7 +18,13 @@ from pydantic import BaseModel, Field
 from shared.auth import Admin, Principal
 from shared.dlq import DeadLetter, DeadLetters, Filter
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing, malformed, expired or revoked credential"},
+    403: {"description": "not an admin, or an admin of only some clinics"},
+    404: {"description": "no such dead letter or parked timer"},
+    422: {"description": "invalid request: names what is wrong"},
+}
+router = APIRouter(prefix="/admin", tags=["admin"], responses=_ANSWERS)
 
 
 def _all_clinics(principal: Principal) -> None:
