@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 
 class UsageError(Exception):
@@ -162,46 +162,6 @@ def _topics(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dlq(args: argparse.Namespace) -> int:
-    from revisit import dlq
-
-    try:
-        return dlq.main(args)
-    except dlq.DlqUsageError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _dlq_parser(sub: Any) -> None:
-    dlq = sub.add_parser("dlq", help="dead letters: list, show, replay into their topic, purge")
-    actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-    def selection(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--topic", action="append", help="source or .dlq topic (repeatable)")
-        p.add_argument("--reason", help="e.g. malformed, HandlerFailed, ValueError")
-        p.add_argument("--since", type=_instant, help="dead-lettered at or after (ISO, offset)")
-        p.add_argument("--until", type=_instant, help="dead-lettered before (ISO, offset)")
-        p.add_argument("--data-dir", default=".revisit", help="a `revisit dev` data folder")
-
-    listing = actions.add_parser("list", help="what is left to handle (--all: handled too)")
-    selection(listing)
-    listing.add_argument("--all", action="store_true", help="include replayed and purged")
-    listing.add_argument("--limit", type=int, default=200, help="newest N lines (default 200)")
-    listing.add_argument("--json", action="store_true", help="JSON, without the bytes")
-    show = actions.add_parser("show", help="one dead letter, with its bytes")
-    show.add_argument("id", help="<dlq topic>:<partition>:<offset>")
-    show.add_argument("--data-dir", default=".revisit", help="a `revisit dev` data folder")
-    for name, what in (("replay", "send into the original topic"), ("purge", "mark as handled")):
-        p = actions.add_parser(name, help=what)
-        p.add_argument("ids", nargs="*", help="<dlq topic>:<partition>:<offset>")
-        selection(p)
-        p.add_argument("--every", action="store_true", help="every dead letter left")
-        if name == "replay":
-            p.add_argument("--dry-run", action="store_true", help="list what would be replayed")
-        else:
-            p.add_argument("--yes", action="store_true", help="really purge")
-    dlq.set_defaults(handler=_dlq)
-
-
 def _token(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
@@ -335,7 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl-hours", type=float, default=8.0, metavar="N", help="default 8")
     token.set_defaults(handler=_token)
 
-    _dlq_parser(sub)
+    from revisit.dlq import add_parser as add_dlq_parser  # light: its work imports lazily
+
+    add_dlq_parser(sub, _instant, UsageError)
 
     apikey = sub.add_parser("apikey", help="integration API keys ($DATABASE_URL)")
     apikey_sub = apikey.add_subparsers(dest="action", required=True, metavar="ACTION")

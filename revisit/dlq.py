@@ -12,10 +12,12 @@ import asyncio
 import getpass
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.dlq import DeadLetter, DeadLetters, Filter
+if TYPE_CHECKING:  # the broker and database clients load only when a dlq command runs
+    from shared.dlq import DeadLetter, DeadLetters, Filter
 
 
 class DlqUsageError(Exception):
@@ -40,6 +42,8 @@ def _locations(data_dir: str) -> tuple[str, str]:
 
 
 def _filter(args: argparse.Namespace, include_handled: bool = False) -> Filter:
+    from shared.dlq import Filter
+
     return Filter(
         topics=tuple(args.topic or ()),
         reason=args.reason,
@@ -68,6 +72,8 @@ def _body(value: bytes) -> str:
 
 async def _run(args: argparse.Namespace) -> str:
     from sqlalchemy.ext.asyncio import create_async_engine
+
+    from shared.dlq import DeadLetters
 
     url, bootstrap = _locations(args.data_dir)
     engine = create_async_engine(url)
@@ -114,3 +120,42 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise DlqUsageError(str(exc)) from None
     return 0
+
+
+def add_parser(sub: Any, instant: Callable[[str], Any], usage_error: type[Exception]) -> None:
+    """`revisit dlq ...`; ``usage_error`` is the command line's exit-2 error."""
+
+    def handler(args: argparse.Namespace) -> int:
+        try:
+            return main(args)
+        except DlqUsageError as exc:
+            raise usage_error(str(exc)) from None
+
+    dlq = sub.add_parser("dlq", help="dead letters: list, show, replay into their topic, purge")
+    actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def selection(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--topic", action="append", help="source or .dlq topic (repeatable)")
+        p.add_argument("--reason", help="e.g. malformed, HandlerFailed, ValueError")
+        p.add_argument("--since", type=instant, help="dead-lettered at or after (ISO, offset)")
+        p.add_argument("--until", type=instant, help="dead-lettered before (ISO, offset)")
+        p.add_argument("--data-dir", default=".revisit", help="a `revisit dev` data folder")
+
+    listing = actions.add_parser("list", help="what is left to handle (--all: handled too)")
+    selection(listing)
+    listing.add_argument("--all", action="store_true", help="include replayed and purged")
+    listing.add_argument("--limit", type=int, default=200, help="newest N lines (default 200)")
+    listing.add_argument("--json", action="store_true", help="JSON, without the bytes")
+    show = actions.add_parser("show", help="one dead letter, with its bytes")
+    show.add_argument("id", help="<dlq topic>:<partition>:<offset>")
+    show.add_argument("--data-dir", default=".revisit", help="a `revisit dev` data folder")
+    for name, what in (("replay", "send into the original topic"), ("purge", "mark as handled")):
+        p = actions.add_parser(name, help=what)
+        p.add_argument("ids", nargs="*", help="<dlq topic>:<partition>:<offset>")
+        selection(p)
+        p.add_argument("--every", action="store_true", help="every dead letter left")
+        if name == "replay":
+            p.add_argument("--dry-run", action="store_true", help="list what would be replayed")
+        else:
+            p.add_argument("--yes", action="store_true", help="really purge")
+    dlq.set_defaults(handler=handler)

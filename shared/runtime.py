@@ -31,7 +31,8 @@ from shared.inbox import Inbox
 from shared.kafka import make_broker, make_producer
 from shared.loops import Loops
 from shared.outbox import Outbox, OutboxRelay
-from shared.timers import TimerAction, TimerPoller, Timers
+from shared.timer_poller import TimerPoller
+from shared.timers import TimerAction, Timers
 
 log = logging.getLogger(__name__)
 _heap_frozen = False

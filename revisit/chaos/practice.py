@@ -28,15 +28,21 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from revisit.chaos.plan import Plan
+from revisit.stack import StartedStack
+from shared.clock import current_time, set_clock
 from shared.events import new_event
 from shared.events.common import EhrSource, SourceSystem
 from shared.events.ehr import PatientUpserted
 from shared.topics import COMMANDS, EHR_EVENTS
-from simulator.engine import Simulation
+from simulator.engine import Endpoints, Simulation
 from simulator.feed import EhrFeed, FeedError, FeedReport
 from simulator.model import Happening
+from simulator.practice import build_practice
+from simulator.runner import introduce_practice, open_calendar
+from simulator.scheduling import SchedulingServer
 
 log = logging.getLogger("chaos")
 
@@ -220,3 +226,71 @@ async def drive(
         if not more():
             return
         until = await sim.now() + timedelta(hours=12)
+
+
+@dataclass
+class Practice:
+    sim: Simulation
+    feed: UnreliableFeed
+    server: SchedulingServer
+    engine: AsyncEngine
+    http: httpx.AsyncClient
+
+    async def close(self) -> None:
+        await self.sim.close()
+        await self.server.stop()
+        await self.http.aclose()
+        await self.engine.dispose()
+
+
+async def set_up_practice(
+    started: StartedStack, ports: dict[str, int], plan: Plan, injected: Injected
+) -> Practice:
+    """The synthetic practice, as `revisit simulate` sets it up, with an unreliable feed."""
+    base, creds = started.base, started.creds
+    endpoints = Endpoints(
+        ingest=base["ingest"],
+        messenger=base["messenger"],
+        sequencer=base["sequencer"],
+        escalation=base["escalation"],
+        mllp_host="127.0.0.1",
+        mllp_port=ports["mllp"],
+        api_key=creds["api_key"],
+        token=creds["admin_token"],
+    )
+    engine = create_async_engine(started.backing.dsn, pool_size=3, pool_pre_ping=True)
+    now, _ = await current_time(engine)
+    begin = now.replace(minute=0, second=0, microsecond=0)
+    await set_clock(engine, begin, rate=0)
+    practice = build_practice(plan.seed, plan.patients, begin)
+    feed = UnreliableFeed(
+        endpoints.ingest,
+        endpoints.api_key,
+        endpoints.mllp_host,
+        endpoints.mllp_port,
+        practice.clinic,
+        practice.by_id,
+        rng=random.Random(plan.seed + 1),
+        injected=injected,
+        duplicate_share=plan.duplicate_share,
+        hold_back_share=plan.hold_back_share,
+    )
+    # Connection failures (a service being restarted) are retried by the transport.
+    http = httpx.AsyncClient(
+        trust_env=False,
+        timeout=30.0,
+        headers={"Authorization": f"Bearer {endpoints.token}"},
+        transport=httpx.AsyncHTTPTransport(retries=6),
+    )
+    sim = Simulation(
+        practice, endpoints, engine, speed_hours_per_second=plan.speed, http=http, feed=feed
+    )
+    server = SchedulingServer(
+        open_calendar(practice),
+        sim.booked,
+        port=ports["scheduling"],
+        token=creds["scheduling_token"],
+    )
+    await server.start()
+    await introduce_practice(http, endpoints, practice)
+    return Practice(sim, feed, server, engine, http)

@@ -27,19 +27,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from revisit.chaos.checker import check, report
 from revisit.chaos.faults import Fault, Injector, poll_supervisor
+from revisit.chaos.plan import FULL, SHORT, Plan, short_script
 from revisit.chaos.practice import (
     Injected,
-    UnreliableFeed,
     drive,
     patients_speak_up,
     replay_webhooks,
     send_bad_inputs,
+    set_up_practice,
 )
 from revisit.chaos.state import read_state
 from revisit.embedded.broker import EmbeddedBroker
@@ -47,143 +47,18 @@ from revisit.embedded.ports import free_port
 from revisit.embedded.postgres import EmbeddedPostgres
 from revisit.stack import DEMO_CLINIC, StartedStack, start_stack
 from revisit.supervisor import LineWriter, RestartPolicy, interrupt_on_stop_signals
-from shared.clock import current_time, set_clock
+from shared.clock import current_time
 from shared.config import SERVICE_NAMES
 from shared.db import plain_dsn
-from simulator.engine import Endpoints, Simulation
-from simulator.practice import build_practice
-from simulator.runner import introduce_practice, open_calendar
-from simulator.scheduling import SchedulingServer
 from simulator.settle import Settler
 
 Say = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Plan:
-    seed: int = 7
-    patients: int = 250
-    days: float = 8.0
-    speed: float = 2.0  # at most this many simulated hours per real second
-    kill_rounds: int = 2  # every service killed this many times
-    broker_pause_s: float = 20.0
-    database_restart: bool = True
-    database_pause_s: float = 30.0
-    gap_s: float = 6.0  # after one fault (and its recovery) before the next
-    duplicate_share: float = 0.1
-    hold_back_share: float = 0.05
-    replays_per_round: int = 5
-    speak_up_share: float = 0.4  # rounds after which a patient texts STOP and another a red flag
-
-    def script(self) -> list[Fault]:
-        rng = random.Random(self.seed)
-        faults: list[Fault] = []
-        for _ in range(self.kill_rounds):
-            order = list(SERVICE_NAMES)
-            rng.shuffle(order)
-            faults += [Fault("kill", name) for name in order]
-        others = []
-        if self.broker_pause_s:
-            others.append(Fault("pause_broker", seconds=self.broker_pause_s))
-        if self.database_restart:
-            others.append(Fault("restart_database"))
-        if self.database_pause_s:
-            others.append(Fault("pause_database", seconds=self.database_pause_s))
-        for fault in others:  # spread among the kills, at seeded places
-            faults.insert(rng.randrange(len(faults) + 1), fault)
-        return faults
-
-
-FULL = Plan()
-# Inside `make test`: two faults, a few simulated days.
-SHORT = Plan(
-    patients=60,
-    days=3.0,
-    speed=2.0,
-    kill_rounds=0,
-    broker_pause_s=0,
-    database_pause_s=0,
-    gap_s=5.0,
-    speak_up_share=1.0,
-)
-
-
-def short_script() -> list[Fault]:
-    return [Fault("kill", "messenger"), Fault("restart_database")]
 
 
 @dataclass
 class Outcome:
     lines: list[str]
     violations: int
-
-
-@dataclass
-class Practice:
-    sim: Simulation
-    feed: UnreliableFeed
-    server: SchedulingServer
-    engine: AsyncEngine
-    http: httpx.AsyncClient
-
-    async def close(self) -> None:
-        await self.sim.close()
-        await self.server.stop()
-        await self.http.aclose()
-        await self.engine.dispose()
-
-
-async def _practice(
-    started: StartedStack, ports: dict[str, int], plan: Plan, injected: Injected
-) -> Practice:
-    """The synthetic practice, as `revisit simulate` sets it up, with an unreliable feed."""
-    base, creds = started.base, started.creds
-    endpoints = Endpoints(
-        ingest=base["ingest"],
-        messenger=base["messenger"],
-        sequencer=base["sequencer"],
-        escalation=base["escalation"],
-        mllp_host="127.0.0.1",
-        mllp_port=ports["mllp"],
-        api_key=creds["api_key"],
-        token=creds["admin_token"],
-    )
-    engine = create_async_engine(started.backing.dsn, pool_size=3, pool_pre_ping=True)
-    now, _ = await current_time(engine)
-    begin = now.replace(minute=0, second=0, microsecond=0)
-    await set_clock(engine, begin, rate=0)
-    practice = build_practice(plan.seed, plan.patients, begin)
-    feed = UnreliableFeed(
-        endpoints.ingest,
-        endpoints.api_key,
-        endpoints.mllp_host,
-        endpoints.mllp_port,
-        practice.clinic,
-        practice.by_id,
-        rng=random.Random(plan.seed + 1),
-        injected=injected,
-        duplicate_share=plan.duplicate_share,
-        hold_back_share=plan.hold_back_share,
-    )
-    # Connection failures (a service being restarted) are retried by the transport.
-    http = httpx.AsyncClient(
-        trust_env=False,
-        timeout=30.0,
-        headers={"Authorization": f"Bearer {endpoints.token}"},
-        transport=httpx.AsyncHTTPTransport(retries=6),
-    )
-    sim = Simulation(
-        practice, endpoints, engine, speed_hours_per_second=plan.speed, http=http, feed=feed
-    )
-    server = SchedulingServer(
-        open_calendar(practice),
-        sim.booked,
-        port=ports["scheduling"],
-        token=creds["scheduling_token"],
-    )
-    await server.start()
-    await introduce_practice(http, endpoints, practice)
-    return Practice(sim, feed, server, engine, http)
 
 
 def _start(
@@ -231,7 +106,7 @@ async def _faults_and_check(
     injected = Injected()
     counts: dict[str, int] = {}
     say(f"setting up the practice ({plan.patients} patients)")
-    practice = await _practice(started, ports, plan, injected)
+    practice = await set_up_practice(started, ports, plan, injected)
     sim = practice.sim
     stop = asyncio.Event()
     failed: list[str] = []

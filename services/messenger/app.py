@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from services.messenger import api, api_templates, handlers, template_store, webhooks
 from services.messenger.booking import BookingWork
+from services.messenger.booking_timers import booking_timers
 from services.messenger.context import MessengerContext
 from services.messenger.dispatcher import Dispatcher
 from services.messenger.providers.base import MessageProvider
@@ -99,7 +100,7 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
         ]
 
     def timer_handlers(runtime: Runtime) -> Mapping[str, TimerAction]:
-        return BookingWork(runtime, context(runtime)).handlers()
+        return booking_timers(BookingWork(runtime, context(runtime)))
 
     async def on_start(runtime: Runtime) -> None:
         ctx = context(runtime)

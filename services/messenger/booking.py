@@ -6,19 +6,19 @@ after retries) fall back to the booking link, or to a staff callback (an escalat
 ``book_slot``: ask the EHR for the chosen slot (idempotent per booking request), emit
 BookingRequested and confirm it; a slot taken meanwhile is apologised for and new times offered.
 
-Each is a ``TimerWork``: the poller claims the timer (a lease, committed), ``prepare`` reads
-what the EHR call needs, ``call`` asks the EHR with no transaction open (a slow EHR holds no
-lock and no connection), and ``record`` applies the answer to the conversation as it is then
-(re-read under its lock). Both calls are idempotent (a search reads; a booking is a
-conditional create keyed by the booking request), so a crash between call and record, which
-calls again after the lease, repeats them harmlessly.
+Each is a ``TimerWork`` (``booking_timers``): the poller claims the timer (a lease,
+committed), ``prepare`` reads what the EHR call needs, ``call`` asks the EHR with no
+transaction open (a slow EHR holds no lock and no connection), and ``record`` applies the
+answer to the conversation as it is then (re-read under its lock). Both calls are idempotent (a
+search reads; a booking is a conditional create keyed by the booking request), so a crash
+between call and record, which calls again after the lease, repeats them harmlessly.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
@@ -40,14 +40,13 @@ from services.messenger.scheduling.base import (
     Booked,
     BookingResult,
     SchedulingAdapter,
-    SchedulingUnavailable,
     Slot,
     SlotQuery,
 )
 from shared.events import Payload, new_event
 from shared.events.common import Channel
 from shared.runtime import Runtime
-from shared.timers import Timer, TimerWork
+from shared.timers import Timer
 
 BOOKING_NAMESPACE = uuid.UUID("2f6c9b1d-7e3a-4a59-b0c4-8d1e5f7a9c32")
 MAX_TRIES = 3
@@ -71,9 +70,6 @@ class BookingWork:
     def __init__(self, runtime: Runtime, ctx: MessengerContext) -> None:
         self.runtime = runtime
         self.ctx = ctx
-
-    def handlers(self) -> dict[str, TimerWork]:
-        return {"offer_slots": OfferSlots(self), "book_slot": BookSlot(self)}
 
     async def _context(
         self, session: AsyncSession, timer: Timer, *, lock: bool = True
@@ -269,63 +265,7 @@ class BookingWork:
             await self._fallback(session, clinic_id, state, message, reply_to, values, language)
 
 
-@dataclass(frozen=True)
-class OfferSlots:
-    """Search the EHR for times to offer (a TimerWork)."""
-
-    work: BookingWork
-
-    async def prepare(self, session: AsyncSession, timer: Timer) -> SlotQuery:
-        clinic_id, state, *_ = await self.work._context(session, timer, lock=False)
-        return self.work.slot_query(state, clinic_id)
-
-    async def call(self, timer: Timer, prepared: SlotQuery) -> list[Slot] | None:
-        try:
-            return await find_offer(self.work.ctx.scheduling, prepared)
-        except SchedulingUnavailable:
-            return None
-
-    async def record(
-        self, session: AsyncSession, timer: Timer, prepared: SlotQuery, result: list[Slot] | None
-    ) -> None:
-        await self.work.record_offer(session, timer, result)
-
-
-@dataclass(frozen=True)
-class BookSlot:
-    """Ask the EHR for the chosen time (a TimerWork; idempotent per booking request)."""
-
-    work: BookingWork
-
-    async def prepare(self, session: AsyncSession, timer: Timer) -> Slot:
-        return Slot(
-            slot_id=str(timer.payload["slot_id"]),
-            start=datetime.fromisoformat(str(timer.payload["start"])),
-            provider_id=_opt(timer.payload.get("provider_id")),
-            location_id=_opt(timer.payload.get("location_id")),
-        )
-
-    async def call(self, timer: Timer, prepared: Slot) -> BookingResult | None:
-        patient_key = timer.patient_key or ""
-        clinic_id, _, patient_id = patient_key.partition(":")
-        reply_to = str(timer.payload.get("reply") or timer.key)
-        try:
-            return await self.work.ctx.scheduling.book(
-                prepared,
-                clinic_id=clinic_id,
-                patient_id=patient_id,
-                booking_request_id=booking_request_id(reply_to, prepared.slot_id),
-            )
-        except SchedulingUnavailable:
-            return None
-
-    async def record(
-        self, session: AsyncSession, timer: Timer, prepared: Slot, result: BookingResult | None
-    ) -> None:
-        await self.work.record_booking(session, timer, prepared, result)
-
-
-def _opt(value: object) -> str | None:
+def opt(value: object) -> str | None:
     return str(value) if value else None
 
 

@@ -13,7 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.clock import ControlledClock, FixedClock, advance_clock, read_clock, set_clock
-from shared.timers import Timer, TimerPoller, Timers
+from shared.timer_poller import TimerPoller
+from shared.timers import Timer, Timers
 from tests.integration.conftest import Scratch, wait_for
 
 pytestmark = pytest.mark.integration

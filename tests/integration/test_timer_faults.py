@@ -15,7 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.clock import FixedClock
-from shared.timers import Timer, TimerPoller, Timers
+from shared.timer_poller import TimerPoller
+from shared.timers import Timer, Timers
 from tests.integration.conftest import Scratch
 
 pytestmark = pytest.mark.integration

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messenger.booking import BookingWork
+from services.messenger.booking_timers import booking_timers
 from services.messenger.repository import SCHEMA
 from services.messenger.scheduling.base import (
     Booked,
@@ -20,7 +21,8 @@ from services.messenger.scheduling.base import (
     SlotQuery,
 )
 from shared.clock import FixedClock
-from shared.timers import Timer, TimerPoller
+from shared.timer_poller import TimerPoller
+from shared.timers import Timer
 from tests.messenger.conftest import Messenger
 
 
@@ -79,7 +81,7 @@ async def test_an_offer_timer_asks_the_ehr_once_outside_its_transaction_despite_
         messenger.runtime.sessions,
         SCHEMA,
         FixedClock(due),
-        {**work.handlers(), "explode": explode},
+        {**booking_timers(work), "explode": explode},
     )
     try:
         for _ in range(3):
