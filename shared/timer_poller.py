@@ -64,6 +64,8 @@ class TimerPoller:
             "ORDER BY due_at, id LIMIT :n FOR UPDATE SKIP LOCKED"
         )
         self._delete = text(f"DELETE FROM {schema}.timers WHERE id = ANY(:ids)")
+        # A called-out timer scheduled anew while its call ran (another due_at) is kept.
+        self._delete_called = text(f"DELETE FROM {schema}.timers WHERE id = :id AND due_at = :due")
         self._lease = text(
             f"UPDATE {schema}.timers SET retry_at = now() + make_interval(secs => :s) "
             "WHERE id = ANY(:ids)"
@@ -161,7 +163,7 @@ class TimerPoller:
                 prepared = await work.prepare(session, timer)
             result = await work.call(timer, prepared)
             async with self.sessions() as session, session.begin():
-                await session.execute(self._delete, {"ids": [timer.id]})
+                await session.execute(self._delete_called, {"id": timer.id, "due": timer.due_at})
                 await work.record(session, timer, prepared, result)
             return 1
         except Exception as exc:

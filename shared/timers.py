@@ -83,7 +83,10 @@ class Timers:
             f"INSERT INTO {schema}.timers (kind, timer_key, due_at, patient_key, payload) "
             "VALUES (:kind, :key, :due_at, :patient_key, CAST(:payload AS jsonb)) "
             "ON CONFLICT (kind, timer_key) DO UPDATE SET due_at = EXCLUDED.due_at, "
-            "payload = EXCLUDED.payload, patient_key = EXCLUDED.patient_key"
+            "payload = EXCLUDED.payload, patient_key = EXCLUDED.patient_key, "
+            # Scheduled anew by the state that needs it: a fresh timer, whatever the old one's
+            # failures were.
+            "attempts = 0, last_error = NULL, retry_at = NULL, parked_at = NULL"
         )
         self._cancel = text(f"DELETE FROM {schema}.timers WHERE kind = :kind AND timer_key = :key")
 

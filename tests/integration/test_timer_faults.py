@@ -162,3 +162,29 @@ async def test_a_calling_timer_calls_outside_the_transaction_and_once_despite_a_
     assert locked_during_call == [False]  # no transaction held the timer during the call
     assert await scratch.effects() == ["call-1:booked"]
     assert list(await _rows(scratch)) == ["poison"]
+
+
+async def test_a_parked_timer_scheduled_anew_by_its_state_starts_fresh(
+    scratch: Scratch, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    timers = Timers(scratch.schema)
+    await _schedule(sessions, timers, "poison")
+    poller = TimerPoller(
+        sessions,
+        scratch.schema,
+        FixedClock(T),
+        {"remind": _writer(scratch, {"poison"})},
+        max_attempts=1,
+    )
+    await poller.fire_due()
+    assert (await _rows(scratch))["poison"]["parked_at"] is not None
+
+    await _schedule(sessions, timers, "poison")  # the state that needs it schedules it again
+
+    row = (await _rows(scratch))["poison"]
+    assert (row["attempts"], row["parked_at"], row["retry_at"], row["last_error"]) == (
+        0,
+        None,
+        None,
+        None,
+    )
