@@ -48,6 +48,7 @@ class TimerPoller:
         self.sessions = sessions
         self.clock = clock
         self.handlers = dict(handlers)
+        self._works = frozenset(k for k, h in self.handlers.items() if isinstance(h, TimerWork))
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.max_attempts = max_attempts
@@ -85,7 +86,7 @@ class TimerPoller:
 
     async def fire_due(self) -> int:
         """Fire one batch of due timers; returns how many fired (failed ones excluded)."""
-        works = {k for k, h in self.handlers.items() if isinstance(h, TimerWork)}
+        works = self._works
         attempts: dict[int, int] = {}
         try:
             async with self.sessions() as session, session.begin():
