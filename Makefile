@@ -7,13 +7,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 BENCHES := backbone ingest segmenter sequencer messenger console pipeline
 
-.PHONY: install run test test-fast lint format lock bench clean-dev help images compose-up $(addprefix bench-,$(BENCHES))
+.PHONY: install run test test-fast lint format lock bench chaos clean-dev help images compose-up $(addprefix bench-,$(BENCHES))
 
 help:
 	@echo "make run      start the embedded stack: Postgres, the broker and every service"
 	@echo "make test     lint + the whole test suite (unit, integration, end to end)"
 	@echo "make lint     ruff + mypy"
 	@echo "make bench    every benchmark; make bench-NAME for one ($(BENCHES))"
+	@echo "make chaos    the simulated practice under injected faults, then every invariant"
 	@echo "make install  only create .venv from requirements/lock.txt"
 	@echo "make lock     re-resolve requirements/lock.txt from pyproject.toml"
 	@echo "make images / compose-up / compose-down   production image and single-host stack (Docker)"
@@ -46,6 +47,11 @@ test-fast: install
 	$(PY) -m pytest -q -m "not e2e"
 
 bench: $(addprefix bench-,$(BENCHES))
+
+# Kills, a frozen broker, a PostgreSQL restart and pause, duplicated and reordered EHR input,
+# replayed webhooks; prints one `chaos_<INVARIANT>: N violations (M checked)` line per invariant.
+chaos: install
+	$(PY) -m revisit chaos $(ARGS)
 
 $(addprefix bench-,$(BENCHES)): bench-%: install
 	$(PY) -m bench.$*

@@ -6,7 +6,7 @@ the outbox, beside a raw asyncpg loop that writes the same rows.
 Both paths start from N active cancellation-recovery sequences (one per patient, in one clinic,
 with a patient row each) whose step-1 timers are all due, at a moment inside allowed hours.
 
-- **Pipeline** (`sequencer_steps`): `shared.timers.TimerPoller` with the sequencer's own timer
+- **Pipeline** (`sequencer_steps`): `shared.timer_poller.TimerPoller` with the sequencer's own timer
   handler, as the service runs it (`REVISIT_SEQUENCER_TIMER_WORKERS` pollers, default 2,
   sharing the due timers through SKIP LOCKED; batches of `--batch`). Per batch: claim the due timers
   (`FOR UPDATE SKIP LOCKED`) and delete them, lock the patients and their sequences, load the
@@ -62,7 +62,8 @@ from shared.events.outreach import SendStep
 from shared.inbox import Inbox
 from shared.outbox import Outbox
 from shared.runtime import Runtime, freeze_startup_heap
-from shared.timers import TimerPoller, Timers
+from shared.timer_poller import TimerPoller
+from shared.timers import Timers
 
 TARGET = 2000.0
 CLINIC = "clinic-bench"

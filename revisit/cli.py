@@ -84,6 +84,12 @@ def _pilot(args: argparse.Namespace) -> int:
     return pilot.main(args)
 
 
+def _chaos(args: argparse.Namespace) -> int:
+    from revisit.chaos import run
+
+    return run.main(args)
+
+
 def _service(args: argparse.Namespace) -> int:
     from shared.config import SERVICE_NAMES
 
@@ -154,7 +160,14 @@ def _topics(args: argparse.Namespace) -> int:
 
     bootstrap = _required_env("KAFKA_BOOTSTRAP_SERVERS", "e.g. 127.0.0.1:9092")
     kafka = KafkaSettings()
-    asyncio.run(ensure_topics(bootstrap, kafka.kafka_partitions, kafka.kafka_replication_factor))
+    asyncio.run(
+        ensure_topics(
+            bootstrap,
+            kafka.kafka_partitions,
+            kafka.kafka_replication_factor,
+            dlq_retention_days=kafka.kafka_dlq_retention_days,
+        )
+    )
     return 0
 
 
@@ -291,6 +304,17 @@ def build_parser() -> argparse.ArgumentParser:
     pilot.add_argument("--out", default="pilot-report", help="report folder (default pilot-report)")
     pilot.set_defaults(handler=_pilot)
 
+    chaos = sub.add_parser(
+        "chaos",
+        help="the simulated practice under injected faults, then the invariants (make chaos)",
+    )
+    chaos.add_argument("--seed", type=int, default=7, help="the faults and the practice")
+    chaos.add_argument(
+        "--short", action="store_true", help="two faults and a few simulated days (for tests)"
+    )
+    chaos.add_argument("--data-dir", help="keep the run's folder here (default: a temporary one)")
+    chaos.set_defaults(handler=_chaos)
+
     # Names are checked in the handler: importing shared.config here would slow down --help.
     service = sub.add_parser("service", help="run one service (configured from the environment)")
     service.add_argument("name", help="e.g. ingest, segmenter, sequencer, messenger, console, ...")
@@ -325,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(handler=_token)
 
     add_backfill_command(sub)
+    from revisit.dlq import add_parser as add_dlq_parser  # light: its work imports lazily
+
+    add_dlq_parser(sub, _instant, UsageError)
 
     apikey = sub.add_parser("apikey", help="integration API keys ($DATABASE_URL)")
     apikey_sub = apikey.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from revisit.supervisor import ChildSpec, LineWriter, Supervisor
+from revisit.supervisor import ChildSpec, LineWriter, RestartPolicy, Supervisor
 from shared.config import SERVICE_NAMES
 
 DEMO_CLINIC = "clinic-demo"
@@ -136,7 +136,12 @@ async def _prepare(bootstrap: str, dsn: str, creds: dict[str, Any], new_key: boo
     from shared.kafka import ensure_topics
 
     kafka = KafkaSettings()
-    await ensure_topics(bootstrap, kafka.kafka_partitions, kafka.kafka_replication_factor)
+    await ensure_topics(
+        bootstrap,
+        kafka.kafka_partitions,
+        kafka.kafka_replication_factor,
+        dlq_retention_days=kafka.kafka_dlq_retention_days,
+    )
     await migrate_all(dsn)
     if new_key:
         creds["api_key"] = await create_api_key(dsn, DEMO_CLINIC, "revisit dev")
@@ -214,6 +219,7 @@ def start_stack(
     out: LineWriter,
     specs: Callable[[Mapping[str, str]], list[ChildSpec]],
     ports: Mapping[str, int],
+    policy: RestartPolicy | None = None,
 ) -> StartedStack:
     """Everything up and ready; ``specs`` makes the children from the common environment."""
     from revisit.embedded.ports import child_preexec
@@ -238,6 +244,7 @@ def start_stack(
     # The embedded database has no password, so `revisit clock` may find it here; an external
     # DATABASE_URL (which may carry one) is never written down.
     creds["database_url"] = "" if env.get("DATABASE_URL") else backing.dsn
+    creds["kafka_bootstrap"] = backing.bootstrap  # for `revisit dlq` beside the dev stack
     if token_needs_renewal(creds, datetime.now(UTC)):
         issue_admin_token(creds)
     save_credentials(creds_path, creds)
@@ -254,7 +261,7 @@ def start_stack(
         "REVISIT_MESSENGER_FHIR_TOKEN": creds["scheduling_token"],
         "REVISIT_CONSOLE_SECRET": creds["console_secret"],
     }
-    sup = Supervisor(specs(common), writer=out, preexec_fn=child_preexec())
+    sup = Supervisor(specs(common), writer=out, policy=policy, preexec_fn=child_preexec())
     stack.callback(sup.stop)  # registered last, so it runs first: services before broker and db
     for name, alive in backing.probes.items():
         sup.add_probe(name, alive)

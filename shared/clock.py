@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.db import PLATFORM_SCHEMA
 
 CLOCK_CHANNEL = "revisit_clock"
+log = logging.getLogger(__name__)
 
 
 class Clock(Protocol):
@@ -61,6 +63,7 @@ class ControlledClock:
         self._rate = 1.0
         self._listener: asyncpg.Connection | None = None
         self._watchers: list[Callable[[], None]] = []
+        self._reloads: set[asyncio.Task[None]] = set()
 
     def now(self) -> datetime:
         return self._virtual + timedelta(seconds=(time.time() - self._real) * self._rate)
@@ -71,8 +74,25 @@ class ControlledClock:
 
     async def start(self) -> None:
         await self.reload()
+        await self._listen()
+
+    async def _listen(self) -> None:
         self._listener = await asyncpg.connect(self._listen_dsn)
         await self._listener.add_listener(CLOCK_CHANNEL, self._notified)
+
+    async def follow(self, stop: asyncio.Event, check_every_s: float = 1.0) -> None:
+        """Keep following the clock across database restarts (a supervised loop).
+
+        A restart drops the LISTEN connection silently, and a service would stay at the time
+        it last heard forever; here the connection is opened again and the clock re-read (a
+        change made meanwhile was never notified)."""
+        while not stop.is_set():
+            if self._listener is None or self._listener.is_closed():
+                self._listener = None
+                await self._listen()  # the database still away: the loop supervisor retries
+                await self.reload()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=check_every_s)
 
     async def stop(self) -> None:
         if self._listener is not None:
@@ -81,7 +101,16 @@ class ControlledClock:
             self._listener = None
 
     def _notified(self, *_: object) -> None:
-        asyncio.get_running_loop().create_task(self.reload())
+        task = asyncio.get_running_loop().create_task(self.reload())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloaded)
+
+    def _reloaded(self, task: asyncio.Task[None]) -> None:
+        self._reloads.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The database went away between the NOTIFY and the read: follow() re-reads the
+            # clock when it reconnects.
+            log.warning("clock reload failed", extra={"error": type(task.exception()).__name__})
 
     async def reload(self) -> None:
         state = await read_clock(self._engine)

@@ -59,6 +59,8 @@ class KafkaSettings(BaseSettings):
     kafka_fetch_max_wait_ms: int = Field(default=100, ge=1, le=10_000)
     kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=1000, ge=100)
+    # How long dead letters are kept for a person to inspect and replay (`revisit dlq`).
+    kafka_dlq_retention_days: int = Field(default=30, ge=1, le=3650)
 
 
 class AuthSettings(BaseSettings):
@@ -90,6 +92,8 @@ class RevisitSettings(BaseSettings):
     revisit_relay_batch: int = Field(default=500, ge=1, le=500)
     revisit_timer_batch: int = Field(default=500, ge=1, le=5000)
     revisit_poll_interval_ms: int = Field(default=250, ge=10, le=60000)
+    # A timer that fails this many times (deterministically) is parked for a person.
+    revisit_timer_max_attempts: int = Field(default=8, ge=1, le=100)
     # Used for quiet hours until a patient's own time zone is known.
     revisit_default_time_zone: str = "America/New_York"
     revisit_metrics_token: str = Field(default="", description="bearer token for /metrics scrapes")

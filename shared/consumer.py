@@ -5,9 +5,12 @@ For each batch the runner
    topic's DLQ with the original bytes and the error, and the rest carry on;
 2. opens ONE transaction: claims the batch in the inbox (redeliveries drop out), calls the
    handler (state + staged outgoing events), commits;
-3. if that transaction fails for a transient reason (database or broker unreachable), raises so
-   the batch is redelivered; if it fails for any other reason, it replays the batch one event at
-   a time so that only the event that breaks the handler is dead-lettered;
+3. if that transaction fails for a transient reason (``shared.faults``: the database restarting
+   or unreachable, a lock or statement timeout, a deadlock, a pool with no connection, the
+   broker away), waits a capped, jittered backoff that grows while the failures last, and
+   raises so the batch is redelivered: a valid event is never dead-lettered for the weather;
+   if it fails for any other reason, it replays the batch one event at a time so that only the
+   event that breaks the handler is dead-lettered;
 4. only then are offsets committed (by FastStream's NACK_ON_ERROR policy).
 """
 
@@ -23,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from aiokafka.errors import KafkaError
 from faststream import AckPolicy, Context
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
@@ -32,12 +34,13 @@ from opentelemetry import trace
 from opentelemetry.context import Context as TraceContext
 from opentelemetry.trace import Span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import pipeline_metrics as pm
 from shared.config import KafkaSettings
 from shared.events.envelope import Envelope, EventError, parse_event
+from shared.faults import Backoff, is_transient
+from shared.faults import HandlerFailed as HandlerFailed  # its home before shared.faults
 from shared.inbox import Inbox
 from shared.telemetry import context_from_kafka_headers
 from shared.topics import Topic
@@ -45,7 +48,6 @@ from shared.topics import Topic
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("revisit.consumer")
 _propagator = TraceContextTextMapPropagator()
-TRANSIENT_PAUSE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -85,22 +87,6 @@ class Subscription:
         raise KeyError(name)
 
 
-class HandlerFailed(Exception):
-    """A non-transient failure of one event; the message is PHI-free by construction."""
-
-
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError | KafkaError | ConnectionError | TimeoutError | OSError):
-        return True
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        # serialization failure, deadlock, too many connections, admin shutdown
-        return code in {"40001", "40P01", "53300", "57P01"}
-    return False
-
-
 class ConsumerRunner:
     def __init__(
         self,
@@ -113,6 +99,9 @@ class ConsumerRunner:
         self.sessions = sessions
         self.inbox = inbox
         self.producer = producer
+        self.backoff = Backoff(base=0.5, cap=30.0)
+        # Consecutive transient failures per consumer: the wait grows while they last.
+        self._streak: dict[str, int] = {}
 
     async def handle_records(self, sub: Subscription, records: Sequence[ConsumerRecord]) -> None:
         started = time.perf_counter()
@@ -136,20 +125,43 @@ class ConsumerRunner:
                 await self._commit(sub, deliveries)
             except Exception as exc:
                 if is_transient(exc):
-                    # Redelivered after a pause, not in a tight loop while the database is away.
-                    await asyncio.sleep(TRANSIENT_PAUSE_S)
+                    await self._pause_for_redelivery(sub, exc)
                     raise
                 log.warning(
                     "batch failed, replaying one by one",
                     extra={"service": self.service, "error": type(exc).__name__},
                 )
                 for delivery in deliveries:
-                    await self._commit_one(sub, delivery)
+                    try:
+                        await self._commit_one(sub, delivery)
+                    except Exception as again:
+                        if is_transient(again):
+                            await self._pause_for_redelivery(sub, again)
+                        raise
+            self._streak.pop(sub.name, None)
         # Dead-lettered only once the good events are committed: a batch that fails transiently
         # is redelivered whole, and sending these first would dead-letter them twice.
         for record, detail in malformed:
             await self.dead_letter(sub, record, "malformed", detail)
         pm.BATCH_SECONDS.labels(self.service, sub.name).observe(time.perf_counter() - started)
+
+    async def _pause_for_redelivery(self, sub: Subscription, exc: BaseException) -> None:
+        """Wait before the batch comes back, longer while the failures last (not a tight loop
+        against a database that is restarting)."""
+        streak = self._streak.get(sub.name, 0)
+        self._streak[sub.name] = streak + 1
+        pm.TRANSIENT_FAILURES.labels(self.service, sub.name).inc()
+        delay = self.backoff.delay(streak)
+        log.warning(
+            "transient failure, batch will be redelivered",
+            extra={
+                "service": self.service,
+                "consumer": sub.name,
+                "error": type(exc).__name__,
+                "retry_in_s": round(delay, 2),
+            },
+        )
+        await asyncio.sleep(delay)
 
     def _delivery(self, record: ConsumerRecord, envelope: Envelope[Any]) -> Delivery:
         parent = context_from_kafka_headers(record.headers)

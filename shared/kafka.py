@@ -2,6 +2,11 @@
 
 See KAFKA-NOTES in the shared docs: topics are created explicitly with a fixed partition count,
 idempotence is a setting (off on the embedded broker), and consumers never auto-commit.
+
+Dead-letter topics keep their records for ``KAFKA_DLQ_RETENTION_DAYS`` (30): long enough for a
+person to look at them and replay them (``revisit dlq``), set on the topic at creation and
+brought back to that value on every start (an operator may have changed it by hand). The
+embedded broker stores the setting but does not apply it (KAFKA-NOTES).
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 
 from shared.config import KafkaSettings
-from shared.topics import all_topic_names
+from shared.topics import DLQ_SUFFIX, all_topic_names
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +53,20 @@ def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
     )
 
 
+def dlq_config(retention_days: int) -> dict[str, str]:
+    return {"retention.ms": str(retention_days * 24 * 3600 * 1000)}
+
+
 async def ensure_topics(
     bootstrap: str,
     partitions: int,
     replication_factor: int = 1,
     names: Iterable[str] | None = None,
+    dlq_retention_days: int = 30,
 ) -> list[str]:
-    """Create every topic (and its DLQ twin) that does not exist yet; returns those created."""
+    """Create every topic (and its DLQ twin) that does not exist yet; returns those created.
+
+    Dead-letter topics get (and keep) ``retention.ms`` of ``dlq_retention_days``."""
     wanted = list(names) if names is not None else all_topic_names()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="revisit-admin")
     await admin.start()
@@ -64,8 +77,29 @@ async def ensure_topics(
             # Another process may create them first: the outcome is the same.
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
-                    [NewTopic(n, partitions, replication_factor) for n in missing]
+                    [
+                        NewTopic(
+                            n,
+                            partitions,
+                            replication_factor,
+                            topic_configs=dlq_config(dlq_retention_days)
+                            if n.endswith(DLQ_SUFFIX)
+                            else None,
+                        )
+                        for n in missing
+                    ]
                 )
+        kept = [n for n in wanted if n.endswith(DLQ_SUFFIX) and n in existing]
+        if kept:
+            try:
+                await admin.alter_configs(
+                    [
+                        ConfigResource(ConfigResourceType.TOPIC, n, dlq_config(dlq_retention_days))
+                        for n in kept
+                    ]
+                )
+            except Exception as exc:  # a broker that refuses: the topics still work
+                log.warning("DLQ retention not updated", extra={"error": type(exc).__name__})
         return missing
     finally:
         with contextlib.suppress(Exception):

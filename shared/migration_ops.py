@@ -47,3 +47,30 @@ def create_backbone_v1(schema: str) -> None:
         schema=schema,
     )
     op.create_index("timers_due", "timers", ["due_at"], schema=schema)
+
+
+def add_timer_retries_v1(schema: str) -> None:
+    """Timers that fail: how often, why, when to try again (wall clock), and parked ones."""
+    for column in (
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("last_error", sa.Text),
+        # Real time before which the timer is not fired again: a backoff after a failure, or
+        # the lease of a timer whose work is calling outside (claim, commit, call, record).
+        sa.Column("retry_at", sa.DateTime(timezone=True)),
+        # Set once a timer failed max_attempts times: left for a person to re-arm.
+        sa.Column("parked_at", sa.DateTime(timezone=True)),
+    ):
+        op.add_column("timers", column, schema=schema)
+    op.create_index(
+        "timers_parked",
+        "timers",
+        ["parked_at"],
+        schema=schema,
+        postgresql_where=sa.text("parked_at IS NOT NULL"),
+    )
+
+
+def drop_timer_retries_v1(schema: str) -> None:
+    op.drop_index("timers_parked", "timers", schema=schema)
+    for column in ("parked_at", "retry_at", "last_error", "attempts"):
+        op.drop_column("timers", column, schema=schema)

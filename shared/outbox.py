@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import asyncpg
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from shared.events import topic_for
 from shared.events.envelope import Envelope
+from shared.faults import Backoff, is_transient
 from shared.telemetry import inject_headers
 
 log = logging.getLogger(__name__)
@@ -101,8 +102,13 @@ class Outbox:
 class OutboxRelay:
     """Publishes one schema's outbox to Kafka, in order, in batches.
 
-    Only one relay per schema publishes at a time (a Postgres advisory lock), so events for one
-    patient leave in the order they were committed even with several replicas running.
+    Only one relay per schema publishes at a time, so events for one patient leave in the
+    order they were committed even with several replicas running. The leader holds a Postgres
+    advisory lock on its own connection and runs every publishing transaction on that same
+    connection: if the connection drops (a database restart, a failover, a killed backend) the
+    lock is gone and so is the leader's next transaction, so it can never publish without the
+    lock. It then steps down (``run`` raises; the process's loop supervisor starts it again,
+    and it queues for the lock like any standby).
     """
 
     def __init__(
@@ -115,6 +121,7 @@ class OutboxRelay:
         batch_size: int = 500,
         idle_wait: float = 1.0,
         on_published: Callable[[int], object] | None = None,
+        on_leader: Callable[[bool], object] | None = None,
     ) -> None:
         self.engine = engine
         self.schema = schema
@@ -122,21 +129,29 @@ class OutboxRelay:
         self.listen_dsn = listen_dsn
         self.batch_size = min(batch_size, 500)
         self.idle_wait = idle_wait
+        self.lock_poll_s = 1.0
         self.published = 0
+        self.leading = False
         self._on_published = on_published
+        self._on_leader = on_leader
         self._wake = asyncio.Event()
         self._select = text(
             f"SELECT id, topic, message_key, body, headers FROM {schema}.outbox "
             "ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"
         )
         self._delete = text(f"DELETE FROM {schema}.outbox WHERE id = ANY(:ids)")
+        self._lock = text("SELECT pg_try_advisory_lock(hashtext(:k))")
+        self._key = f"outbox:{schema}"
 
     def wake(self) -> None:
         self._wake.set()
 
-    async def publish_once(self) -> int:
-        """Publish up to one batch; returns how many were published."""
-        async with self.engine.begin() as conn:
+    async def publish_once(self, conn: AsyncConnection | None = None) -> int:
+        """Publish up to one batch (on ``conn``, the leader's, when given); returns how many."""
+        if conn is None:
+            async with self.engine.connect() as own:
+                return await self.publish_once(own)
+        async with conn.begin():
             rows = (await conn.execute(self._select, {"n": self.batch_size})).all()
             if not rows:
                 return 0
@@ -158,44 +173,75 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         listener = await self._listen()
-        lock_conn = await asyncpg.connect(self.listen_dsn)
         try:
-            await self._become_leader(lock_conn, stop)
-            backoff = 0.2
-            while not stop.is_set():
-                # Cleared before publishing, not after: a NOTIFY that arrives mid-batch must
-                # not wait out idle_wait.
-                self._wake.clear()
-                try:
-                    count = await self.publish_once()
-                    backoff = 0.2
-                except Exception as exc:  # broker or database hiccup: keep the rows, retry
-                    log.warning(
-                        "outbox relay retrying",
-                        extra={"schema": self.schema, "error": exc.__class__.__name__},
-                    )
-                    await _sleep_or_stop(stop, backoff)
-                    backoff = min(backoff * 2, 5.0)
-                    continue
-                if count < self.batch_size:
-                    await _wait_any(stop, self._wake, self.idle_wait)
+            async with self.engine.connect() as conn, _discarded_after(conn):
+                if not await self._become_leader(conn, stop):
+                    return
+                self._lead(True)
+                backoff = Backoff(base=0.2, cap=5.0)
+                failures = 0
+                while not stop.is_set():
+                    # Cleared before publishing, not after: a NOTIFY that arrives mid-batch
+                    # must not wait out idle_wait.
+                    self._wake.clear()
+                    try:
+                        count = await self.publish_once(conn)
+                        failures = 0
+                    except Exception as exc:
+                        if conn.invalidated or conn.closed or not is_transient(exc):
+                            raise  # the lock went with the connection: step down
+                        # The broker is away: the rows stay, tried again after a backoff.
+                        log.warning(
+                            "outbox relay retrying",
+                            extra={"schema": self.schema, "error": exc.__class__.__name__},
+                        )
+                        await _sleep_or_stop(stop, backoff.delay(failures))
+                        failures += 1
+                        continue
+                    if count < self.batch_size:
+                        if listener.is_closed():
+                            raise ConnectionError("the outbox listener connection closed")
+                        await _wait_any(stop, self._wake, self.idle_wait)
         finally:
+            self._lead(False)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(listener.close(), timeout=2)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(lock_conn.close(), timeout=2)
+
+    def _lead(self, leading: bool) -> None:
+        if leading != self.leading:
+            log.info(
+                "outbox relay leads" if leading else "outbox relay steps down",
+                extra={"schema": self.schema},
+            )
+        self.leading = leading
+        if self._on_leader is not None:
+            self._on_leader(leading)
 
     async def _listen(self) -> asyncpg.Connection:
         conn = await asyncpg.connect(self.listen_dsn)
         await conn.add_listener(outbox_channel(self.schema), lambda *_: self._wake.set())
         return conn
 
-    async def _become_leader(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
-        key = f"outbox:{self.schema}"
+    async def _become_leader(self, conn: AsyncConnection, stop: asyncio.Event) -> bool:
+        """Wait for the advisory lock on ``conn`` (session-level: it outlives the transaction
+        that took it, and dies with the connection). False when stopped first."""
         while not stop.is_set():
-            if await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
-                return
-            await _sleep_or_stop(stop, 1.0)
+            async with conn.begin():
+                if (await conn.execute(self._lock, {"k": self._key})).scalar():
+                    return True
+            await _sleep_or_stop(stop, self.lock_poll_s)
+        return False
+
+
+@contextlib.asynccontextmanager
+async def _discarded_after(conn: AsyncConnection) -> AsyncIterator[None]:
+    """Close the leader's connection instead of returning it to the pool, where it would keep
+    the session-level advisory lock and no standby could ever take over."""
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            await conn.invalidate()
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

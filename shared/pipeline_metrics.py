@@ -6,7 +6,7 @@ key, a clinic's patient id, a phone or a message.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_CONSUMED = Counter(
     "revisit_events_consumed_total",
@@ -38,4 +38,29 @@ BATCH_SECONDS = Histogram(
     "Time to handle one consumed batch (parse, transaction, commit)",
     ["service", "consumer"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+TRANSIENT_FAILURES = Counter(
+    "revisit_transient_failures_total",
+    "Batches that met a transient failure (database or broker) and were retried",
+    ["service", "consumer"],
+)
+TIMERS_FAILED = Counter(
+    "revisit_timers_failed_total",
+    "Timer firings that failed, by outcome (retry: tried again later; parked: left for a person)",
+    ["service", "kind", "outcome"],
+)
+LOOP_RESTARTS = Counter(
+    "revisit_loop_restarts_total",
+    "Background loops (relay, dispatcher, timers, sweepers) restarted after a crash",
+    ["service", "loop"],
+)
+LOOP_UP = Gauge(
+    "revisit_loop_up",
+    "1 while a supervised background loop runs, 0 while it is down awaiting a restart",
+    ["service", "loop"],
+)
+LEADER = Gauge(
+    "revisit_leader",
+    "1 while this process holds the leadership lock of a singleton loop (relay, dispatcher)",
+    ["service", "loop"],
 )

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared import pipeline_metrics as pm
+from shared.admin import router as admin_router
 from shared.auth import ApiKeyLookup, build_authenticator
 from shared.clock import Clock, ControlledClock, SystemClock
 from shared.config import RevisitSettings
@@ -28,8 +29,10 @@ from shared.consumer import ConsumerRunner, Subscription, attach
 from shared.db import make_engine, make_sessions, plain_dsn
 from shared.inbox import Inbox
 from shared.kafka import make_broker, make_producer
+from shared.loops import Loops
 from shared.outbox import Outbox, OutboxRelay
-from shared.timers import TimerHandler, TimerPoller, Timers
+from shared.timer_poller import TimerPoller
+from shared.timers import TimerAction, Timers
 
 log = logging.getLogger(__name__)
 _heap_frozen = False
@@ -48,6 +51,9 @@ class Runtime:
     inbox: Inbox
     timers: Timers
     extras: dict[str, Any] = field(default_factory=dict)
+    # Background loops (relay, timers, dispatchers, sweepers) under one supervisor; a service
+    # adds its own in on_start with ``runtime.loops.add(name, run)``.
+    loops: Loops = field(default_factory=lambda: Loops("service"))
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,7 @@ class ServiceSpec:
     name: str
     schema: str
     subscriptions: Callable[[Runtime], Sequence[Subscription]] = lambda _rt: ()
-    timer_handlers: Callable[[Runtime], Mapping[str, TimerHandler]] = lambda _rt: {}
+    timer_handlers: Callable[[Runtime], Mapping[str, TimerAction]] = lambda _rt: {}
     routers: Sequence[APIRouter] = ()
     on_start: Callable[[Runtime], Awaitable[None]] | None = None
     on_stop: Callable[[Runtime], Awaitable[None]] | None = None
@@ -93,6 +99,7 @@ def build_app(spec: ServiceSpec, settings: RevisitSettings) -> FastAPI:
     app.state.service = spec.name
     app.state.authenticator = build_authenticator(settings.auth)
     app.include_router(health_router(spec))
+    app.include_router(admin_router)
     for router in spec.routers:
         app.include_router(router)
     instrument_fastapi(app)
@@ -119,10 +126,10 @@ async def run_service(spec: ServiceSpec, settings: RevisitSettings) -> AsyncIter
         outbox=Outbox(spec.schema),
         inbox=Inbox(spec.schema),
         timers=Timers(spec.schema),
+        loops=Loops(spec.name),
     )
     producer = make_producer(settings.kafka, f"revisit-{spec.name}")
     await producer.start()
-    stop = asyncio.Event()
     relay = OutboxRelay(
         engine,
         spec.schema,
@@ -130,22 +137,15 @@ async def run_service(spec: ServiceSpec, settings: RevisitSettings) -> AsyncIter
         listen_dsn=listen_dsn,
         batch_size=settings.revisit_relay_batch,
         on_published=pm.EVENTS_PUBLISHED.labels(spec.name).inc,
+        on_leader=lambda leads: pm.LEADER.labels(spec.name, "relay").set(int(leads)),
     )
-    tasks = [asyncio.create_task(relay.run(stop), name=f"{spec.name}-relay")]
+    runtime.loops.add("relay", relay.run)
+    if isinstance(clock, ControlledClock):
+        runtime.loops.add("clock", clock.follow)
+    runtime.extras["relay"] = relay
     handlers = spec.timer_handlers(runtime)
     if handlers:
-        poller = TimerPoller(
-            runtime.sessions,
-            spec.schema,
-            clock,
-            handlers,
-            batch_size=settings.revisit_timer_batch,
-            poll_interval=settings.revisit_poll_interval_ms / 1000,
-            on_fired=pm.TIMERS_FIRED.labels(spec.name).inc,
-        )
-        if isinstance(clock, ControlledClock):
-            clock.on_change(poller.wake)
-        tasks.append(asyncio.create_task(poller.run(stop), name=f"{spec.name}-timers"))
+        runtime.loops.add("timers", timer_poller(runtime, handlers).run)
     broker = make_broker(settings.kafka, f"revisit-{spec.name}")
     runner = ConsumerRunner(spec.name, runtime.sessions, runtime.inbox, producer)
     subscriptions = spec.subscriptions(runtime)
@@ -153,6 +153,7 @@ async def run_service(spec: ServiceSpec, settings: RevisitSettings) -> AsyncIter
         attach(broker, runner, sub, settings.kafka)
     runtime.extras["producer"] = producer
     try:
+        runtime.loops.start()
         if spec.on_start is not None:
             await spec.on_start(runtime)
         if subscriptions:
@@ -165,19 +166,35 @@ async def run_service(spec: ServiceSpec, settings: RevisitSettings) -> AsyncIter
         # Consumers first (no new work), then background loops, then the producer, then the DB.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(broker.stop(), timeout=6)
-        stop.set()
+        with contextlib.suppress(Exception):
+            await runtime.loops.stop(within=5)
         if spec.on_stop is not None:
             with contextlib.suppress(Exception):
                 await spec.on_stop(runtime)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=3)
-        for task in tasks:
-            task.cancel()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(producer.stop(), timeout=3)
         if isinstance(clock, ControlledClock):
             await clock.stop()
         await engine.dispose()
+
+
+def timer_poller(runtime: Runtime, handlers: Mapping[str, TimerAction]) -> TimerPoller:
+    """A poller of this service's timers, woken by clock moves, reporting to /metrics."""
+    service = runtime.service
+    poller = TimerPoller(
+        runtime.sessions,
+        runtime.timers.schema,
+        runtime.clock,
+        handlers,
+        batch_size=runtime.settings.revisit_timer_batch,
+        poll_interval=runtime.settings.revisit_poll_interval_ms / 1000,
+        on_fired=pm.TIMERS_FIRED.labels(service).inc,
+        on_failed=lambda kind, outcome: pm.TIMERS_FAILED.labels(service, kind, outcome).inc(),
+        max_attempts=runtime.settings.revisit_timer_max_attempts,
+    )
+    if isinstance(runtime.clock, ControlledClock):
+        runtime.clock.on_change(poller.wake)
+    return poller
 
 
 def freeze_startup_heap() -> None:
@@ -203,13 +220,17 @@ def health_router(spec: ServiceSpec) -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": spec.name}
 
-    @router.get("/readyz", summary="Database reachable and consumers started")
+    @router.get(
+        "/readyz", summary="Database reachable, consumers started, every required loop running"
+    )
     async def readyz(request: Request, response: Response) -> dict[str, Any]:
         runtime: Runtime | None = getattr(request.app.state, "runtime", None)
         checks: dict[str, str] = {}
         if runtime is None or not runtime.extras.get("ready"):
             checks["startup"] = "not finished"
         else:
+            down = runtime.loops.down()
+            checks["loops"] = f"down: {', '.join(down)}" if down else "ok"
             try:
                 async with runtime.engine.connect() as conn:
                     await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=2)

@@ -4,25 +4,32 @@ A timer is scheduled in the caller's transaction (so it exists exactly when the 
 needs it does) and fired by a poller that claims due rows with ``FOR UPDATE SKIP LOCKED``, so
 several replicas share the work without firing one timer twice. "Due" is judged by
 ``shared.clock``, so a controlled clock moved forward fires timers at once.
+
+Failures stay with the timer that failed. A batch whose handler fails is fired again one
+timer at a time; a timer that still fails is retried after a capped, jittered backoff (in real
+time: ``retry_at``, so a frozen controlled clock does not freeze retries) and, after
+``max_attempts`` deterministic failures, parked with its error for a person to read and re-arm
+(``Timers.parked`` / ``Timers.rearm``, the ops API's ``/admin/timers``). A transient failure
+(``shared.faults``) is never counted towards parking: the database coming back fixes it.
+
+A timer whose work calls the outside world (an EHR) is a ``TimerWork``: the poller claims it
+(a lease in ``retry_at``, committed), reads what the call needs, calls with no transaction
+open, then records the outcome and deletes the timer in one transaction. A failing neighbour
+never makes it call twice; a crash between call and record calls again after the lease, so the
+call must be idempotent (a search, a booking keyed by its request). The poller is in
+``shared.timer_poller``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
-
-from shared.clock import Clock
-
-log = logging.getLogger(__name__)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,35 @@ class Timer:
 TimerHandler = Callable[[AsyncSession, Sequence[Timer]], Awaitable[None]]
 
 
+@runtime_checkable
+class TimerWork(Protocol):
+    """A timer whose work calls outside: prepare (read), call (no transaction), record."""
+
+    async def prepare(self, session: AsyncSession, timer: Timer) -> Any:
+        """Read what the call needs (its own short transaction; nothing is locked after)."""
+
+    async def call(self, timer: Timer, prepared: Any) -> Any:
+        """Call the outside world with no transaction open; must be idempotent."""
+
+    async def record(self, session: AsyncSession, timer: Timer, prepared: Any, result: Any) -> None:
+        """Record the outcome (the timer is deleted in the same transaction)."""
+
+
+# What a timer kind is fired with: a batch handler, or a TimerWork for work that calls outside.
+TimerAction = TimerHandler | TimerWork
+
+
+@dataclass(frozen=True)
+class ParkedTimer:
+    id: int
+    kind: str
+    key: str
+    due_at: datetime
+    attempts: int
+    last_error: str
+    parked_at: datetime
+
+
 class Timers:
     """Schedule and cancel timers in one service schema."""
 
@@ -47,7 +83,10 @@ class Timers:
             f"INSERT INTO {schema}.timers (kind, timer_key, due_at, patient_key, payload) "
             "VALUES (:kind, :key, :due_at, :patient_key, CAST(:payload AS jsonb)) "
             "ON CONFLICT (kind, timer_key) DO UPDATE SET due_at = EXCLUDED.due_at, "
-            "payload = EXCLUDED.payload, patient_key = EXCLUDED.patient_key"
+            "payload = EXCLUDED.payload, patient_key = EXCLUDED.patient_key, "
+            # Scheduled anew by the state that needs it: a fresh timer, whatever the old one's
+            # failures were.
+            "attempts = 0, last_error = NULL, retry_at = NULL, parked_at = NULL"
         )
         self._cancel = text(f"DELETE FROM {schema}.timers WHERE kind = :kind AND timer_key = :key")
 
@@ -78,81 +117,32 @@ class Timers:
     async def cancel(self, session: AsyncSession | AsyncConnection, kind: str, key: str) -> None:
         await session.execute(self._cancel, {"kind": kind, "key": key})
 
-
-class TimerPoller:
-    """Fires due timers: claims a batch, calls the handler for their kind, deletes them.
-
-    Handler, deletion and any events the handler stages commit together; a handler that fails
-    leaves its timers in place to be retried on the next poll.
-    """
-
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        schema: str,
-        clock: Clock,
-        handlers: Mapping[str, TimerHandler],
-        *,
-        batch_size: int = 500,
-        poll_interval: float = 0.25,
-        on_fired: Callable[[int], object] | None = None,
-    ) -> None:
-        self.sessions = sessions
-        self.clock = clock
-        self.handlers = dict(handlers)
-        self.batch_size = batch_size
-        self.poll_interval = poll_interval
-        self.fired = 0
-        self._on_fired = on_fired
-        self._wake = asyncio.Event()
-        self._claim = text(
-            f"SELECT id, kind, timer_key, due_at, patient_key, payload FROM {schema}.timers "
-            "WHERE due_at <= :now AND kind = ANY(:kinds) ORDER BY due_at, id LIMIT :n "
-            "FOR UPDATE SKIP LOCKED"
-        )
-        self._delete = text(f"DELETE FROM {schema}.timers WHERE id = ANY(:ids)")
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def fire_due(self) -> int:
-        """Fire one batch of due timers; returns how many fired."""
-        async with self.sessions() as session, session.begin():
-            rows = (
-                await session.execute(
-                    self._claim,
-                    {"now": self.clock.now(), "kinds": list(self.handlers), "n": self.batch_size},
+    async def parked(self, engine: AsyncEngine, limit: int = 200) -> list[ParkedTimer]:
+        """Timers that failed too often, oldest first (no payload: it may name a patient)."""
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    f"SELECT id, kind, timer_key, due_at, attempts, last_error, parked_at "
+                    f"FROM {self.schema}.timers WHERE parked_at IS NOT NULL "
+                    "ORDER BY parked_at, id LIMIT :n"
+                ),
+                {"n": limit},
+            )
+            return [
+                ParkedTimer(
+                    r.id, r.kind, r.timer_key, r.due_at, r.attempts, r.last_error or "", r.parked_at
                 )
-            ).all()
-            if not rows:
-                return 0
-            timers = [
-                Timer(r.id, r.kind, r.timer_key, r.due_at, r.patient_key, r.payload or {})
                 for r in rows
             ]
-            by_kind: dict[str, list[Timer]] = {}
-            for timer in timers:
-                by_kind.setdefault(timer.kind, []).append(timer)
-            # Delete first: a handler may re-schedule the same (kind, key) for a later time.
-            await session.execute(self._delete, {"ids": [t.id for t in timers]})
-            for kind, batch in by_kind.items():
-                await self.handlers[kind](session, batch)
-        self.fired += len(timers)
-        if self._on_fired is not None:
-            self._on_fired(len(timers))
-        return len(timers)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            # Cleared before polling, not after: a wake-up that arrives while a batch fires
-            # (a clock move, a timer scheduled meanwhile) must trigger the next poll.
-            self._wake.clear()
-            try:
-                fired = await self.fire_due()
-            except Exception as exc:
-                log.error("timer batch failed; will retry", extra={"error": type(exc).__name__})
-                fired = 0
-                await asyncio.sleep(1.0)
-            if fired < self.batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+    async def rearm(self, engine: AsyncEngine, timer_id: int) -> bool:
+        """Fire a parked timer again now, with a fresh budget of attempts."""
+        async with engine.begin() as conn:
+            found = await conn.execute(
+                text(
+                    f"UPDATE {self.schema}.timers SET parked_at = NULL, retry_at = NULL, "
+                    "attempts = 0 WHERE id = :i AND parked_at IS NOT NULL RETURNING 1"
+                ),
+                {"i": timer_id},
+            )
+            return found.first() is not None

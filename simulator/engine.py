@@ -85,6 +85,8 @@ class Simulation:
         *,
         max_step: timedelta = timedelta(hours=6),
         speed_hours_per_second: float = 4.0,
+        http: httpx.AsyncClient | None = None,
+        feed: EhrFeed | None = None,
     ) -> None:
         self.practice = practice
         self.endpoints = endpoints
@@ -100,7 +102,7 @@ class Simulation:
         for happening in practice.timeline:
             self._push(happening)
         self._booked: list[BookedAppointment] = []
-        self._http = httpx.AsyncClient(
+        self._http = http or httpx.AsyncClient(
             trust_env=False,
             timeout=30.0,
             headers={"Authorization": f"Bearer {endpoints.token}"},
@@ -109,7 +111,7 @@ class Simulation:
         self.staff = Staff(
             self._http, endpoints.escalation, self.clinic_id, self.zone, practice.seed, self.stats
         )
-        self._feed = EhrFeed(
+        self._feed = feed or EhrFeed(
             endpoints.ingest,
             endpoints.api_key,
             endpoints.mllp_host,
@@ -118,6 +120,10 @@ class Simulation:
             practice.by_id,
         )
         self.on_tick: Callable[[datetime, SimStats], None] | None = None
+
+    @property
+    def phones(self) -> Phones:
+        return self._phones
 
     # --- the calendar's callback ------------------------------------------------------------
 

@@ -55,6 +55,9 @@ class Phones:
         self._cursor = 0
         self._links_seen: Counter[str] = Counter()
         self._to_open: list[str] = []
+        self._sent = itertools.count()
+        # What was played in, as posted (the fault run replays some, as a provider would).
+        self.played: list[dict[str, str]] = []
 
     @property
     def next_reply_at(self) -> datetime | None:
@@ -121,18 +124,19 @@ class Phones:
         sent = False
         while self._replies and self._replies[0].at <= now:
             pending = heapq.heappop(self._replies)
-            response = await self._http.post(
-                f"{self.messenger}/sandbox/reply",
-                json={
-                    "clinic_id": self.clinic_id,
-                    "patient_key": f"{self.clinic_id}:{pending.patient_id}",
-                    "body": pending.body,
-                },
-            )
+            reply = {
+                "clinic_id": self.clinic_id,
+                "patient_key": f"{self.clinic_id}:{pending.patient_id}",
+                "body": pending.body,
+                # The phone's own id for the message: a resend is recognised as the same one.
+                "provider_message_id": f"sim-{self.practice.seed}-{next(self._sent)}",
+            }
+            response = await self._http.post(f"{self.messenger}/sandbox/reply", json=reply)
             if response.status_code != 201:
                 log.warning("a patient's reply was refused: HTTP %d", response.status_code)
                 continue
             self.stats.replies_sent += 1
+            self.played = [*self.played[-199:], reply]
             sent = True
             if pending.body.strip().upper() == "STOP":
                 self.stats.stops += 1

@@ -37,7 +37,9 @@ def _state_query() -> str:
     for schema in SERVICE_NAMES:
         parts.append(
             f"SELECT (SELECT count(*) FROM {schema}.outbox) AS o, "
-            f"(SELECT count(*) FROM {schema}.timers WHERE due_at <= :now) AS t, "
+            # A parked timer waits for a person, not for the pipeline: it never makes it busy.
+            f"(SELECT count(*) FROM {schema}.timers WHERE due_at <= :now "
+            "AND parked_at IS NULL) AS t, "
             f"(SELECT count(*) FROM {schema}.inbox) AS i"
         )
     # The messenger's send queue is work in flight too: a step decided in this tick is sent
@@ -54,7 +56,7 @@ STATE_SQL = text(_state_query())
 NEXT_TIMER_SQL = text(
     "SELECT min(t) FROM ("
     + " UNION ALL ".join(
-        f"SELECT min(due_at) AS t FROM {schema}.timers WHERE due_at > :now"
+        f"SELECT min(due_at) AS t FROM {schema}.timers WHERE due_at > :now AND parked_at IS NULL"
         for schema in SERVICE_NAMES
     )
     + ") AS s"

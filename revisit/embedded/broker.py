@@ -115,6 +115,17 @@ class EmbeddedBroker:
             self._log_file.close()
             self._log_file = None
 
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP): clients time out instead of being refused. A restart
+        would lose every topic and offset (memory storage), so this is the broker fault the
+        fault run injects."""
+        if self._proc is not None:
+            os.kill(self._proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is not None:
+            os.kill(self._proc.pid, signal.SIGCONT)
+
     def __enter__(self) -> EmbeddedBroker:
         self.start()
         return self

@@ -154,6 +154,36 @@ class EmbeddedPostgres:
             shutil.rmtree(self._own_socket_dir, ignore_errors=True)
             self._own_socket_dir = None
 
+    def restart(self, timeout: float = 60.0, *, immediate: bool = False) -> None:
+        """Stop and start again on the same port: every client sees its connections drop.
+
+        ``immediate`` is postgres' immediate shutdown (SIGQUIT: no checkpoint, crash recovery
+        at the next start), the closest thing to a crash that still reaps the postmaster.
+        """
+        port = self.port
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            sig = signal.SIGQUIT if immediate else signal.SIGINT
+            ports.stop_child(proc, sig, 10.0, "postgres")
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        requested, self._requested_port = self._requested_port, port
+        try:
+            self.start(timeout)
+        finally:
+            self._requested_port = requested
+
+    def pause(self) -> None:
+        """Freeze the postmaster and every backend (SIGSTOP to its process group): clients
+        hang rather than fail, as with a stalled disk or a hypervisor pause."""
+        if self._proc is not None:
+            os.killpg(self._proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is not None:
+            os.killpg(self._proc.pid, signal.SIGCONT)
+
     def __enter__(self) -> EmbeddedPostgres:
         self.start()
         return self

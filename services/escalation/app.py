@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 from collections.abc import Mapping
 
@@ -61,21 +59,11 @@ def build_spec(
         )
         dispatcher = PageDispatcher(esc, factory)
         esc.wake_dispatcher = dispatcher.wake
-        stop = asyncio.Event()
-        task = asyncio.create_task(dispatcher.run(stop), name="escalation-dispatcher")
-        runtime.extras.update(
-            dispatcher=dispatcher, dispatcher_stop=stop, dispatcher_task=task, http=http
-        )
+        runtime.extras.update(dispatcher=dispatcher, http=http)
+        runtime.loops.add("pager", dispatcher.run)
 
     async def on_stop(runtime: Runtime) -> None:
-        runtime.extras["dispatcher_stop"].set()
-        runtime.extras["dispatcher"].wake()
-        task: asyncio.Task[None] = runtime.extras["dispatcher_task"]
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(
-                task, timeout=runtime.extras[EXTRA].config.delivery_timeout_s + 2
-            )
-        task.cancel()
+        # The pager stopped with the other loops (deliveries in flight drained or leased).
         await runtime.extras["http"].aclose()
 
     return ServiceSpec(

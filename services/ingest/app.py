@@ -7,9 +7,6 @@ listener (with its batcher) and the retention sweep; it stops them before the ru
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
@@ -29,8 +26,8 @@ def build_spec(ingest: IngestSettings) -> ServiceSpec:
         ingestion = Ingestion.build(runtime, ingest)
         runtime.extras["ingest"] = ingestion
         ingestion.batcher.start()
-        ingestion.extras["retention"] = asyncio.create_task(
-            retention.sweep_forever(runtime, ingest), name="ingest-retention"
+        runtime.loops.add(
+            "retention", lambda stop: retention.sweep_forever(runtime, ingest, stop), required=False
         )
         if ingest.mllp_enabled:
             listener = MllpListener(runtime, ingestion)
@@ -44,11 +41,6 @@ def build_spec(ingest: IngestSettings) -> ServiceSpec:
         if isinstance(listener, MllpListener):
             await listener.stop()
         await ingestion.batcher.stop()
-        task = ingestion.extras.get("retention")
-        if isinstance(task, asyncio.Task):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
 
     return ServiceSpec(
         name="ingest",

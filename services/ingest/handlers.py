@@ -233,3 +233,11 @@ async def keep_refused(
             for s, o in refused
         ],
     )
+
+
+async def keep_unstorable(runtime: Runtime, group: Group, outcomes: Sequence[Outcome]) -> None:
+    """Keep a body that could not be stored as it was, for a person and for replay: its raw
+    bytes and problems, without its identity (which may be what the database refused)."""
+    bare = [Submission(s.clinic_id, s.route, None, "", s.raw, s.ctx) for s in group.submissions]
+    async with runtime.sessions() as session, session.begin():
+        await keep_refused(session, bare, outcomes, whole=False)

@@ -38,7 +38,9 @@ class Ingestion:
             service_lines=ServiceLineTable(settings.service_line_codes),
             keys=KeyCache(api_key_lookup(runtime.sessions), settings.api_key_cache_seconds),
             batcher=Batcher(
-                lambda groups: handlers.accept_groups(runtime, groups), settings.mllp_batch_max
+                lambda groups: handlers.accept_groups(runtime, groups),
+                settings.mllp_batch_max,
+                keep=lambda group, outcomes: handlers.keep_unstorable(runtime, group, outcomes),
             ),
             clinic_zones={c: ZoneInfo(z) for c, z in settings.hl7_clinic_time_zones.items()},
         )

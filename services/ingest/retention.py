@@ -22,8 +22,8 @@ async def sweep_once(runtime: Runtime, settings: IngestSettings) -> tuple[int, i
         return await archive.purge(session, cutoff, now)
 
 
-async def sweep_forever(runtime: Runtime, settings: IngestSettings) -> None:
-    while True:
+async def sweep_forever(runtime: Runtime, settings: IngestSettings, stop: asyncio.Event) -> None:
+    while not stop.is_set():
         try:
             purged, deleted = await sweep_once(runtime, settings)
             if purged or deleted:
@@ -31,4 +31,4 @@ async def sweep_forever(runtime: Runtime, settings: IngestSettings) -> None:
         except Exception as exc:  # the next sweep tries again
             log.warning("retention sweep failed", extra={"error": exc.__class__.__name__})
         with contextlib.suppress(TimeoutError):
-            await asyncio.sleep(settings.retention_sweep_seconds)
+            await asyncio.wait_for(stop.wait(), timeout=settings.retention_sweep_seconds)

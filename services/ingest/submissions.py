@@ -20,6 +20,11 @@ from services.ingest.hl7v2.reading import Hl7Message, parse, redacted, split_mes
 from services.ingest.mapping.drafts import Mapped
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
+# MSH-10 is an ST of at most 199 characters (v2.7+; 20 before); the identity fields are kept in
+# an index, so a longer one is refused before it reaches the database.
+MAX_CONTROL_ID = 199
+MAX_IDENTITY_FIELD = 227
+_CONTROL_CHARS = frozenset(chr(c) for c in [*range(0x20), 0x7F])
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,9 @@ class Submission:
 
 
 def parse_json(raw: bytes) -> Any:
+    if b"\\u0000" in raw or b"\x00" in raw:
+        # No record may hold NUL (PostgreSQL text cannot): refused here, not by the database.
+        raise Refused([Problem("(body)", "contains a NUL character (\\u0000)")], reject=True)
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -124,7 +132,30 @@ def hl7_message(
     return hl7_parsed(msg, base)
 
 
+def identity_problems(msg: Hl7Message) -> list[Problem]:
+    """What makes a message's identity (MSH-3, MSH-4, MSH-10) unfit to store or to answer."""
+    problems = []
+    h = msg.header
+    for loc, value, limit in (
+        ("MSH-10", h.control_id, MAX_CONTROL_ID),
+        ("MSH-3", h.sending_application, MAX_IDENTITY_FIELD),
+        ("MSH-4", h.sending_facility, MAX_IDENTITY_FIELD),
+    ):
+        if len(value) > limit:
+            problems.append(Problem(loc, f"at most {limit} characters", "102"))
+        elif any(c in _CONTROL_CHARS for c in value):
+            problems.append(Problem(loc, "contains a control character", "102"))
+    return problems
+
+
 def hl7_parsed(msg: Hl7Message, base: Submission) -> Submission:
+    if problems := identity_problems(msg):
+        # Refused before anything is stored: AR, so the sender does not resend it as it is.
+        return _with(base, refused=Refused(problems, reject=True))
+    if "\x00" in msg.text:
+        at = next(i for i, line in enumerate(msg.text.split("\r"), 1) if "\x00" in line)
+        problem = Problem(f"segment {at}", "contains a NUL byte, which no record may hold", "102")
+        return _with(base, refused=Refused([problem], reject=True))
     mapped: Mapped | None = None
     refused: Refused | None = None
     try:

@@ -89,6 +89,12 @@ class ConsentBody(BaseModel):
     channel: Channel | None = None  # None: every channel
     purpose: Purpose = Purpose.care
     granted: bool
+    reason: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=500,
+        description="why; required to undo an opt-out the patient made themselves",
+    )
 
 
 @router.post("/patients/{patient_key}/consent", tags=["patients"], status_code=201)
@@ -101,6 +107,12 @@ async def record_patient_consent(
     runtime, _ = _parts(request)
     now = runtime.clock.now()
     async with runtime.sessions() as session, session.begin():
+        if body.granted and body.purpose is Purpose.care and not body.reason:
+            channels = [body.channel] if body.channel else [Channel.sms, Channel.email]
+            if await repository.stopped_by_patient(session, patient_key, channels):
+                raise HTTPException(
+                    422, "reason: required to undo an opt-out the patient made themselves"
+                )
         await repository.record_consent(
             session,
             clinic_id=clinic_id,
@@ -111,6 +123,7 @@ async def record_patient_consent(
             via=RecordedVia.staff.value,
             actor=f"staff:{principal.subject}",
             at=now,
+            note=body.reason,
         )
         scope = ConsentScope.marketing if body.purpose is Purpose.marketing else ConsentScope.all
         kind = OptedIn if body.granted else OptedOut
@@ -121,6 +134,22 @@ async def record_patient_consent(
         )
         ledger = await repository.consent_ledger(session, patient_key)
     return {"patient_key": patient_key, "ledger": ledger}
+
+
+@router.get("/consent/held", tags=["patients"])
+async def held_consent(
+    request: Request,
+    principal: CurrentPrincipal,
+    clinic_id: Annotated[str, Query(min_length=1, max_length=100)],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    """EHR consent updates held back because the patient opted out themselves: a person
+    checks each with the patient (and records a change with a reason if it is right)."""
+    require_clinic(principal, clinic_id)
+    runtime, _ = _parts(request)
+    async with runtime.sessions() as session:
+        held = await repository.held_consent(session, clinic_id, limit)
+    return {"clinic_id": clinic_id, "held": held}
 
 
 # --- practice ----------------------------------------------------------------------------------
@@ -255,6 +284,11 @@ class SandboxReply(BaseModel):
     patient_key: str | None = Field(default=None, min_length=3, max_length=200)
     channel: Channel = Channel.sms
     body: str = Field(min_length=1, max_length=1600)
+    # A provider names each inbound message; a phone that sends the same one again (a webhook
+    # replayed) names it again and the messenger recognises it. Omitted: a new message.
+    provider_message_id: str | None = Field(
+        default=None, min_length=3, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$"
+    )
 
 
 @router.post("/sandbox/reply", tags=["sandbox"], status_code=201)
@@ -280,7 +314,7 @@ async def sandbox_reply(
             inbound.InboundMessage(
                 channel=reply.channel,
                 provider="sandbox",
-                provider_message_id=f"sbx-in-{uuid.uuid4().hex}",
+                provider_message_id=reply.provider_message_id or f"sbx-in-{uuid.uuid4().hex}",
                 from_address=address,
                 body=reply.body,
                 clinic_id=reply.clinic_id,

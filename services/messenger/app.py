@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 from collections.abc import Mapping, Sequence
@@ -24,6 +23,7 @@ from services.messenger import (
     webhooks,
 )
 from services.messenger.booking import BookingWork
+from services.messenger.booking_timers import booking_timers
 from services.messenger.context import MessengerContext
 from services.messenger.dispatcher import Dispatcher
 from services.messenger.ehr import api as ehr_api
@@ -42,7 +42,7 @@ from shared.config import RevisitSettings
 from shared.consumer import Delivery, Subscription
 from shared.events.common import Channel
 from shared.runtime import Runtime, ServiceSpec, build_app
-from shared.timers import TimerHandler
+from shared.timers import TimerAction
 from shared.topics import COMMANDS, EHR_EVENTS, ESCALATIONS
 
 CONTACT_EVENTS = frozenset({"PatientUpserted", "ConsentChanged"})
@@ -120,40 +120,30 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
             ),
         ]
 
-    def timer_handlers(runtime: Runtime) -> Mapping[str, TimerHandler]:
+    def timer_handlers(runtime: Runtime) -> Mapping[str, TimerAction]:
         ctx = context(runtime)
 
         async def plan(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
             await sending.plan_sends(runtime, ctx, session, deliveries)
 
-        return {**BookingWork(runtime, ctx).handlers(), held.HELD_TIMER: held.timer_handler(plan)}
+        return {
+            **booking_timers(BookingWork(runtime, ctx)),
+            held.HELD_TIMER: held.timer_handler(plan),
+        }
 
     async def on_start(runtime: Runtime) -> None:
         ctx = context(runtime)
         async with runtime.sessions() as session, session.begin():
             await template_store.seed_default_library(session, runtime.clock.now())
-        stop = asyncio.Event()
         dispatcher = Dispatcher(runtime, ctx)
         runtime.extras["dispatcher"] = dispatcher
-        runtime.extras["dispatcher_stop"] = stop
-        runtime.extras["dispatcher_task"] = asyncio.create_task(
-            dispatcher.run(stop), name="messenger-dispatcher"
-        )
+        runtime.loops.add("dispatcher", dispatcher.run)
         if isinstance(ctx.scheduling, ClinicScheduling):
-            writer = ChartWriter(runtime, ctx.scheduling)
-            runtime.extras["chart_task"] = asyncio.create_task(
-                writer.run(stop), name="messenger-chart-writer"
-            )
+            runtime.loops.add("chart-writer", ChartWriter(runtime, ctx.scheduling).run)
 
     async def on_stop(runtime: Runtime) -> None:
-        stop: asyncio.Event | None = runtime.extras.get("dispatcher_stop")
-        if stop is not None:
-            stop.set()
-        for name in ("dispatcher_task", "chart_task"):
-            task: asyncio.Task[None] | None = runtime.extras.get(name)
-            if task is not None:
-                with contextlib.suppress(Exception, asyncio.CancelledError):
-                    await asyncio.wait_for(task, timeout=5)
+        # The dispatcher and the chart writer have stopped with the other loops by now: the
+        # providers and the EHR clients can close.
         ctx: MessengerContext | None = runtime.extras.get(CONTEXT)
         if ctx is not None:
             for provider in ctx.providers.values():

@@ -8,9 +8,12 @@ back to the booking link, or to a staff callback (an escalation).
 ``book_slot``: ask the EHR for the chosen slot (idempotent per booking request), emit
 BookingRequested and confirm it; a slot taken meanwhile is apologised for and new times offered.
 
-The EHR calls run inside the timer's transaction. That is safe because both are idempotent (a
-search reads; the booking is a conditional create keyed by the booking request), so a timer
-that fires again after a failed commit repeats them harmlessly.
+Each is a ``TimerWork`` (``booking_timers``): the poller claims the timer (a lease,
+committed), ``prepare`` reads what the EHR call needs, ``call`` asks the EHR with no
+transaction open (a slow EHR holds no lock and no connection), and ``record`` applies the
+answer to the conversation as it is then (re-read under its lock). Both calls are idempotent (a
+search reads; a booking is a conditional create keyed by the booking request), so a crash
+between call and record, which calls again after the lease, repeats them harmlessly.
 """
 
 from __future__ import annotations
@@ -40,15 +43,15 @@ from services.messenger.domain.templates import service_name
 from services.messenger.ehr.handoff import hand_to_staff
 from services.messenger.scheduling.base import (
     Booked,
+    BookingResult,
     SchedulingAdapter,
-    SchedulingUnavailable,
     Slot,
     SlotQuery,
 )
 from shared.events import Payload, new_event
 from shared.events.common import Channel
 from shared.runtime import Runtime
-from shared.timers import Timer, TimerHandler
+from shared.timers import Timer
 
 BOOKING_NAMESPACE = uuid.UUID("2f6c9b1d-7e3a-4a59-b0c4-8d1e5f7a9c32")
 MAX_TRIES = 3
@@ -91,17 +94,14 @@ class BookingWork:
         self.runtime = runtime
         self.ctx = ctx
 
-    def handlers(self) -> dict[str, TimerHandler]:
-        return {"offer_slots": self.offer_slots, "book_slot": self.book_slot}
-
     async def _context(
-        self, session: AsyncSession, timer: Timer
+        self, session: AsyncSession, timer: Timer, *, lock: bool = True
     ) -> tuple[
         str, ConversationState, inbound.InboundMessage, str, ZoneInfo, dict[str, str | None]
     ]:
         patient_key = timer.patient_key or ""
         clinic_id = patient_key.split(":", 1)[0]
-        state = await conversations.load_state(session, patient_key, lock=True)
+        state = await conversations.load_state(session, patient_key, lock=lock)
         card = await repository.contact_card(session, patient_key)
         practice = await practices_store.practice(session, clinic_id)
         row = await _reply(session, str(timer.payload.get("reply") or timer.key))
@@ -180,46 +180,45 @@ class BookingWork:
         )
         return True
 
-    async def offer_slots(self, session: AsyncSession, timers: Sequence[Timer]) -> None:
-        for timer in timers:
-            clinic_id, state, message, language, zone, values = await self._context(session, timer)
-            reply_to = str(timer.payload.get("reply") or timer.key)
-            now = self.runtime.clock.now()
-            query = SlotQuery(
-                clinic_id,
-                state.service_line,
-                state.provider_id,
-                state.location_id,
-                after=now + timedelta(hours=2),
-            )
+    def slot_query(self, state: ConversationState, clinic_id: str) -> SlotQuery:
+        return SlotQuery(
+            clinic_id,
+            state.service_line,
+            state.provider_id,
+            state.location_id,
+            after=self.runtime.clock.now() + timedelta(hours=2),
+        )
+
+    async def record_offer(self, session: AsyncSession, timer: Timer, found: Offer | None) -> None:
+        """``found`` None: the EHR could not be asked (retried a few times, then a fallback)."""
+        clinic_id, state, message, language, zone, values = await self._context(session, timer)
+        reply_to = str(timer.payload.get("reply") or timer.key)
+        if found is None:
+            if await self._retry_or_give_up(session, timer):
+                return
+            found = Offer((), None, same=False)
+        if found.slots:
             named = await practices_store.providers_of(session, clinic_id)
-            try:
-                found = await find_offer(self.ctx.scheduling, query, sorted(named))
-            except SchedulingUnavailable:
-                if await self._retry_or_give_up(session, timer):
-                    continue
-                found = Offer((), None, same=False)
-            if found.slots:
-                expires = now + timedelta(hours=self.ctx.settings.offer_valid_hours)
-                await conversations.save_offer(
-                    session, clinic_id, state.patient_key, found.slots, expires
-                )
-                answer = offer_answer(found, state.provider_id, named, zone, language)
-                slots = found.slots
-                # A new offer is a new answer: key it by the offer, not only by the reply.
-                await self._answer(
-                    session,
-                    clinic_id,
-                    state,
-                    message,
-                    reply_to,
-                    [answer],
-                    values,
-                    language,
-                    key_suffix=f":{slots[0].slot_id}",
-                )
-                continue
-            await self._fallback(session, clinic_id, state, message, reply_to, values, language)
+            now = self.runtime.clock.now()
+            expires = now + timedelta(hours=self.ctx.settings.offer_valid_hours)
+            await conversations.save_offer(
+                session, clinic_id, state.patient_key, found.slots, expires
+            )
+            answer = offer_answer(found, state.provider_id, named, zone, language)
+            # A new offer is a new answer: key it by the offer, not only by the reply.
+            await self._answer(
+                session,
+                clinic_id,
+                state,
+                message,
+                reply_to,
+                [answer],
+                values,
+                language,
+                key_suffix=f":{found.slots[0].slot_id}",
+            )
+            return
+        await self._fallback(session, clinic_id, state, message, reply_to, values, language)
 
     async def _fallback(
         self,
@@ -240,79 +239,66 @@ class BookingWork:
             await self._stage(session, clinic_id, state.patient_key, [case])
         await self._answer(session, clinic_id, state, message, reply_to, [answer], values, language)
 
-    async def book_slot(self, session: AsyncSession, timers: Sequence[Timer]) -> None:
-        for timer in timers:
-            clinic_id, state, message, language, zone, values = await self._context(session, timer)
-            reply_to = str(timer.payload.get("reply") or timer.key)
-            slot = Slot(
-                slot_id=str(timer.payload["slot_id"]),
-                start=datetime.fromisoformat(str(timer.payload["start"])),
-                provider_id=_opt(timer.payload.get("provider_id")),
-                location_id=_opt(timer.payload.get("location_id")),
+    async def record_booking(
+        self, session: AsyncSession, timer: Timer, slot: Slot, result: BookingResult | None
+    ) -> None:
+        """``result`` None: the EHR could not be asked (retried a few times, then a fallback)."""
+        clinic_id, state, message, language, zone, values = await self._context(session, timer)
+        reply_to = str(timer.payload.get("reply") or timer.key)
+        request_id = booking_request_id(reply_to, slot.slot_id)
+        if result is None:
+            if await self._retry_or_give_up(session, timer):
+                return
+            await self._fallback(session, clinic_id, state, message, reply_to, values, language)
+            return
+        if result.outcome in (Booked.booked, Booked.needs_person):
+            offered = OfferedSlot(slot.slot_id, slot.start, slot.provider_id, slot.location_id)
+            event = booking_requested(
+                state, offered, booking_request_id=request_id, reply_message_id=reply_to
             )
-            request_id = booking_request_id(reply_to, slot.slot_id)
-            patient_id = state.patient_key.split(":", 1)[1]
-            try:
-                result = await self.ctx.scheduling.book(
-                    slot,
-                    clinic_id=clinic_id,
-                    patient_id=patient_id,
-                    booking_request_id=request_id,
-                    service_line=state.service_line,
-                )
-            except SchedulingUnavailable:
-                if await self._retry_or_give_up(session, timer):
-                    continue
-                await self._fallback(session, clinic_id, state, message, reply_to, values, language)
-                continue
-            if result.outcome in (Booked.booked, Booked.needs_person):
-                offered = OfferedSlot(slot.slot_id, slot.start, slot.provider_id, slot.location_id)
-                event = booking_requested(
-                    state, offered, booking_request_id=request_id, reply_message_id=reply_to
-                )
-                events: list[Payload] = [event]
-                answer = Answer(Reply.booking_requested)
-                if result.outcome is Booked.needs_person:  # a person books it, and says so
-                    cases, answer = await hand_to_staff(
-                        session,
-                        clinic_id,
-                        state,
-                        reply_to,
-                        message.channel,
-                        request_id,
-                        result,
-                        self.runtime.clock.now(),
-                    )
-                    events += cases
-                await self._stage(session, clinic_id, state.patient_key, events)
-                answer = Answer(answer.reply, {"slot_time": slot_time(slot.start, zone, language)})
-                await self._answer(
-                    session, clinic_id, state, message, reply_to, [answer], values, language
-                )
-            elif result.outcome is Booked.taken:
-                await self._answer(
+            events: list[Payload] = [event]
+            answer = Answer(Reply.booking_requested)
+            if result.outcome is Booked.needs_person:  # a person books it, and says so
+                cases, answer = await hand_to_staff(
                     session,
                     clinic_id,
                     state,
-                    message,
                     reply_to,
-                    [Answer(Reply.slot_taken)],
-                    values,
-                    language,
-                )
-                await self.runtime.timers.schedule(
-                    session,
-                    "offer_slots",
-                    f"{timer.key}:again",
+                    message.channel,
+                    request_id,
+                    result,
                     self.runtime.clock.now(),
-                    patient_key=timer.patient_key,
-                    payload={"reply": reply_to},
                 )
-            else:
-                await self._fallback(session, clinic_id, state, message, reply_to, values, language)
+                events += cases
+            await self._stage(session, clinic_id, state.patient_key, events)
+            answer = Answer(answer.reply, {"slot_time": slot_time(slot.start, zone, language)})
+            await self._answer(
+                session, clinic_id, state, message, reply_to, [answer], values, language
+            )
+        elif result.outcome is Booked.taken:
+            await self._answer(
+                session,
+                clinic_id,
+                state,
+                message,
+                reply_to,
+                [Answer(Reply.slot_taken)],
+                values,
+                language,
+            )
+            await self.runtime.timers.schedule(
+                session,
+                "offer_slots",
+                f"{timer.key}:again",
+                self.runtime.clock.now(),
+                patient_key=timer.patient_key,
+                payload={"reply": reply_to},
+            )
+        else:
+            await self._fallback(session, clinic_id, state, message, reply_to, values, language)
 
 
-def _opt(value: object) -> str | None:
+def opt(value: object) -> str | None:
     return str(value) if value else None
 
 

@@ -16,7 +16,10 @@ ambiguous answer) and asks the provider: found -> sent; not found -> queued agai
 again); cannot tell -> ``unknown`` + MessageFailed(unknown): never re-sent blind.
 
 Only one dispatcher runs per database (a Postgres advisory lock, like the outbox relay), so a
-sender's rate limit holds across replicas.
+sender's rate limit holds across replicas. The leader checks its lock's connection before every
+cycle and steps down when it is gone (a database restart): ``run`` raises and the process's
+loop supervisor starts it again, to queue for the lock like any standby. Double sends are
+prevented by the leases either way; the lock only keeps the rate limits whole.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from services.messenger.providers.base import (
 )
 from services.messenger.rate_limit import TokenBucket
 from services.messenger.reconciler import Reconciler
+from shared import pipeline_metrics as pm
 from shared.db import plain_dsn
 from shared.events.common import Channel, Purpose
 from shared.events.messages import (
@@ -98,10 +102,15 @@ class Dispatcher:
                 if await lock_conn.fetchval(
                     "SELECT pg_try_advisory_lock(hashtext($1))", LEADER_KEY
                 ):
+                    pm.LEADER.labels("messenger", "dispatcher").set(1)
                     break
                 await _sleep_or_stop(stop, 1.0)
             backoff = 0.2
             while not stop.is_set():
+                # Still the leader? The lock lives exactly as long as its connection.
+                if lock_conn.is_closed() or listener.is_closed():
+                    raise ConnectionError("the dispatcher's lock connection closed")
+                await asyncio.wait_for(lock_conn.fetchval("SELECT 1"), timeout=10)
                 try:
                     stats = await self.dispatch_once()
                     if time.monotonic() >= self._next_reconcile:
@@ -118,6 +127,7 @@ class Dispatcher:
                     wait = min(self._rate_wait(), 0.5) if stats.deferred else 0.5
                     await _wait_any(stop, self._wake, wait)
         finally:
+            pm.LEADER.labels("messenger", "dispatcher").set(0)
             for conn in (listener, lock_conn):
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.close(), timeout=2)

@@ -157,6 +157,44 @@ async def take_expired_leases(
     return found
 
 
+async def lookup_hints(
+    session: AsyncSession, row: dict[str, Any], window_days: int = 2
+) -> tuple[frozenset[str], int]:
+    """(provider ids other recent sends to this address hold, sends to it in doubt now)."""
+    found = (
+        await session.execute(
+            text(
+                f"SELECT provider_message_id, status FROM {SCHEMA}.outgoing WHERE provider = :p "
+                "AND address = :a AND updated_at > now() - make_interval(days => :d) "
+                "AND (provider_message_id IS NOT NULL OR status = 'sending')"
+            ),
+            {"p": row["provider"], "a": row["address"], "d": window_days},
+        )
+    ).all()
+    attributed = frozenset(r[0] for r in found if r[0])
+    in_doubt = sum(1 for r in found if r[1] == "sending" and not r[0])
+    return attributed, max(1, in_doubt)
+
+
+async def bind_by_ref(
+    session: AsyncSession, provider: str, ref: str, provider_message_id: str, at: datetime
+) -> dict[str, Any] | None:
+    """A provider's status callback named this send (``ref``): it took it, under this id.
+    Settles a send still in doubt (sending, re-queued, or marked unknown) as sent."""
+    row = (
+        await session.execute(
+            text(
+                f"UPDATE {SCHEMA}.outgoing SET status = 'sent', provider_message_id = :pid, "
+                "sent_at = coalesce(sent_at, :at), lease_until = NULL, updated_at = now() "
+                "WHERE send_ref = :ref AND provider = :p AND provider_message_id IS NULL "
+                "AND status IN ('sending', 'queued', 'unknown') RETURNING *"
+            ),
+            {"pid": provider_message_id, "at": at, "ref": ref, "p": provider},
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
 async def requeue(session: AsyncSession, message_id: str) -> None:
     await session.execute(
         text(

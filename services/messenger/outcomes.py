@@ -25,9 +25,12 @@ from shared.runtime import Runtime
 
 
 def outgoing_message(row: dict[str, Any]) -> OutgoingMessage:
+    ref = row.get("send_ref") or queue.send_ref(
+        row["kind"], row["sequence_id"], row["step"], row["channel"], row["idempotency_key"]
+    )
     return OutgoingMessage(
         message_id=row["message_id"],
-        idempotency_key=row["idempotency_key"],
+        idempotency_key=ref,
         clinic_id=row["clinic_id"],
         patient_key=row["patient_key"],
         channel=Channel(row["channel"]),

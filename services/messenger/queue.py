@@ -32,6 +32,18 @@ def step_message_id(idempotency_key: str) -> str:
     return str(uuid.uuid5(MESSAGE_ID_NAMESPACE, idempotency_key))
 
 
+def send_ref(
+    kind: str, sequence_id: str | None, step: int | None, channel: str, idempotency_key: str
+) -> str:
+    """The identity a send carries to its provider: one per (sequence, step, channel) for an
+    outreach step, the answer's own key for an answer. A provider with an idempotency key
+    (the sandbox) dedupes on it; for one without (Twilio) it travels in the status-callback
+    URL, so an ambiguous send is found again by what it is, never by its words."""
+    if kind == "step" and sequence_id is not None and step is not None:
+        return f"{sequence_id}:{step}:{channel}"
+    return idempotency_key
+
+
 @dataclass(frozen=True)
 class QueuedMessage:
     message_id: str
@@ -144,6 +156,7 @@ _INSERT_COLUMNS = (
     "correlation_id",
     "causation_id",
     "created_at",
+    "send_ref",
 )
 
 
@@ -163,6 +176,7 @@ async def enqueue(session: AsyncSession, messages: Sequence[QueuedMessage]) -> N
             "provider = EXCLUDED.provider, sender = EXCLUDED.sender, "
             "expires_at = EXCLUDED.expires_at, trace_headers = EXCLUDED.trace_headers, "
             "send_window = EXCLUDED.send_window, "
+            "send_ref = EXCLUDED.send_ref, "
             "available_at = now(), updated_at = now() "
             f"WHERE {SCHEMA}.outgoing.status IN ('blocked', 'cancelled')"
         ),
@@ -173,6 +187,7 @@ async def enqueue(session: AsyncSession, messages: Sequence[QueuedMessage]) -> N
                 "status": "queued",
                 "trace_headers": json.dumps(m.trace_headers),
                 "send_window": json.dumps(m.send_window) if m.send_window else None,
+                "send_ref": send_ref(m.kind, m.sequence_id, m.step, m.channel, m.idempotency_key),
             }
             for m in messages
         ],

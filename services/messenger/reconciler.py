@@ -1,6 +1,7 @@
 """The reconciler: settles messages left "sending" by a crash, a hang or an ambiguous answer.
 
-It takes the ones whose lease ran out and asks their provider: found -> sent (and reported);
+It takes the ones whose lease ran out and asks their provider, by the send's identity (one
+per sequence, step and channel; never by its words): found -> sent (and reported);
 not found -> queued again (every send-time check runs again before it goes); the provider
 cannot tell (SMTP) or could not be asked for ten tries -> ``unknown`` + MessageFailed(unknown).
 An ``unknown`` message is never re-sent: a person checks it (``GET /sends?status=unknown``).
@@ -13,7 +14,7 @@ import asyncio
 from services.messenger import leases
 from services.messenger.context import MessengerContext
 from services.messenger.outcomes import outgoing_message, settle_failed, settle_sent
-from services.messenger.providers.base import Lookup
+from services.messenger.providers.base import Lookup, LookupHints
 from shared.events.messages import FailureReason
 from shared.runtime import Runtime
 
@@ -30,12 +31,17 @@ class Reconciler:
         providers = list(self.ctx.providers)
         async with self.runtime.sessions() as session, session.begin():
             rows = await leases.take_expired_leases(session, providers, self.settings.lease_seconds)
+            hints = {
+                row["message_id"]: LookupHints(*await leases.lookup_hints(session, row))
+                for row in rows
+            }
         settled = 0
         for row in rows:
             provider = self.ctx.providers[row["provider"]]
             try:
                 found = await asyncio.wait_for(
-                    provider.lookup(outgoing_message(row)), timeout=self.settings.provider_timeout_s
+                    provider.lookup(outgoing_message(row), hints[row["message_id"]]),
+                    timeout=self.settings.provider_timeout_s,
                 )
                 answer, receipt = found.answer, found.receipt
             except Exception:

@@ -3,6 +3,10 @@
 The card's consent flags are a cache of the ledger: every change is a ledger row written in the
 same transaction. An EHR consent change applies only when it is newer than the last change for
 that channel, so an old EHR record replayed after a patient's STOP never re-subscribes them.
+And an EHR opt-in never undoes an opt-out the patient made (a STOP, a carrier STOP, or one staff
+recorded for them), however new: only the patient's own START or staff giving a reason undo it.
+The EHR's change is still written to the ledger, not applied, with a note, and staff see it in
+``held_consent``.
 """
 
 from __future__ import annotations
@@ -88,6 +92,34 @@ async def _ensure_contact(session: AsyncSession, clinic_id: str, patient_key: st
     )
 
 
+HELD_NOTE = (
+    "held: the patient opted out themselves (STOP); only their START or staff with a reason undo it"
+)
+# Opt-outs that came from the patient (directly, through the carrier, or told to staff).
+_PATIENT_OPT_OUTS = ("reply_keyword", "reply_classified", "provider", "staff")
+
+
+async def stopped_by_patient(
+    session: AsyncSession, patient_key: str, channels: Sequence[Channel]
+) -> set[Channel]:
+    """The channels whose care consent stands revoked by the patient's own opt-out now."""
+    found: set[Channel] = set()
+    for channel in channels:
+        last = (
+            await session.execute(
+                text(
+                    f"SELECT change, via FROM {SCHEMA}.consent_ledger WHERE patient_key = :pk "
+                    "AND purpose = 'care' AND applied AND (channel = :ch OR channel IS NULL) "
+                    "ORDER BY id DESC LIMIT 1"
+                ),
+                {"pk": patient_key, "ch": channel.value},
+            )
+        ).first()
+        if last is not None and last[0] == "opted_out" and last[1] in _PATIENT_OPT_OUTS:
+            found.add(channel)
+    return found
+
+
 _CONSENT_COLUMNS = {
     Channel.sms: ("opted_out_sms", "sms_consent_at"),
     Channel.email: ("opted_out_email", "email_consent_at"),
@@ -113,8 +145,13 @@ async def record_consent(
     source_message_id: str | None = None,
     only_if_newer: bool = False,
     ensure_contact: bool = True,
+    note: str | None = None,
+    keep_patient_stop: bool = False,
 ) -> bool:
-    """Write the ledger row and update the card; False when an older change was ignored."""
+    """Write the ledger row and update the card; False when an older change was ignored.
+
+    ``keep_patient_stop``: an opt-in is held (recorded, not applied, with a note) on every
+    channel the patient opted out of themselves (an EHR update may not undo a STOP)."""
     if ensure_contact:
         await _ensure_contact(session, clinic_id, patient_key)
     channels = [channel] if channel else [Channel.sms, Channel.email]
@@ -124,20 +161,25 @@ async def record_consent(
     else:
         targets = [(ch, *_CONSENT_COLUMNS[ch], not granted) for ch in channels]
         change = "opted_in" if granted else "opted_out"
+    held: set[Channel] = set()
+    if keep_patient_stop and granted and purpose is not Purpose.marketing:
+        held = await stopped_by_patient(session, patient_key, [t[0] for t in targets if t[0]])
     any_applied = False
     # One ledger row per channel it touches, each saying whether it changed the card; the card
     # and its ledger row are written by one statement.
     for target, flag, stamp, value in targets:
         guard = f" AND ({stamp} IS NULL OR {stamp} <= :at)" if only_if_newer else ""
+        if target in held:
+            guard += " AND false"
         applied = (
             await session.execute(
                 text(
                     f"WITH card AS (UPDATE {SCHEMA}.contacts SET {flag} = :v, {stamp} = :at "
                     f"WHERE patient_key = :pk{guard} RETURNING 1) "
                     f"INSERT INTO {SCHEMA}.consent_ledger (clinic_id, patient_key, channel, "
-                    "purpose, change, via, actor, source_message_id, applied, at) VALUES (:c, "
-                    ":pk, :ch, :pu, :change, :via, :actor, :src, EXISTS (SELECT 1 FROM card), :at) "
-                    "RETURNING applied"
+                    "purpose, change, via, actor, source_message_id, applied, at, note) VALUES "
+                    "(:c, :pk, :ch, :pu, :change, :via, :actor, :src, "
+                    "EXISTS (SELECT 1 FROM card), :at, :note) RETURNING applied"
                 ),
                 {
                     "v": value,
@@ -150,6 +192,7 @@ async def record_consent(
                     "via": via,
                     "actor": actor,
                     "src": source_message_id,
+                    "note": HELD_NOTE if target in held else note,
                 },
             )
         ).scalar_one()
@@ -172,6 +215,7 @@ async def apply_consent(
         actor=f"ehr:{c.source.record_id}",
         at=c.source.source_updated_at,
         only_if_newer=True,
+        keep_patient_stop=True,
     )
 
 
@@ -237,10 +281,27 @@ async def consent_ledger(session: AsyncSession, patient_key: str) -> list[dict[s
     rows = (
         await session.execute(
             text(
-                f"SELECT id, channel, purpose, change, via, actor, source_message_id, applied, at "
-                f"FROM {SCHEMA}.consent_ledger WHERE patient_key = :pk ORDER BY id"
+                f"SELECT id, channel, purpose, change, via, actor, source_message_id, applied, at, "
+                f"note FROM {SCHEMA}.consent_ledger WHERE patient_key = :pk ORDER BY id"
             ),
             {"pk": patient_key},
+        )
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+async def held_consent(
+    session: AsyncSession, clinic_id: str, limit: int = 200
+) -> list[dict[str, Any]]:
+    """EHR opt-ins held back by a patient's own opt-out, newest first, for staff to review."""
+    rows = (
+        await session.execute(
+            text(
+                f"SELECT id, patient_key, channel, actor, at FROM {SCHEMA}.consent_ledger "
+                "WHERE clinic_id = :c AND via = 'ehr' AND NOT applied AND note = :held "
+                "ORDER BY id DESC LIMIT :n"
+            ),
+            {"c": clinic_id, "held": HELD_NOTE, "n": limit},
         )
     ).all()
     return [dict(r._mapping) for r in rows]

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from services.messenger import inbound, leases
 from services.messenger.context import MessengerContext
-from services.messenger.outcomes import provider_opt_out, stage_for
+from services.messenger.outcomes import provider_opt_out, settle_sent, stage_for
 from services.messenger.providers.twilio import (
     UNSUBSCRIBED,
     status_callback_outcome,
@@ -88,6 +88,14 @@ async def twilio_status(request: Request) -> Response:
     if not sid or not status:
         raise HTTPException(400, "MessageSid and MessageStatus are required")
     outcome, failure, permanent = status_callback_outcome(status, form.get("ErrorCode"))
+    ref = request.query_params.get("ref")
+    if ref:
+        # Any callback proves Twilio took the send it names, even if our create call never
+        # heard back: bind the SID to it now, so the reconciler never sends it again.
+        async with runtime.sessions() as session, session.begin():
+            bound = await leases.bind_by_ref(session, "twilio", ref, sid, runtime.clock.now())
+            if bound is not None:
+                await settle_sent(runtime, session, bound, False, runtime.clock.now())
     if outcome == "pending":
         return Response(status_code=204)
     async with runtime.sessions() as session, session.begin():

@@ -38,7 +38,6 @@ def make_spec(metrics_settings: MetricsSettings | None = None) -> ServiceSpec:
 
     async def on_start(runtime: Runtime) -> None:
         settings = settings_of(runtime)
-        stop = asyncio.Event()
         window = timedelta(days=settings.attribution_days)
         # Rows derived with another attribution window or older rules are rebuilt from the
         # stored histories, in the background.
@@ -50,13 +49,12 @@ def make_spec(metrics_settings: MetricsSettings | None = None) -> ServiceSpec:
                 runtime.settings.kafka.kafka_bootstrap_servers, settings.lag_interval_s
             )
             runtime.extras["offset_sampler"] = sampler
-            tasks.append(asyncio.create_task(sampler.run(stop), name="metrics-offsets"))
-        runtime.extras["metrics_background"] = (stop, tasks)
+            # Figures about the pipeline, not the pipeline itself: not required for readiness.
+            runtime.loops.add("offsets", sampler.run, required=False)
+        runtime.extras["metrics_background"] = tasks
 
     async def on_stop(runtime: Runtime) -> None:
-        stop, tasks = runtime.extras.pop("metrics_background", (None, []))
-        if stop is not None:
-            stop.set()
+        tasks = runtime.extras.pop("metrics_background", [])
         if tasks:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=5)

@@ -11,7 +11,6 @@ Three ways in:
 
 from __future__ import annotations
 
-import asyncio
 import gc
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
@@ -190,24 +189,15 @@ def start_hook(settings: SegmenterSettings) -> Callable[[Runtime], Awaitable[Non
     async def start(runtime: Runtime) -> None:
         """Tune the collector, start the sweeper, sweep once to catch up after a stop."""
         tune_gc(settings)
-        stop = asyncio.Event()
-        task = asyncio.create_task(sweeper(runtime, settings).loop(stop), name="segmenter-sweep")
-        runtime.extras["segmenter.sweeper_task"] = (stop, task)
+        runtime.loops.add("sweeper", sweeper(runtime, settings).loop)
         await sweep_now(runtime)
 
     return start
 
 
 async def stop(runtime: Runtime) -> None:
-    """Stop the background sweeper (a sweep in progress rolls back; it is redone later)."""
-    stop_event, task = runtime.extras.pop("segmenter.sweeper_task", (None, None))
-    if stop_event is None or task is None:
-        return
-    stop_event.set()
-    try:
-        await asyncio.wait_for(task, timeout=5)
-    except (TimeoutError, asyncio.CancelledError):
-        task.cancel()
+    """The sweeper is one of the runtime's supervised loops: it stops with them (a sweep in
+    progress rolls back; it is redone later)."""
 
 
 async def sweep_now(runtime: Runtime) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Mapping
 
 from fastapi import FastAPI
@@ -14,14 +12,11 @@ from services.sequencer.api.deps import MESSENGER_URL_EXTRA, RULES_EXTRA
 from services.sequencer.domain.rules import Rules
 from services.sequencer.repository import SCHEMA, queries
 from services.sequencer.settings import SequencerSettings
-from shared.clock import ControlledClock
 from shared.config import DEFAULT_PORTS, RevisitSettings
 from shared.consumer import Subscription
-from shared.runtime import Runtime, ServiceSpec, build_app
-from shared.timers import TimerHandler, TimerPoller
+from shared.runtime import Runtime, ServiceSpec, build_app, timer_poller
+from shared.timers import TimerHandler
 from shared.topics import ELIGIBILITY, ESCALATIONS, MESSAGES, REPLIES
-
-POLLERS_EXTRA = "sequencer_pollers"
 
 
 def build_spec(config: SequencerSettings | None = None) -> ServiceSpec:
@@ -58,30 +53,10 @@ def build_spec(config: SequencerSettings | None = None) -> ServiceSpec:
         )
         # The runtime runs one poller; more overlap one batch's database round trips with the
         # next batch's decisions (bench/sequencer.py).
-        stop = asyncio.Event()
         fire = handlers.timer_handler(runtime, rules(runtime))
-        tasks = []
         for n in range(own.timer_workers - 1):
-            poller = TimerPoller(
-                runtime.sessions,
-                SCHEMA,
-                runtime.clock,
-                {handlers.STEP_TIMER: fire, handlers.CLOSE_TIMER: fire},
-                batch_size=runtime.settings.revisit_timer_batch,
-                poll_interval=runtime.settings.revisit_poll_interval_ms / 1000,
-            )
-            if isinstance(runtime.clock, ControlledClock):
-                runtime.clock.on_change(poller.wake)
-            tasks.append(asyncio.create_task(poller.run(stop), name=f"sequencer-timers-{n + 2}"))
-        runtime.extras[POLLERS_EXTRA] = (stop, tasks)
-
-    async def on_stop(runtime: Runtime) -> None:
-        stop, tasks = runtime.extras.get(POLLERS_EXTRA, (asyncio.Event(), []))
-        stop.set()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=3)
-        for task in tasks:
-            task.cancel()
+            poller = timer_poller(runtime, {handlers.STEP_TIMER: fire, handlers.CLOSE_TIMER: fire})
+            runtime.loops.add(f"timers-{n + 2}", poller.run)
 
     async def extra_metrics(runtime: Runtime) -> bytes:
         async with runtime.sessions() as session:
@@ -110,7 +85,6 @@ def build_spec(config: SequencerSettings | None = None) -> ServiceSpec:
         timer_handlers=timer_handlers,
         routers=ROUTERS,
         on_start=on_start,
-        on_stop=on_stop,
         extra_metrics=extra_metrics,
         title="Revisit sequencer",
         description=(

@@ -657,3 +657,28 @@ def test_make_images_says_so_when_there_is_no_docker_command(tmp_path: Path) -> 
     assert proc.returncode != 0
     assert proc.stderr.startswith("Docker not found: there is no `docker` command."), proc.stderr
     assert NO_DOCKER_HINT in proc.stderr
+
+
+ALERTS = ROOT / "deploy" / "compose" / "alerts.yml"
+
+
+def test_prometheus_loads_the_alert_rules_and_they_watch_metrics_that_exist(
+    compose: dict[str, Any],
+) -> None:
+    prometheus = compose["services"]["prometheus"]
+    config_path = next(a.split("=", 1)[1] for a in prometheus["command"] if "--config.file" in a)
+    config = yaml.safe_load((ROOT / mounts(prometheus)[config_path]).read_text())
+    [rule_file] = config["rule_files"]
+    assert ROOT / mounts(prometheus)[rule_file] == ALERTS
+    rules = [r for group in yaml.safe_load(ALERTS.read_text())["groups"] for r in group["rules"]]
+    assert {"RevisitDeadLettersGrowing", "RevisitBackgroundLoopDown"} <= {r["alert"] for r in rules}
+    series = exported_metrics()
+    for rule in rules:
+        names = re.findall(r"\b(revisit_[a-z_]+)", rule["expr"])
+        assert names, rule["alert"]
+        for name in names:
+            assert name in series, f"{rule['alert']}: {name} is not exported"
+        for grouping in re.findall(r"\bby \(([^)]*)\)", rule["expr"]):
+            labels = {label.strip() for label in grouping.split(",")}
+            assert all(labels <= series[n] for n in names), rule["alert"]
+        assert rule["labels"]["severity"] in {"warning", "critical"}

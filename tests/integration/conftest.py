@@ -34,7 +34,7 @@ from shared.events import ehr, new_event
 from shared.events.common import EhrSource, SourceSystem
 from shared.events.envelope import Envelope
 from shared.kafka import ensure_topics, make_producer
-from shared.migration_ops import create_backbone_v1
+from shared.migration_ops import add_timer_retries_v1, create_backbone_v1
 from shared.topics import Topic
 
 T0 = datetime(2025, 3, 3, 15, 30, tzinfo=UTC)
@@ -101,6 +101,7 @@ def _create_backbone(connection: Connection, schema: str) -> None:
     connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     with Operations.context(MigrationContext.configure(connection)):
         create_backbone_v1(schema)
+        add_timer_retries_v1(schema)
     # Deliberately not unique on event_id: a duplicate effect must show up as a second row.
     connection.execute(
         text(

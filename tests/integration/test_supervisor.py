@@ -230,7 +230,10 @@ def run_script(tmp_path: Path) -> tuple[subprocess.Popen[str], list[int]]:
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and selector.select(timeout=0.5):
+    # Waits out the whole deadline: a busy machine can take seconds to start Python.
+    while time.monotonic() < deadline and proc.poll() is None:
+        if not selector.select(timeout=0.5):
+            continue
         line = proc.stdout.readline()
         if line.startswith("PIDS "):
             return proc, json.loads(line[5:])

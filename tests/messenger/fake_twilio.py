@@ -1,9 +1,13 @@
 """A tiny Twilio Messages API on a free local port (FastAPI + uvicorn), for contract tests.
 
-It speaks the documented shapes: form-encoded create with basic auth, a 201 JSON body shaped
-like the realdata sample, error bodies ``{code, message, more_info, status}``, and the list
-endpoint filtered by To/From, newest first. ``script`` makes the next create calls fail in the
-ways a real network does.
+It speaks the documented shapes: form-encoded create with basic auth (To, From or
+MessagingServiceSid, Body, StatusCallback), a 201 JSON body shaped like the realdata sample,
+error bodies ``{code, message, more_info, status}``, and the list endpoint filtered by To and
+From, newest first, paged by PageSize. ``script`` makes the next create calls fail in the ways
+a real network does. ``smart_encoding`` stores the body as Twilio's Smart Encoding sends it
+(curly quotes and dashes replaced by their GSM-7 look-alikes), so the body Twilio lists is not
+byte for byte the body sent. Like Twilio, the message resource does not show its
+StatusCallback; ``callbacks`` holds (url, form) for each status change, for a test to deliver.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class FakeTwilio:
     script: list[str] = field(default_factory=list)  # next create outcomes
     unsubscribed: set[str] = field(default_factory=set)
     base_url: str = ""
+    smart_encoding: bool = False
+    callbacks: list[tuple[str, dict[str, str]]] = field(default_factory=list)
 
     def created_for(self, to: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m["to"] == to]
@@ -79,13 +85,29 @@ class FakeTwilio:
                 "to": to,
                 "from": form.get("From"),
                 "messaging_service_sid": form.get("MessagingServiceSid"),
-                "body": form.get("Body", ""),
+                "body": _smart(form.get("Body", ""))
+                if self.smart_encoding
+                else form.get("Body", ""),
                 "status": "queued",
                 "date_created": now,
                 "date_updated": now,
                 "date_sent": None,
             }
             self.messages.append(message)
+            if form.get("StatusCallback"):
+                self.callbacks.append(
+                    (
+                        form["StatusCallback"],
+                        {
+                            "MessageSid": message["sid"],
+                            "SmsSid": message["sid"],
+                            "MessageStatus": "sent",
+                            "AccountSid": SID,
+                            "To": to,
+                            "From": form.get("From") or "",
+                        },
+                    )
+                )
             if step == "500-after":
                 return error(500, 20500, "Internal Server Error")
             if step == "hang-after":
@@ -111,6 +133,13 @@ class FakeTwilio:
             }
 
         return app
+
+
+_SMART = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2014": "-"})
+
+
+def _smart(body: str) -> str:
+    return body.translate(_SMART)
 
 
 @contextlib.asynccontextmanager

@@ -67,7 +67,7 @@ async def test_the_conversation_contacts_and_consent_ledger_tell_the_whole_story
     assert entry["actor"] == "patient" and entry["source_message_id"] == reply["message_id"]
     staff = await messenger.client.post(
         f"/patients/{patient_key}/consent",
-        json={"channel": "sms", "granted": True},
+        json={"channel": "sms", "granted": True, "reason": "asked by phone to resume texts"},
         headers=messenger.token("operator", [clinic]),
     )
     assert staff.status_code == 201

@@ -156,7 +156,7 @@ class World:
             if rows:
                 self.in_flight.append(Batch(rows, self.op))
                 for row in rows:
-                    self.decided[row["idempotency_key"]] = self.op
+                    self.decided[row["send_ref"]] = self.op  # the identity the phone sees
         elif kind == "call":
             pending = [b for b in self.in_flight if b.results is None]
             if pending:
@@ -310,7 +310,7 @@ async def test_the_harness_does_send_when_nothing_goes_wrong(messenger: Messenge
     for op in [("command", 0, 1), ("command", 1, 1), ("claim",), ("call", "ok"), ("record",)]:
         await w.run(op)
     assert sorted(d.key for d in w.phone.delivered) == sorted(
-        f"seq-{w.patient_key}-{i}:1" for i in (0, 1)
+        f"seq-{w.patient_key}-{i}:1:sms" for i in (0, 1)
     )
     await w.run(("stop",))
     await w.run(("command", 2, 1))

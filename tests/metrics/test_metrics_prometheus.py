@@ -37,7 +37,8 @@ from shared.events.common import Segment, ServiceLine
 from shared.events.messages import Barrier, BlockReason, ReplyIntent
 from shared.events.outreach import Arm
 from shared.events.pilot import PilotPlan
-from shared.migration_ops import create_backbone_v1
+from shared.faults import HandlerFailed
+from shared.migration_ops import add_timer_retries_v1, create_backbone_v1
 from shared.runtime import Runtime, ServiceSpec, run_service
 from shared.timers import Timer
 from tests.metrics.conftest import clinic, settings_for
@@ -163,13 +164,20 @@ def traffic_stories(c: str) -> list[Story]:
 def create_backbone(connection: Any, schema: str) -> None:
     with Operations.context(MigrationContext.configure(connection)):
         create_backbone_v1(schema)
+        add_timer_retries_v1(schema)
 
 
 def traffic_spec() -> ServiceSpec:
-    """Stages events through its outbox; its timer stages the second half of each story."""
+    """Stages events through its outbox; its timer stages the second half of each story (after
+    failing twice, so the dashboard's failed-timer panel has a retry to show)."""
 
     def timers(runtime: Runtime) -> dict[str, Any]:
+        failures = [2]
+
         async def fire(session: AsyncSession, due: Sequence[Timer]) -> None:
+            if failures[0] > 0:
+                failures[0] -= 1
+                raise HandlerFailed("the rest of the story is not ready yet")
             for timer in due:
                 events = [parse_event(e) for e in timer.payload["events"]]
                 await runtime.outbox.stage(session, events)

@@ -1,7 +1,8 @@
 """Original-mode acknowledgements: MSA AA, or AE/AR with one ERR segment per problem.
 
 Built from the received MSH line as text (not the parsed message), so even a message that
-could not be parsed gets an answer addressed back to its sender. ERR names the segment,
+could not be parsed gets an answer addressed back to its sender (control characters dropped,
+the control id cut to MSH-10's 199 characters). ERR names the segment,
 its sequence and the field (ERR-2 from v2.5, ERR-1 before), the table 0357 error code and a
 message that never repeats a value from the message.
 """
@@ -35,6 +36,9 @@ _VERSION = re.compile(r"^2\.(\d+)")
 
 def _msh_fields(text: str | None) -> tuple[str, str, list[str]]:
     head = (text or "").split("\r", 1)[0].split("\n", 1)[0]
+    # Echoed fields lose the control characters (a NUL in MSH-10 is a reason for an AR, and
+    # must not break the sender's parser when it comes back).
+    head = "".join(c for c in head if c >= " " and c != "\x7f")
     if len(head) >= 8 and head.startswith("MSH") and not head[3].isalnum():
         separator = head[3]
         fields = ["MSH", separator, *head[4:].split(separator)]
@@ -65,7 +69,9 @@ def build_ack(
     """The ACK for ``received`` (the message text as it arrived); ``code`` is AA, AE or AR."""
     sep, enc, msh = _msh_fields(received)
     component = enc[0]
-    control_id = _get(msh, 10).split(component)[0]
+    # An unfit control id (a NUL, a control character, too long) is the reason for an AR: it is
+    # echoed without the characters a sender's parser may choke on, and cut to MSH-10's size.
+    control_id = _get(msh, 10).split(component)[0][:199]
     trigger = _get(msh, 9).split(component)[1] if component in _get(msh, 9) else ""
     version = _get(msh, 12).split(component)[0] or "2.5"
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d%H%M%S+0000")

@@ -9,8 +9,10 @@ A send has four possible outcomes, and the dispatcher treats each differently:
 - ``ambiguous``: it may have (timeout after the request left, a 5xx, a dropped connection):
   never sent again blind; the reconciler asks the provider with ``lookup``.
 
-``lookup`` answers found / not found / cannot tell. A provider that cannot be asked (SMTP) says
-"cannot tell", and the message is marked ``unknown`` for a person to check.
+``lookup`` answers found / not found / cannot tell, by the send's identity
+(``OutgoingMessage.idempotency_key``: one per sequence, step and channel), never by its words.
+A provider that cannot be asked (SMTP) says "cannot tell", and the message is marked
+``unknown`` for a person to check.
 """
 
 from __future__ import annotations
@@ -78,6 +80,16 @@ class Lookup(StrEnum):
 
 
 @dataclass(frozen=True)
+class LookupHints:
+    """What Revisit knows that helps a provider without idempotency keys (Twilio) tell its
+    messages apart: the provider ids other sends to this address already hold, and how many
+    sends to this address are in doubt now."""
+
+    attributed: frozenset[str] = frozenset()
+    in_doubt: int = 1
+
+
+@dataclass(frozen=True)
 class LookupResult:
     answer: Lookup
     receipt: Receipt | None = None
@@ -106,7 +118,9 @@ class MessageProvider(abc.ABC):
 
         return list(await asyncio.gather(*(one(m) for m in messages)))
 
-    async def lookup(self, message: OutgoingMessage) -> LookupResult:
+    async def lookup(
+        self, message: OutgoingMessage, hints: LookupHints | None = None
+    ) -> LookupResult:
         """Did an earlier, ambiguous attempt reach the provider?"""
         return LookupResult(Lookup.cannot_tell)
 

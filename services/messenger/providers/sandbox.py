@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.messenger.providers.base import (
     Lookup,
+    LookupHints,
     LookupResult,
     MessageProvider,
     OutgoingMessage,
@@ -94,7 +95,10 @@ class SandboxProvider(MessageProvider):
             results.append(SendResult.ok(receipt))
         return results
 
-    async def lookup(self, message: OutgoingMessage) -> LookupResult:
+    async def lookup(
+        self, message: OutgoingMessage, hints: LookupHints | None = None
+    ) -> LookupResult:
+        """By the send's identity, in the sandbox's own record (its idempotency key)."""
         async with self._sessions() as session:
             found = await _first_ids(session, [message.idempotency_key])
         if message.idempotency_key in found:

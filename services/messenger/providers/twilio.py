@@ -2,9 +2,14 @@
 
 Sending: ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` (form: To, From or
 MessagingServiceSid, Body, StatusCallback), HTTP basic auth with the account SID and auth token.
-Twilio has no idempotency key for message creation, so an ambiguous failure (a timeout once the
-request left, a 5xx) is reconciled by listing the number's recent messages
-(``GET .../Messages.json?To=&From=``) and matching the exact body sent after the attempt began.
+Twilio has no idempotency key for message creation, so each send carries its identity (one per
+sequence, step and channel) in its StatusCallback URL (``?ref=``): Twilio's status callback then
+names the send it belongs to, and the webhook binds the message SID to it, even when the create
+call's answer was lost. When no callback came, an ambiguous send (a timeout once the request
+left, a 5xx) is looked up in the number's recent messages (``GET .../Messages.json?To=&From=``,
+newest first) by elimination, never by body (Twilio may re-encode the text it sends): a message
+created after the attempt began whose SID no other send of ours holds is this one when it is the
+only send to that number in doubt; with several in doubt it cannot tell, and a person checks.
 
 Signatures (``X-Twilio-Signature``): base64(HMAC-SHA1(auth token, URL + every form parameter
 name and value, sorted by name then value)); the URL is tried with and without its port, as
@@ -20,12 +25,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qs, urlparse, urlunparse
+from urllib.parse import parse_qs, quote, urlparse, urlunparse
 
 import httpx
 
 from services.messenger.providers.base import (
     Lookup,
+    LookupHints,
     LookupResult,
     MessageProvider,
     Outcome,
@@ -88,7 +94,7 @@ class TwilioProvider(MessageProvider):
         else:
             form["From"] = self.from_number
         if self.status_callback:
-            form["StatusCallback"] = self.status_callback
+            form["StatusCallback"] = callback_url(self.status_callback, message.idempotency_key)
         try:
             response = await self._client.post(self._base, data=form)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -132,7 +138,10 @@ class TwilioProvider(MessageProvider):
             )
         return SendResult(Outcome.rejected, failure=FailureReason.provider_error, detail=detail)
 
-    async def lookup(self, message: OutgoingMessage) -> LookupResult:
+    async def lookup(
+        self, message: OutgoingMessage, hints: LookupHints | None = None
+    ) -> LookupResult:
+        hints = hints or LookupHints()
         params = {"To": message.to, "PageSize": "50"}
         if self.from_number and not self.messaging_service_sid:
             params["From"] = self.from_number
@@ -143,14 +152,26 @@ class TwilioProvider(MessageProvider):
         if response.status_code != 200:
             return LookupResult(Lookup.unavailable)
         since = (message.attempted_at - timedelta(minutes=5)) if message.attempted_at else None
+        candidates = []
         for item in _json(response).get("messages") or []:
-            if item.get("body") != message.body:
+            sid = str(item.get("sid") or "")
+            if not sid or sid in hints.attributed or item.get("direction") == "inbound":
                 continue
             created = _rfc2822(item.get("date_created"))
             if since is not None and created is not None and created < since:
                 continue
-            return LookupResult(Lookup.found, Receipt(self.name, str(item.get("sid"))))
-        return LookupResult(Lookup.not_found)
+            candidates.append(sid)
+        if not candidates:
+            return LookupResult(Lookup.not_found)
+        if len(candidates) == 1 and hints.in_doubt <= 1:
+            return LookupResult(Lookup.found, Receipt(self.name, candidates[0]))
+        return LookupResult(Lookup.cannot_tell)
+
+
+def callback_url(base: str, ref: str) -> str:
+    """The status-callback URL for one send: it names the send (``ref``) it reports on."""
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}ref={quote(ref, safe='')}"
 
 
 def status_callback_outcome(

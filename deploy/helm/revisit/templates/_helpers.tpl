@@ -99,6 +99,8 @@ app.kubernetes.io/component: {{ .name }}
   value: {{ .Values.kafka.sessionTimeoutMs | quote }}
 - name: KAFKA_HEARTBEAT_INTERVAL_MS
   value: {{ .Values.kafka.heartbeatIntervalMs | quote }}
+- name: KAFKA_DLQ_RETENTION_DAYS
+  value: {{ .Values.kafka.dlqRetentionDays | quote }}
 {{- end }}
 
 {{/* Everything one service process reads (shared/config.py). Takes (dict "root" $ "name" NAME "svc" SERVICE). */}}
@@ -125,6 +127,8 @@ app.kubernetes.io/component: {{ .name }}
   value: {{ $v.config.timerBatch | quote }}
 - name: REVISIT_POLL_INTERVAL_MS
   value: {{ $v.config.pollIntervalMs | quote }}
+- name: REVISIT_TIMER_MAX_ATTEMPTS
+  value: {{ $v.config.timerMaxAttempts | quote }}
 - name: REVISIT_DEFAULT_TIME_ZONE
   value: {{ $v.config.defaultTimeZone | quote }}
 {{- if and (eq .name "escalation") $v.console.enabled }}
