@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,8 @@ from services.messenger import conversations, queue, repository
 from services.messenger.context import MessengerContext
 from services.messenger.domain.classifier import classify
 from services.messenger.domain.conversation import Answer, ConversationState, decide
+from services.messenger.domain.summary import ReplySummary, summarise
+from services.messenger.domain.understanding import Understanding
 from services.messenger.domain.system_messages import text_of
 from services.messenger.domain.templates import service_name
 from services.messenger.providers import sandbox
@@ -96,6 +99,7 @@ async def receive(
             red_flags=None,
             sequence_id=None,
             in_reply_to=None,
+            reading=None,
         )
         return InboundResult(message_id, None, None) if stored else await _seen(session, msg)
 
@@ -104,11 +108,12 @@ async def receive(
         card.time_zone or practice.time_zone or runtime.settings.revisit_default_time_zone
     )
     opted_out = card.opted_out(msg.channel)
+    today = now.astimezone(zone).date()
     understood = classify(
         msg.body,
         offered_slots=len(state.live_offer(now)),
         opted_out=opted_out,
-        today=now.astimezone(zone).date(),
+        today=today,
     )
     decision = decide(
         state,
@@ -122,14 +127,16 @@ async def receive(
         snooze_default_days=ctx.settings.snooze_default_days,
     )
     # Stored first: a provider's retry of the same reply stops here, before any effect.
+    summary = summarise(msg.body, understood, today=today)
     if not await conversations.store_inbound(
         session,
         **row,
         intent=understood.label,
         barrier=understood.barrier.value if understood.barrier else None,
-        red_flags=[f.value for f in understood.red_flags] or None,
+        red_flags=sorted(f.value for f in understood.red_flags) or None,
         sequence_id=state.sequence_id,
         in_reply_to=state.last_outbound_message_id,
+        reading=reading_record(understood, summary),
     ):
         return await _seen(session, msg)
     if msg.provider == "sandbox":
@@ -157,6 +164,10 @@ async def receive(
             source_message_id=message_id,
             ensure_contact=False,
         )
+    if decision.end_sequence is not None:
+        # The messenger holds the revocation itself: nothing more of this sequence goes out, on
+        # any channel, whatever the sequencer's own stop is doing.
+        await repository.end_sequence(session, decision.end_sequence, "opted_out")
     if decision.wrong_number:
         await repository.mark_wrong_number(session, patient_key)
     for event in decision.events:
@@ -199,6 +210,28 @@ async def receive(
         now,
     )
     return InboundResult(message_id, patient_key, understood.label)
+
+
+def reading_record(u: Understanding, summary: ReplySummary) -> dict[str, Any]:
+    """What the reply was read as, stored beside it for the person who reads it."""
+    return {
+        "consent": "revoke" if u.revocation else "opt_in" if u.opt_in else
+                   "help" if u.help else "none",  # fmt: skip
+        "safety": u.safety.label,
+        "confidence": u.confidence,
+        "needs_person": u.needs_person,
+        "summary": summary.line(),
+        "reading": {
+            "suggested_intent": u.suggested_intent.value,
+            "sure": u.sure,
+            "red_flags": sorted(f.value for f in u.red_flags),
+            "barrier": u.barrier.value if u.barrier else None,
+            "slot": u.slot,
+            "snooze_until": u.snooze_until.isoformat() if u.snooze_until else None,
+            "layers": sorted({r.source for r in u.readings}),
+            "summary": summary.as_dict(),
+        },
+    }
 
 
 async def _seen(session: AsyncSession, msg: InboundMessage) -> InboundResult:
