@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Mapping
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -12,14 +14,17 @@ from services.messenger import api, api_templates, handlers, template_store, web
 from services.messenger.booking import BookingWork
 from services.messenger.context import MessengerContext
 from services.messenger.dispatcher import Dispatcher
+from services.messenger.domain.phrases import PhraseBook
 from services.messenger.providers.base import MessageProvider
 from services.messenger.providers.sandbox import SandboxProvider
 from services.messenger.providers.smtp import SmtpProvider
 from services.messenger.providers.twilio import TwilioProvider
+from services.messenger.replies.reader import OutsideReader
 from services.messenger.repository import SCHEMA
 from services.messenger.scheduling.base import SchedulingAdapter
 from services.messenger.scheduling.fhir import FhirScheduling
 from services.messenger.scheduling.sandbox import SandboxScheduling
+from services.messenger.second_reading import SecondReading
 from services.messenger.settings import MessengerSettings
 from shared.config import RevisitSettings
 from shared.consumer import Subscription
@@ -65,11 +70,24 @@ def build_context(runtime: Runtime, settings: MessengerSettings) -> MessengerCon
         scheduling = FhirScheduling(settings.fhir_base_url, token=settings.fhir_token)
     else:
         scheduling = SandboxScheduling(runtime.sessions, runtime.settings.revisit_default_time_zone)
+    reader = None
+    if settings.reply_reader_url:
+        reader = OutsideReader(
+            settings.reply_reader_url,
+            settings.reply_reader_model,
+            api_key=settings.reply_reader_api_key,
+            timeout_s=settings.reply_reader_timeout_s,
+        )
+    phrases = None
+    if settings.reply_phrases:
+        phrases = PhraseBook.parse(json.loads(Path(settings.reply_phrases).read_text("utf-8")))
     return MessengerContext(
         settings=settings,
         providers=providers,
         scheduling=scheduling,
         routes={Channel.sms: settings.sms_provider, Channel.email: settings.email_provider},
+        reader=reader,
+        phrases=phrases,
     )
 
 
@@ -100,7 +118,8 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
         ]
 
     def timer_handlers(runtime: Runtime) -> Mapping[str, TimerHandler]:
-        return BookingWork(runtime, context(runtime)).handlers()
+        ctx = context(runtime)
+        return {**BookingWork(runtime, ctx).handlers(), **SecondReading(runtime, ctx).handlers()}
 
     async def on_start(runtime: Runtime) -> None:
         ctx = context(runtime)
@@ -129,6 +148,9 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
                     await provider.close()
             with contextlib.suppress(Exception):
                 await ctx.scheduling.close()
+            if ctx.reader is not None:
+                with contextlib.suppress(Exception):
+                    await ctx.reader.close()
 
     return ServiceSpec(
         name="messenger",

@@ -174,6 +174,40 @@ async def store_inbound(
     return row is not None
 
 
+async def stored_reply(session: AsyncSession, message_id: str) -> dict[str, Any] | None:
+    row = (
+        await session.execute(
+            text(f"SELECT * FROM {SCHEMA}.inbound WHERE message_id = :m"), {"m": message_id}
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def note_second_reading(
+    session: AsyncSession,
+    message_id: str,
+    note: dict[str, Any],
+    *,
+    label: str | None = None,
+    safety: str | None = None,
+) -> None:
+    """Keep the outside reading beside the reply; a red flag or revocation it added raises the
+    stored reading too (never lowers it)."""
+    await session.execute(
+        text(
+            f"UPDATE {SCHEMA}.inbound SET reading = coalesce(reading, '{{}}'::jsonb) || "
+            "jsonb_build_object('second_reading', CAST(:n AS jsonb)), "
+            "intent = CASE WHEN CAST(:label AS text) = 'red_flag' OR (CAST(:label AS text) "
+            "IS NOT NULL AND intent IS DISTINCT FROM 'red_flag') THEN :label ELSE intent END, "
+            "safety = coalesce(CAST(:safety AS text), safety), "
+            "needs_person = needs_person OR CAST(:safety AS text) IS NOT NULL, "
+            "consent = CASE WHEN :label = 'opt_out' THEN 'revoke' ELSE consent END "
+            "WHERE message_id = :m"
+        ),
+        {"m": message_id, "n": json.dumps(note), "label": label, "safety": safety},
+    )
+
+
 async def conversation(session: AsyncSession, patient_key: str) -> list[dict[str, Any]]:
     """Every message to and from the patient, oldest first."""
     rows = (

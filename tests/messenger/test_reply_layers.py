@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from services.messenger.domain.classifier import classify
 from services.messenger.domain.consent import read_consent
 from services.messenger.domain.keywords import Keyword
+from services.messenger.domain.phrases import PhraseBook, PhraseError
 from services.messenger.domain.red_flags import RedFlag, Safety, canonical, read_safety
 from services.messenger.domain.reply_words import normalise
 from shared.events.common import Channel
+from shared.events.messages import ReplyIntent
 
 # --- consent -------------------------------------------------------------------------------
 
@@ -180,3 +183,35 @@ def test_misspellings_are_corrected_only_towards_the_safety_words() -> None:
 def test_a_red_flag_names_its_kind() -> None:
     flags = read_safety(normalise("throat feels tight and i have hives")).flags
     assert RedFlag.allergic_reaction in flags
+
+
+# --- a practice's own phrases ------------------------------------------------------------------
+
+
+def test_a_practices_own_phrases_add_readings_for_that_clinic_only() -> None:
+    book = PhraseBook.parse(
+        {
+            "*": {"revoke": ["take me off the recall list"]},
+            "clinic-a": {"red_flag": ["graft looks black"], "book": ["put me on the books"]},
+        }
+    )
+    reading = book.reading("The GRAFT looks black!", "clinic-a")
+    assert reading is not None and reading.safety is Safety.red_flag
+    assert book.reading("the graft looks black", "clinic-b") is None
+    everywhere = book.reading("pls take me off the recall list", "clinic-b")
+    assert everywhere is not None and everywhere.revoke
+    u = classify("put me on the books", extra=[book.reading("put me on the books", "clinic-a")])
+    assert u.intent is ReplyIntent.book and u.sure
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        ([], "phrases: must be an object"),
+        ({"*": {"stop": ["x"]}}, "phrases.*.stop: not one of"),
+        ({"c": {"revoke": "x"}}, "phrases.c.revoke: must be a list"),
+    ],
+)
+def test_a_phrase_file_with_a_mistake_is_refused_where_it_is(raw: object, error: str) -> None:
+    with pytest.raises(PhraseError, match=error.replace("*", r"\*").replace(".", r"\.")):
+        PhraseBook.parse(raw)

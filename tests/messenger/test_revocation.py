@@ -21,7 +21,9 @@ from tests.messenger.conftest import Messenger, delivery, envelope, send_step, w
 def _uncapped(ctx: MessengerContext) -> MessengerContext:
     """The service's context without frequency caps: step 2 falls due days after step 1 in a
     real sequence, so the caps are not what stops it there, and must not be what stops it here."""
-    return replace(ctx, settings=ctx.settings.model_copy(update={"cap_per_day": 0, "cap_per_week": 0}))
+    return replace(
+        ctx, settings=ctx.settings.model_copy(update={"cap_per_day": 0, "cap_per_week": 0})
+    )
 
 
 async def _commands(messenger: Messenger, ctx: MessengerContext, *events: Any) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from services.messenger.domain.consent import read_consent
 from services.messenger.domain.dates import snooze_date
-from services.messenger.domain.red_flags import RedFlag, Safety, read_safety
+from services.messenger.domain.red_flags import RedFlag, Safety, clauses, read_safety
 from services.messenger.domain.reply_model import ReplyModel
 from services.messenger.domain.reply_words import normalise
 from services.messenger.domain.slots import chosen_slot
@@ -42,8 +42,18 @@ DEFAULTS = {
     "slot": 0.2,
 }
 
-_BOOK_WORD = re.compile(r"^\W*(?:book|booking|cita|agendar|schedule|reservar)\W*(?:please|pls|"
-                        r"por favor|me|now|it)?\W*$")  # fmt: skip
+# The words the practice's messages ask for ("Reply BOOK", "Responda CITA", "reply LATER and
+# the month"), as a clause of their own; and a bare yes.
+_BOOK_WORD = re.compile(
+    r"^\W*(?:yes |si |ok |okay )?(?:book|booking|cita|agendar|schedule|reservar)\W*(?:please|pls|"
+    r"por favor|porfa|me|now|it|me in)?\W*$"
+)
+_SEE_TIMES = re.compile(
+    r"\bwhat (?:times|days|slots|dates|openings) (?:do you|do u|does|are|you got|y'?all|is|are)\b|"
+    r"\bque (?:horarios|dias|fechas) (?:tienen|hay)\b|\b(?:send|text) me (?:the |some )?(?:times|"
+    r"options)\b|\bany (?:openings|availability)\b|\b(?:mandeme|mandenme) (?:los )?horarios\b"
+)
+_YES = re.compile(r"^\W*(?:yes+|yeah|yep|yup|yes please|sure|si|si por favor|claro|dale)\W*$")
 _LATER_WORD = re.compile(r"^\W*(?:later|mas tarde|luego|despues)\b")
 
 
@@ -85,15 +95,26 @@ def _model_readings(
         source="model",
         intent=ReplyIntent.unknown if name == "none" else ReplyIntent(name),
         intent_confidence=intents[name] / sum(intents.values()),
-        barrier=Barrier(barrier) if barrier != "none" and barrier_p[barrier] >= t["barrier"] else None,
+        barrier=Barrier(barrier)
+        if barrier != "none" and barrier_p[barrier] >= t["barrier"]
+        else None,
     )
     return watch, intent
 
 
 def _rule_intent(
-    folded: str, offered_slots: int, probabilities: dict[str, dict[str, float]] | None, slot_t: float
+    folded: str,
+    offered_slots: int,
+    opted_out: bool,
+    probabilities: dict[str, dict[str, float]] | None,
+    slot_t: float,
 ) -> Reading | None:
-    if _BOOK_WORD.search(folded):
+    parts = clauses(folded)
+    if (
+        any(_BOOK_WORD.search(c) for c in parts)
+        or (not opted_out and not offered_slots and parts and _YES.search(parts[0]))
+        or (not offered_slots and _SEE_TIMES.search(folded))
+    ):
         return Reading("keyword", intent=ReplyIntent.book, intent_confidence=1.0)
     if _LATER_WORD.search(folded) and len(folded.split()) <= 4:
         return Reading("keyword", intent=ReplyIntent.later, intent_confidence=1.0)
@@ -142,10 +163,8 @@ def classify(
             text, offered_slots=offered_slots, opted_out=opted_out, step=step
         )
         thresholds.update(model.thresholds)
-        readings += _model_readings(
-            probabilities, thresholds, offered_slots, consent.other_sense
-        )
-    rule = _rule_intent(folded, offered_slots, probabilities or None, thresholds["slot"])
+        readings += _model_readings(probabilities, thresholds, offered_slots, consent.other_sense)
+    rule = _rule_intent(folded, offered_slots, opted_out, probabilities or None, thresholds["slot"])
     if rule is not None:
         readings.append(rule)
     readings += extra

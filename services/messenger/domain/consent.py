@@ -1,4 +1,5 @@
-"""The consent layer: does a reply withdraw from messages, ask to be messaged again, or ask for HELP?
+"""The consent layer: does a reply withdraw from messages, ask to be messaged again, or ask
+for HELP?
 
 Revocation follows the FCC's 2024 TCPA order: a patient may revoke "by any reasonable means",
 so any reply that uses stop, quit, end, revoke, opt out, cancel, unsubscribe or an equivalent
@@ -26,7 +27,9 @@ from services.messenger.domain.keywords import Keyword, keyword
 from services.messenger.domain.reply_words import normalise
 from shared.events.common import Channel
 
-_CARRIER = re.compile(r"\b(STOP|STOPALL|UNSUBSCRIBE|CANCEL|END|QUIT|REVOKE|PARAR|ALTO|BAJA|CANCELAR|DETENER)\b")
+_CARRIER = re.compile(
+    r"\b(STOP|STOPALL|UNSUBSCRIBE|CANCEL|END|QUIT|REVOKE|PARAR|ALTO|BAJA|CANCELAR|DETENER)\b"
+)
 
 
 @dataclass(frozen=True)
@@ -71,16 +74,18 @@ def revoking_use(words: list[str], i: int) -> bool:
         return all(x in w.FILLER for x in before + after)
     if any(x in w.MENTION for x in before[-2:]):
         return False  # "I texted stop by mistake": a mention, not a command
-    if near and (near[-1] in w.NEGATIONS or (len(near) > 1 and near[-2] in w.NEGATIONS)):
-        # "why don't you stop", "can't you just stop": the patient asks us to stop.
-        if not (any(x in w.YOU for x in near[-3:] + after[:1]) or "why" in near):
-            return False
+    negated = near and (near[-1] in w.NEGATIONS or (len(near) > 1 and near[-2] in w.NEGATIONS))
+    # "why don't you stop", "can't you just stop": the patient asks us to stop.
+    if negated and not (any(x in w.YOU for x in near[-3:] + after[:1]) or "why" in near):
+        return False
     if verb in w.SPANISH_VERBS and "no" in near[-2:]:
         return False  # "no paren los mensajes"
-    if "if" in near[-3:] or "si" in near[-3:] and verb in w.SPANISH_VERBS:
+    if "if" in near[-3:] or ("si" in near[-3:] and verb in w.SPANISH_VERBS):
         return False  # "if I cancel my membership...": a hypothetical
-    if verb in ("parar", "detener") and after[:1] == ["de"] and not any(
-        x in w.MESSAGING for x in after[1:3]
+    if (
+        verb in ("parar", "detener")
+        and after[:1] == ["de"]
+        and not any(x in w.MESSAGING for x in after[1:3])
     ):
         return False  # "parar de ponerle la pomada"
     if verb.startswith(("unsub", "unsus")) or verb in ("optout", "revoke"):
@@ -97,8 +102,13 @@ def revoking_use(words: list[str], i: int) -> bool:
         return True
     content = [x for x in after if x not in w.DETERMINERS]
     obj = content[0] if content else None
-    if near and (near[-1] in w.OWN_ACTION or near[-1] == "to" and len(near) > 1
-                 and near[-2] in w.OWN_ACTION) or any(x in w.CLITICS for x in near[-2:]):
+    if (
+        near
+        and (
+            near[-1] in w.OWN_ACTION
+            or (near[-1] == "to" and len(near) > 1 and near[-2] in w.OWN_ACTION)
+        )
+    ) or any(x in w.CLITICS for x in near[-2:]):
         return False  # "had to cancel", "la tengo que cancelar": the patient's own plans
     wide = before[-6:]
     if any(x in w.SELF for x in wide) and any(x in w.SELF_MODALS for x in wide):
@@ -139,15 +149,17 @@ def read_consent(text: str, *, opted_out: bool = False) -> ConsentReading:
         rule = "keyword"
     elif w.PHRASES.search(folded):
         rule = "phrase"
-    elif any(_is_verb(x) and revoking_use(words, i) for i, x in enumerate(words)):
-        rule = "word"
-    elif any(x == "opt" and words[i + 1 : i + 2] == ["out"] for i, x in enumerate(words)):
+    elif any(_is_verb(x) and revoking_use(words, i) for i, x in enumerate(words)) or any(
+        x == "opt" and words[i + 1 : i + 2] == ["out"] for i, x in enumerate(words)
+    ):
         rule = "word"
     if rule is not None and not mistake:
         return ConsentReading(revoke=True, channels=channels, every_channel=every, rule=rule)
     other_sense = mistake or any(_is_verb(x) for x in words)
     if kw is Keyword.help or w.HELP.search(folded) or re.match(r"\W*(?:HELP|AYUDA|INFO)\b", text):
-        return ConsentReading(help=True, keyword=Keyword.help, rule="keyword", other_sense=other_sense)
+        return ConsentReading(
+            help=True, keyword=Keyword.help, rule="keyword", other_sense=other_sense
+        )
     if kw is Keyword.opt_in and not opted_out and folded.strip(" .!") not in ("start", "unstop"):
         return ConsentReading()  # a bare YES from a patient who never left is not an opt-in
     if kw is Keyword.opt_in or opt_in or (opted_out and w.YES.search(folded)):

@@ -118,9 +118,11 @@ PHRASES = re.compile("|".join((
     r"\bno (?:me |le |les |nos )(?:vuelvan a |vuelva a |sigan |)(?:escrib\w*|mand\w*|envi\w*|"
     r"contact\w*|llam\w*|text\w*|molest\w*)", r"\bno (?:vuelvan|vuelva|sigan) a (?:escrib|mand|"
     r"envi|contact|llam|text)\w*", r"\bno (?:manden|envien|escriban|mande|envie|mandar|enviar|"
-    r"escribir) (?:mas )?(?:mensajes|textos|msj\w*|sms|correos|nada)", r"(?<!\bno )\bdej(?:en|e|a|ar) de (?:escrib\w*|"
-    r"mand\w*|envi\w*|text\w*|molest\w*|llam\w*|contact\w*)", r"\bno (?:me |le )?llegue\w*",
-    r"\bcomo (?:me salgo|salgo|me quito|me doy de baja|me borro)", r"\bsalirme de (?:esto|la lista)",
+    r"escribir) (?:mas )?(?:mensajes|textos|msj\w*|sms|correos|nada)",
+    r"(?<!\bno )\bdej(?:en|e|a|ar) de (?:escrib\w*|mand\w*|envi\w*|text\w*|molest\w*|llam\w*|"
+    r"contact\w*)", r"\bno (?:me |le )?llegue\w*",
+    r"\bcomo (?:me salgo|salgo|me quito|me doy de baja|me borro)",
+    r"\bsalirme de (?:esto|la lista)",
     r"\b(?:saqueme|quiteme|borreme|elimineme|saquenos|quitenos)\b",
     r"\bno (?:escribirme|mandarme|enviarme|contactarme|llamarme|textearme|molestarme)\b",
     r"\b(?:ya )?no quiero (?:recibir |que me (?:manden|escriban|envien|contacten|llamen) |mas |"
@@ -139,22 +141,31 @@ OPT_IN = re.compile(
         (
             r"\b(?:start|resume|restart) (?:texting|messaging|sending|the texts|the messages|the "
             r"reminders|texts|messages|reminders)",
-            r"\b(?:text|message|msg|txt) me again\b",
+            r"\b(?:text|message|msg|txt) me again\b(?! (?:in|after|next|on|when|later|around|by|"
+            r"once|at|la?ter))",
             r"\bre-?subscribe\b",
             r"\bsubscribe me\b",
             r"\bopt (?:me )?(?:back )?in\b",
             r"\bopt-in\b",
             r"\byou can (?:text|message|contact|email) me (?:again|now)\b",
-            r"\b(?:quiero|deseo) (?:volver a )?recibir (?:los |sus )?(?:mensajes|textos|recordatorios)",
+            r"\b(?:quiero|deseo) (?:volver a )?recibir (?:los |sus )?(?:mensajes|textos|"
+            r"recordatorios)",
             r"\b(?:pueden|puede) (?:volver a )?(?:escribirme|mandarme|enviarme|contactarme)\b",
             r"\bvuelvan a (?:escribirme|mandarme|enviarme)\b",
-            r"\bput (?:me|her|him|us) back on\b", r"\bback on (?:the|your) (?:list|texts?|"
-            r"reminders?|messages?)", r"\b(?:want|like|need)s? (?:my |her |his |the |those |these )?"
-            r"(?:texts?|reminders?|messages?) back\b", r"\bkeep (?:texting|messaging|sending)\b",
+            r"\bput (?:me|her|him|us) back on\b",
+            r"\bback on (?:the|your) (?:list|texts?|"
+            r"reminders?|messages?)",
+            r"\b(?:want|like|need)s? (?:my |her |his |the |those |these )?"
+            r"(?:texts?|reminders?|messages?) back\b",
+            r"\bkeep (?:texting|messaging|sending)\b",
             r"\bturn (?:the |my |them |it )?(?:texts?|reminders?|messages?)? ?back on\b",
-            r"\b(?:vuelvan|vuelva) a (?:mandar|enviar|escribir)\w*", r"\bsi quiero (?:los |sus )?"
-            r"(?:mensajes|recordatorios|textos)", r"\bquiero que me (?:vuelvan a )?(?:mandar|enviar|"
-            r"escribir)\w*", r"\brecibir (?:los )?mensajes otra vez\b", r"\bstart\W*$",
+            r"\b(?:vuelvan|vuelva) a (?:mandar|enviar|escribir)\w*",
+            r"\bsi quiero (?:los |sus )?"
+            r"(?:mensajes|recordatorios|textos)",
+            r"\bquiero que me (?:vuelvan a )?(?:mandar|enviar|"
+            r"escribir)\w*",
+            r"\brecibir (?:los )?mensajes otra vez\b",
+            r"\bstart\W*$",
         )
     )
 )
@@ -187,5 +198,3 @@ EVERY = re.compile(
     r"\b(?:texts?|messages?) (?:and|or|&) (?:e-?mails?|calls?)\b|\be-?mails? (?:and|or|&) texts?\b|"
     r"\beverything\b|\bnothing at all\b|\bde ninguna forma\b"
 )
-
-

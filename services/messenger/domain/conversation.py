@@ -135,8 +135,8 @@ _ASKING = frozenset(
 
 def _also_asks(u: Understanding, text: str) -> bool:
     """Whether a revoking reply also asks for something besides stopping (then, and only
-    then, the confirmation may say how to get that answered)."""
-    return u.safety is not Safety.none or u.suggested_intent in _ASKING or "?" in text
+    then, the confirmation may say how to get that answered; a red flag has its own answer)."""
+    return u.suggested_intent in _ASKING or "?" in text
 
 
 def decide(
@@ -199,7 +199,9 @@ def decide(
                     source_message_id=reply_message_id,
                 )
             )
-            confirmation = Reply.stop_confirmation_asked if _also_asks(u, text) else Reply.stop_confirmation
+            confirmation = (
+                Reply.stop_confirmation_asked if _also_asks(u, text) else Reply.stop_confirmation
+            )
             answers.insert(0, Answer(confirmation))
     elif u.opt_in and opted_out:
         consent = ConsentChange(channel, False, RecordedVia.reply_keyword)
@@ -291,8 +293,9 @@ def decide(
                 snooze_until=snooze_until if intent is ReplyIntent.later else None,
             )
         )
-    # A patient who opted out (before, or now) hears only the confirmation, safety and HELP.
-    if opted_out or (consent is not None and consent.opted_out) or u.revocation:
+    # A patient who is out after this reply hears only the confirmation, safety and HELP.
+    back_in = consent is not None and not consent.opted_out
+    if (opted_out and not back_in) or (consent is not None and consent.opted_out) or u.revocation:
         answers = [a for a in answers if a.reply in ALWAYS_ALLOWED]
         task = None
     return Decision(

@@ -52,34 +52,42 @@ class Safety(IntEnum):
 
 # The words misspellings are corrected to (five letters or more; short words are too easily
 # confused with ordinary ones).
+# fmt: off
 VOCABULARY = (
-    "bleeding bleeds blood bloody swollen swelling infected infection oozing fever chills "
-    "breathe breathing throat tongue eyelid eyelids drooping droopy blurry blurred vision "
-    "double blister blisters depressed depression suicidal suicide headache stomach fainted "
-    "fainting emergency growing changing bigger darker itching itchy stitches wound opened "
-    "spreading streaks severe worse worsening terrible unbearable excruciating allergic "
-    "reaction hives tightness swallow vomiting numbness throbbing bruising dizzy incision "
-    "sangrado sangrando sangra hinchado hinchada hinchazon infeccion infectado infectada fiebre "
-    "escalofrios respirar garganta parpado borrosa ampollas ampolla quemadura deprimido "
-    "deprimida depresion suicidio estomago desmaye emergencia creciendo cambiando comezon "
-    "herida abierta lunar doloroso insoportable inflamado inflamada purple white"
-).split()
-# Ordinary words one edit away from a vocabulary word, which must stay themselves.
-ORDINARY = frozenset(
-    (
-        "while whole where there these those think thing throw thought tongues bleed blond "
-        "bigger double doubt fever never clever sever seven swallow shallow hollow wonder "
-        "worst worth words world would whites write written waiting wanting bloom brood "
-        "breath breathes stitch watch spending sending sanding landing reading heading "
-        "seeding feeding needing leading blending bending beading sangria sangre horse "
-        "other wither weather whether blinds purpose pursue puree hives lives gives wives "
-        "drooping blessed blister bluster dizzy fuzzy busy opened opener chillin chilli "
-        "changes charging hanging ranging darken dinner winner hearing hearings graving "
-        "grouping growling throats threat throne tough through lunar lunes lunch injection "
-        "injections injected inyeccion inyecciones inyectar reflection infections swimming doble "
-        "doblar"
-    ).split()
+    "bleeding", "bleeds", "blood", "bloody", "swollen", "swelling", "infected", "infection",
+    "oozing", "fever", "chills", "breathe", "breathing", "throat", "tongue", "eyelid",
+    "eyelids", "drooping", "droopy", "blurry", "blurred", "vision", "double", "blister",
+    "blisters", "depressed", "depression", "suicidal", "suicide", "headache", "stomach",
+    "fainted", "fainting", "emergency", "growing", "changing", "bigger", "darker", "itching",
+    "itchy", "stitches", "wound", "opened", "spreading", "streaks", "severe", "worse",
+    "worsening", "terrible", "unbearable", "excruciating", "allergic", "reaction", "hives",
+    "tightness", "swallow", "vomiting", "numbness", "throbbing", "bruising", "dizzy",
+    "incision", "sangrado", "sangrando", "sangra", "hinchado", "hinchada", "hinchazon",
+    "infeccion", "infectado", "infectada", "fiebre", "escalofrios", "respirar", "garganta",
+    "parpado", "borrosa", "ampollas", "ampolla", "quemadura", "deprimido", "deprimida",
+    "depresion", "suicidio", "estomago", "desmaye", "emergencia", "creciendo", "cambiando",
+    "comezon", "herida", "abierta", "lunar", "doloroso", "insoportable", "inflamado",
+    "inflamada", "purple", "white",
 )
+# fmt: on
+# Ordinary words one edit away from a vocabulary word, which must stay themselves.
+# fmt: off
+ORDINARY = frozenset({
+    "while", "whole", "where", "there", "these", "those", "think", "thing", "throw", "thought",
+    "tongues", "bleed", "blond", "bigger", "double", "doubt", "fever", "never", "clever",
+    "sever", "seven", "swallow", "shallow", "hollow", "wonder", "worst", "worth", "words",
+    "world", "would", "whites", "write", "written", "waiting", "wanting", "bloom", "brood",
+    "breath", "breathes", "stitch", "watch", "spending", "sending", "sanding", "landing",
+    "reading", "heading", "seeding", "feeding", "needing", "leading", "blending", "bending",
+    "beading", "sangria", "sangre", "horse", "other", "wither", "weather", "whether", "blinds",
+    "purpose", "pursue", "puree", "hives", "lives", "gives", "wives", "drooping", "blessed",
+    "blister", "bluster", "dizzy", "fuzzy", "busy", "opened", "opener", "chillin", "chilli",
+    "changes", "charging", "hanging", "ranging", "darken", "dinner", "winner", "hearing",
+    "hearings", "graving", "grouping", "growling", "throats", "threat", "throne", "tough",
+    "through", "lunar", "lunes", "lunch", "injection", "injections", "injected", "inyeccion",
+    "inyecciones", "inyectar", "reflection", "infections", "swimming", "doble", "doblar",
+})
+# fmt: on
 _VOCABULARY = frozenset(VOCABULARY)
 _SPLIT = re.compile(
     r"[.;!?\n]+|,|\b(?:but|pero|also|although|though|however|tambien|ademas|aunque|btw|plus|"
@@ -107,8 +115,11 @@ def _one_edit(a: str, b: str) -> bool:
         diff = [i for i in range(len(a)) if a[i] != b[i]]
         if len(diff) == 1:
             return True
-        return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and (
-            a[diff[1]] == b[diff[0]]
+        return (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and (a[diff[1]] == b[diff[0]])
         )
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
     return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))

@@ -20,6 +20,7 @@ import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,7 @@ def _text_features(folded: str, prefix: str, config: FeatureConfig) -> set[str]:
     words = _WORD.findall(folded)
     names.update(prefix + "w" + w for w in words)
     if config.word_pairs:
-        names.update(f"{prefix}p{a} {b}" for a, b in zip(words, words[1:], strict=False))
+        names.update(f"{prefix}p{a} {b}" for a, b in pairwise(words))
     return names
 
 
@@ -180,7 +181,7 @@ class ReplyModel:
             "thresholds": self.thresholds,
             "meta": self.meta,
         }
-        arrays = {
+        arrays: dict[str, np.ndarray] = {
             "weights": self.weights.astype(np.float16),
             "bias": self.bias.astype(np.float32),
             "meta": np.array(json.dumps(meta, sort_keys=True)),

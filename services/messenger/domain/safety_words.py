@@ -52,7 +52,8 @@ FLAGS: dict[RedFlag, re.Pattern[str]] = {
         r"\bbleading\b", r"🩸",
     ),
     RedFlag.wound_opened: rx(
-        r"\breopen\w*", r"\b(?:stitch\w*|sutur\w*|wound|incision|cut|site|herida|puntos|costura|cicatriz)\b"
+        r"\breopen\w*",
+        r"\b(?:stitch\w*|sutur\w*|wound|incision|cut|site|herida|puntos|costura|cicatriz)\b"
         r".{0,30}\b(?:open\w*|came (?:out|undone|apart|loose|off)|popped|split|broke|gap\w*|"
         r"pull\w* apart|tore|torn|ripped|abri\w*|separ\w*|solt\w*|revent\w*|falling apart)",
         r"\b(?:split|ripped|busted|broke|came|popped|burst) (?:\w+ )?open\b", r"\bdehisc\w*",
@@ -61,7 +62,8 @@ FLAGS: dict[RedFlag, re.Pattern[str]] = {
     ),
     RedFlag.infection: rx(
         r"\bpus\b", r"\bpussy\b", r"\booz\w*", r"\bdrain\w*", r"\binfect\w*", r"\binfecc\w*",
-        r"\bstreak\w*", r"\b(?:warm|hot) (?:to the touch|to touch|and red)", r"\bred and (?:hot|warm)",
+        r"\bstreak\w*", r"\b(?:warm|hot) (?:to the touch|to touch|and red)",
+        r"\bred and (?:hot|warm)",
         r"\bredness\b.{0,25}\bspread\w*", r"\bspread\w* redness", r"\bfe+ve+r\w*", r"\bfiebre",
         r"\bchills\b", r"\bescalofrio\w*", r"\bcalentura", r"\bsupura\w*", r"\bfoul\b",
         r"\bsmell\w*", r"\bstinks?\b", r"\bmal olor", r"\bhuele (?:mal|feo)", r"\bdischarge\b",
@@ -128,7 +130,8 @@ FLAGS: dict[RedFlag, re.Pattern[str]] = {
         r"\b(?:eyelid|lid|brow|eyebrow|eye)s?\b.{0,25}\b(?:falling|hanging|lower|heavy|"
         r"won'?t open|half closed|closing|dropp\w*|drop\w*)",
         r"\bparpado\w*.{0,25}\b(?:caid\w*|cae\w*|cayendo|bajo|pesad\w*)",
-        r"\bceja\w*.{0,20}\b(?:caid\w*|cae\w*|cayendo)", r"\bcaid[oa] (?:el|la|del) (?:parpado|ojo|ceja)",
+        r"\bceja\w*.{0,20}\b(?:caid\w*|cae\w*|cayendo)",
+        r"\bcaid[oa] (?:el|la|del) (?:parpado|ojo|ceja)",
         r"\b(?:ojo|parpado) caid\w*", r"\bface (?:is )?(?:uneven|lopsided|crooked)",
         r"\b(?:cayo|caido|caida|bajo|baja|cae|cayendo) (?:el |la |mi )?(?:parpado|ceja|ojo)",
         r"\bno puedo abrir (?:bien )?(?:el|mi|los) ojo", r"\bcan'?t (?:fully )?open (?:my|the) eye",
@@ -150,7 +153,8 @@ FLAGS: dict[RedFlag, re.Pattern[str]] = {
     RedFlag.burn_or_blister: rx(
         r"\bblister\w*", r"\bampolla\w*", r"\bblistering", r"\bquemadur\w*", r"\bscorch\w*",
         r"\b(?:burn\w*|quem\w*)\b.{0,50}\b(?:laser|peel|ipl|tratamiento|peeling|laser|bbl|"
-        r"microneedl\w*)", r"\b(?:laser|peel|ipl|tratamiento|bbl)\b.{0,30}\b(?:burn\w*|quem\w*)", r"\bburn(?:ed|t|s)? (?:my|the) skin", r"\braw skin", r"\bskin (?:is )?raw",
+        r"microneedl\w*)", r"\b(?:laser|peel|ipl|tratamiento|bbl)\b.{0,30}\b(?:burn\w*|quem\w*)",
+        r"\bburn(?:ed|t|s)? (?:my|the) skin", r"\braw skin", r"\bskin (?:is )?raw",
         r"\bpiel (?:en )?carne viva",
     ),
     RedFlag.mood: rx(
@@ -193,7 +197,8 @@ FLAGS: dict[RedFlag, re.Pattern[str]] = {
         r"\b(?:pain|tight\w*|pressure) in (?:my )?chest", r"\bpassed out", r"\bpass(?:ing)? out",
         r"\bfaint\w*", r"\bblack(?:ed)? out", r"\bdesmay\w*", r"\bdolor (?:de|en el) pecho",
         r"\bpecho\b.{0,20}\b(?:duele|apret\w*|dolor)",
-        r"\b(?:duele|dolor)\w* (?:\w+ )?(?:el |en el )?pecho", r"\bheart (?:is )?(?:racing|pounding)",
+        r"\b(?:duele|dolor)\w* (?:\w+ )?(?:el |en el )?pecho",
+        r"\bheart (?:is )?(?:racing|pounding)",
         r"\bpalpitation\w*", r"\bdizz\w*", r"\bmare\w*", r"\blightheaded",
     ),
     RedFlag.emergency: rx(
@@ -238,7 +243,8 @@ NEGATION_BEFORE = re.compile(
     r"\b(?:no|not|without|sin|never|nunca|zero|none|no more|no longer|no further|ni|tampoco|"
     r"isn'?t|wasn'?t|aren'?t|haven'?t|hasn'?t|didn'?t|don'?t|doesn'?t|ya no|no hay|no tengo|"
     r"no tiene|no he tenido|nothing like|any|stopped|quit|dejo de|paro de|"
-    r"ya se (?:me )?(?:bajo|quito|quitaron|fue|paso)|se me (?:bajo|quito|quitaron))\s+(?:\w+\s+){0,3}$"
+    r"ya se (?:me )?(?:bajo|quito|quitaron|fue|paso)|se me (?:bajo|quito|quitaron))"
+    r"\s+(?:\w+\s+){0,3}$"
 )
 RESOLVED_AFTER = re.compile(
     r"^\W*(?:\w+\W+){0,7}?(?:stopped|went away|is gone|are gone|gone|went down|has gone down|"
@@ -267,7 +273,7 @@ CLINICAL = rx(
     r"\bnormal\b", r"\bexpected\b", r"\bresults?\b", r"\bresultados?\b", r"\bbiops\w*",
     r"\bpatholog\w*", r"\bdiagnos\w*", r"\bside effects?", r"\befectos?\b", r"\bsafe\b",
     r"\bseguro (?:que|usar|tomar)", r"\bcream\w*", r"\bcrema\w*", r"\bointment", r"\bpomada",
-    r"\blotion", r"\bgel\b", r"\bmedic\w*", r"\bmeds\b", r"\bpills?\b", r"\bpastilla\w*",
+    r"\blotion", r"\bgel\b", r"\bmedic(?:ation|ine|ina|amento)\w*", r"\bmeds\b", r"\bpills?\b", r"\bpastilla\w*",
     r"\bdos(?:e|es|is|age)\b", r"\bprescri\w*", r"\breceta\b", r"\brefill", r"\brx\b",
     r"\btretinoin", r"\bretin", r"\bretinol", r"\baccutane", r"\bisotret\w*", r"\babsorica",
     r"\bclaravis", r"\bminocycl\w*", r"\bdoxy\w*", r"\bspiro\w*", r"\bmethotrex\w*",
@@ -283,8 +289,7 @@ CLINICAL = rx(
     r"\bhurt\w*", r"\bduele\b", r"\bdolor\w*", r"\bsting\w*", r"\bardor\b", r"\barde\b",
     r"\bburn\w*", r"\bquema\w*", r"\bnumb\w*", r"\btingl\w*", r"\bhormigueo", r"\blump\w*",
     r"\bbump\w*", r"\bbulto", r"\bpimple\w*", r"\bgranit\w*", r"\bbreak\w* out", r"\bbreakouts?",
-    r"\bacne\b", r"\bbrote", r"\bflare\w*", r"\bmoles?\b", r"\blunar\w*", r"\bspots?\b",
-    r"\bmancha\w*", r"\bheal\w*", r"\bcura\w*", r"\bsanar", r"\bpregnan\w*", r"\bembaraz\w*",
+    r"\bbrote", r"\bflare\w*", r"\bheal\w*", r"\bcura\w*", r"\bsanar", r"\bpregnan\w*", r"\bembaraz\w*",
     r"\bbreastfeed\w*", r"\bnursing\b", r"\blactan\w*", r"\bsunscreen", r"\bprotector solar",
     r"\bsun exposure", r"\bwarts?\b", r"\bverruga\w*", r"\bhair (?:loss|falling|is falling)",
     r"\bcaida del (?:pelo|cabello)", r"\bcayendo el (?:pelo|cabello)", r"\bis (?:it|this|that) "
@@ -298,8 +303,7 @@ CLINICAL = rx(
     r"\bmakeup\b", r"\bmaquillaje", r"\bwash\w* (?:it|the area|my face)", r"\bice\b",
     r"\bvaseline", r"\baquaphor", r"\bpetroleum", r"\bchapped", r"\bcracked", r"\blips\b",
     r"\bnosebleed", r"\bheadache", r"\bdolor de cabeza", r"\bjoint", r"\bback pain",
-    r"\bpsoria\w*", r"\beczema", r"\bdermatitis", r"\brosacea", r"\bcancer\w*", r"\bmelanoma",
-    r"\bcarcinoma", r"\bbasal", r"\bsquamous", r"\bprecancer\w*", r"\bcyst\w*", r"\bquiste",
+    r"\bcancer\w*", r"\bmelanoma", r"\bprecancer\w*", r"\bcyst\w*", r"\bquiste",
     r"\bmilia", r"\bkeloid", r"\bqueloide", r"\bhyperpig\w*", r"\bdark spots?", r"\bmelasma",
     r"\bpigment\w*", r"\bbotox\b.{0,30}\b(?:wear\w* off|not working|didn'?t work|uneven)",
     r"\b(?:didn'?t|not|isn'?t|no) (?:\w+ )?(?:work\w*|help\w*|improv\w*|mejor\w*|funcion\w*)",

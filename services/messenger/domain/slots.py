@@ -15,8 +15,10 @@ _SLOT_WORD = re.compile(
     r"(?:^|\b(?:the|la|el|number|numero|option|opcion|#|no\.?)\s+)(one|uno|una|two|dos|three|tres)"
     r"\b"
 )
-_SLOT_DIGIT = re.compile(r"(?<![\d/:$.])\b([1-9])\b(?![\d/:%.]\d)(?!\s*(?:am|pm|weeks?|months?|"
-                         r"days?|semanas?|meses|dias?|hours?|horas?|times?|veces|x)\b)")  # fmt: skip
+_SLOT_DIGIT = re.compile(
+    r"(?<![\d/:$.])\b([1-9])\b(?![\d/:%.]\d)(?!\s*(?:am|pm|weeks?|months?|days?|semanas?|meses|"
+    r"dias?|hours?|horas?|times?|veces|x)\b)"
+)
 _NONE_OF = re.compile(r"\bnone of\b|\bneither\b|\bninguno\b|\bninguna\b|\bnot any\b")
 # A choice said first: "3 bc i have class till 2", "la segunda, la primera no".
 _LEADING = re.compile(

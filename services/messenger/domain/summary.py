@@ -24,7 +24,7 @@ QUOTE_CHARS = 70
 _CLAUSE = re.compile(r"[^.!?\n;]+[.!?]*")
 _QUESTION_START = re.compile(
     r"^\W*(?:how|what|when|where|who|whom|why|which|can|could|do|does|did|is|are|will|would|"
-    r"should|may|cuanto|cuando|donde|que|como|quien|puedo|pueden|tienen|hay|es|aceptan)\b"
+    r"should|may|cuanto|cuando|donde|que|como|quien|puedo|pueden|tienen|hay|es|aceptan)\b(?!')"
 )
 _CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d\s().-]{6,}\d")
 BARRIER_CUES: dict[Barrier, re.Pattern[str]] = {
@@ -123,26 +123,24 @@ def summarise(text: str, u: Understanding, *, today: date | None = None) -> Repl
     """The summary of one reply (``today`` lets the time asked for be found)."""
     parts = clauses(text)
     folded = [normalise(c) for c in parts]
-    question = next(
-        (p for p, f in zip(parts, folded, strict=True) if "?" in p or _QUESTION_START.search(f)),
-        None,
-    )
-    if question is not None and "?" not in question and not (
-        u.suggested_intent is ReplyIntent.question or u.safety is not Safety.none
-    ):
-        question = None
     when = None
     if today is not None:
         when = next(
             (p for p, f in zip(parts, folded, strict=True) if snooze_date(f, today) is not None),
             None,
         )
+    # The question: one asked with "?" (other than the time asked for), else one that starts
+    # like a question when the reply was read as asking something.
+    asked = u.suggested_intent is ReplyIntent.question or u.safety is not Safety.none
+    questions = [p for p in parts if "?" in p]
+    question = next((p for p in questions if p != when), None) or next(
+        (p for p, f in zip(parts, folded, strict=True) if asked and _QUESTION_START.search(f)),
+        questions[0] if questions else None,
+    )
     barrier_words = None
     if u.barrier is not None:
         cue = BARRIER_CUES[u.barrier]
-        barrier_words = next(
-            (p for p, f in zip(parts, folded, strict=True) if cue.search(f)), None
-        )
+        barrier_words = next((p for p, f in zip(parts, folded, strict=True) if cue.search(f)), None)
     return ReplySummary(
         reading=reading_words(u),
         barrier=u.barrier.value if u.barrier else None,

@@ -130,6 +130,13 @@ class Understanding:
         return self.reading.help
 
     @property
+    def consent(self) -> str:
+        """The consent reading in one word, as the corpus labels it."""
+        if self.revocation:
+            return "revoke"
+        return "opt_in" if self.opt_in else "help" if self.help else "none"
+
+    @property
     def keyword(self) -> Keyword | None:
         return self.reading.keyword
 

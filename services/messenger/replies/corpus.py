@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ SPLIT_FILE = CORPUS_DIR / "split.json"
 INDEPENDENT = CORPUS_DIR / "independent.jsonl"  # written by another person; added when it exists
 WRITERS = ("train_a.jsonl", "train_b.jsonl", "train_d.jsonl")
 LEGACY = "legacy.jsonl"  # the first, rule-tuned corpus, converted: train only, never measured
+EXTRA = "extra"  # a practice's own labelled replies (same schema): train only
 
 CONSENT = ("none", "revoke", "opt_in", "help")
 SAFETY = ("none", "clinical", "red_flag")
@@ -87,9 +88,9 @@ class Labelled:
         return value
 
 
-def _choice(raw: dict[str, Any], name: str, allowed: Iterable[str], where: str) -> str:
+def _choice(raw: dict[str, Any], name: str, allowed: Sequence[str], where: str) -> str:
     value = raw.get(name)
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise CorpusError(f"{where}: {name} must be one of {', '.join(allowed)}")
     return str(value)
 
@@ -259,6 +260,9 @@ def corpus(split: str | None = None, directory: Path = CORPUS_DIR) -> list[Label
         raise CorpusError(f"{len(unknown)} lines belong to no split group: re-run the split")
     if split in (None, "train") and (directory / LEGACY).exists():
         chosen += load_legacy(directory / LEGACY)
+    if split in (None, "train"):
+        for path in sorted((directory / EXTRA).glob("*.jsonl")):
+            chosen += load_file(path, strict=True).lines
     return chosen
 
 

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.messenger.domain.classifier import classify, default_model
-from services.messenger.domain.red_flags import Safety
 from services.messenger.domain.reply_model import ReplyModel
 from services.messenger.domain.understanding import Understanding
 from services.messenger.replies.corpus import BARRIER, CONSENT, INTENT, SAFETY, Labelled, corpus
@@ -53,10 +52,9 @@ class Predicted:
 
 
 def predicted(u: Understanding) -> Predicted:
-    consent = "revoke" if u.revocation else "opt_in" if u.opt_in else "help" if u.help else "none"
     intent = u.suggested_intent.value
     return Predicted(
-        consent=consent,
+        consent=u.consent,
         safety=u.safety.label,
         intent="none" if intent == "unknown" else intent,
         barrier=u.barrier.value if u.barrier else "none",
@@ -83,20 +81,21 @@ def predict_all(lines: Sequence[Labelled], model: ReplyModel | None) -> list[Pre
 
 def per_class(
     truth: Sequence[str | None], guess: Sequence[str], classes: Sequence[str]
-) -> list[tuple[str, int, int, int, int]]:
-    """(class, support, true positives, predicted, ) for every class."""
+) -> list[tuple[str, int, int, int]]:
+    """(class, support, true positives, times read as the class) for every class; lines
+    without a label for this head are left out."""
     rows = []
     for c in classes:
         support = sum(t == c for t in truth)
         called = sum(g == c for t, g in zip(truth, guess, strict=True) if t is not None)
         tp = sum(t == c and g == c for t, g in zip(truth, guess, strict=True))
-        rows.append((c, support, tp, called, 0))
+        rows.append((c, support, tp, called))
     return rows
 
 
 def macro_f1(truth: Sequence[str | None], guess: Sequence[str], classes: Sequence[str]) -> float:
     scores = []
-    for c, support, tp, called, _ in per_class(truth, guess, classes):
+    for _, support, tp, called in per_class(truth, guess, classes):
         if support == 0 and called == 0:
             continue
         scores.append(2 * tp / (support + called) if support + called else 0.0)
@@ -140,7 +139,7 @@ def _table(
     classes: Sequence[str],
 ) -> list[str]:
     out = [f"{title:<20}{'n':>5}  {'precision [95% CI]':<24}{'recall [95% CI]':<24}"]
-    for c, support, tp, called, _ in per_class(truth, guess, classes):
+    for c, support, tp, called in per_class(truth, guess, classes):
         p_lo, p_hi = wilson(tp, called)
         r_lo, r_hi = wilson(tp, support)
         precision = f"{tp / called:.3f} [{p_lo:.3f}, {p_hi:.3f}]" if called else "-"
@@ -166,9 +165,7 @@ def _calibration(lines: Sequence[Labelled], got: Sequence[Predicted]) -> list[st
     for x, g in zip(lines, got, strict=True):
         bins.setdefault(min(int(g.confidence * 10), 9), []).append(g.intent == x.intent)
     n = len(lines)
-    ece = sum(
-        len(v) / n * abs(sum(v) / len(v) - (k + 0.5) / 10) for k, v in bins.items() if v
-    )
+    ece = sum(len(v) / n * abs(sum(v) / len(v) - (k + 0.5) / 10) for k, v in bins.items() if v)
     out = [f"intent confidence calibration (expected calibration error {ece:.3f})"]
     for k in sorted(bins):
         v = bins[k]
@@ -179,11 +176,8 @@ def _calibration(lines: Sequence[Labelled], got: Sequence[Predicted]) -> list[st
 
 def report(name: str, lines: Sequence[Labelled], model: ReplyModel | None) -> str:
     got = predict_all(lines, model)
-    langs = Counter(x.lang for x in lines)
-    out = [
-        f"== {name}: {len(lines)} replies ({', '.join(f'{k} {v}' for k, v in sorted(langs.items()))}),"
-        f" {len({x.source for x in lines})} source groups"
-    ]
+    langs = ", ".join(f"{k} {v}" for k, v in sorted(Counter(x.lang for x in lines).items()))
+    out = [f"== {name}: {len(lines)} replies ({langs}), {len({x.source for x in lines})} groups"]
     for head, classes in (
         ("consent", CONSENT),
         ("safety", SAFETY),
@@ -193,13 +187,12 @@ def report(name: str, lines: Sequence[Labelled], model: ReplyModel | None) -> st
         truth = [x.label(head) for x in lines]
         guess = [getattr(g, head) for g in got]
         out += _table(head, truth, guess, classes)
-    urgent_safety = [x.safety == "red_flag" for x in lines]
+    pairs = list(zip(lines, got, strict=True))
+    seen_urgent = _share([g.safety != "none" for x, g in pairs if x.safety == "red_flag"])
+    seen_any = _share([g.safety != "none" for x, g in pairs if x.safety != "none"])
     out.append(
-        f"safety, red flag or clinical (a person reads it): recall "
-        f"{_share([g.safety != 'none' for g, u in zip(got, urgent_safety, strict=True) if u]):.3f}"
-        f" of red flags, "
-        f"{_share([g.safety != 'none' for x, g in zip(lines, got, strict=True) if x.safety != 'none']):.3f}"
-        f" of clinical content"
+        f"a person reads it (red flag or clinical): {seen_urgent:.3f} of red flags, "
+        f"{seen_any:.3f} of all clinical content"
     )
     out += _confusion([x.intent for x in lines], [g.intent for g in got])
     slots = [(x, g) for x, g in zip(lines, got, strict=True) if x.intent == "choose_slot"]

@@ -7,7 +7,8 @@ on dev, then chooses the classifier's thresholds on dev, each by a fixed rule:
 
 - ``red_flag``: the lowest model threshold whose dev false-red-flag share stays within 3% of
   non-urgent replies (recall first: the model adds what the lexicon misses, within that budget);
-- ``clinical``: the threshold with the best F1 for "clinical or red flag";
+- ``clinical``: the lowest threshold at which at most 10% of dev replies without clinical
+  content are read as clinical (every one of those is a person's time);
 - ``revoke``: the lowest threshold at which dev revocation precision stays at least 98%
   (a missed revocation is a TCPA failure, a false one costs a START);
 - ``intent``: the lowest confidence at which the intents acted on automatically are right at
@@ -39,6 +40,8 @@ GRID = [x / 100 for x in range(2, 96, 2)]
 # The dev share of non-urgent replies the model may add as false red flags (target: <= 5% on
 # held-out replies; the margin is for the difference between dev and what comes later).
 FALSE_RED_FLAG_BUDGET = 0.03
+# The dev share of replies without clinical content that a person is asked to read as clinical.
+CLINICAL_BUDGET = 0.10
 
 
 def _f1(tp: int, fp: int, fn: int) -> float:
@@ -100,11 +103,11 @@ def tune(model: ReplyModel, dev: Sequence[Labelled]) -> dict[str, float]:
             return None
         return sum(u.safety is Safety.red_flag for u in urgent) / max(len(urgent), 1)
 
-    def clinical(pairs: list[tuple[Labelled, Understanding]]) -> float:
-        tp = sum(x.safety != "none" and u.safety > Safety.none for x, u in pairs)
-        fp = sum(x.safety == "none" and u.safety > Safety.none for x, u in pairs)
-        fn = sum(x.safety != "none" and u.safety is Safety.none for x, u in pairs)
-        return _f1(tp, fp, fn)
+    def clinical(pairs: list[tuple[Labelled, Understanding]]) -> float | None:
+        calm = [u for x, u in pairs if x.safety == "none"]
+        if sum(u.safety > Safety.none for u in calm) > CLINICAL_BUDGET * len(calm):
+            return None
+        return sum(x.safety != "none" and u.safety > Safety.none for x, u in pairs)
 
     def revoke(pairs: list[tuple[Labelled, Understanding]]) -> float | None:
         tp = sum(x.consent == "revoke" and u.revocation for x, u in pairs)
@@ -137,7 +140,7 @@ def tune(model: ReplyModel, dev: Sequence[Labelled]) -> dict[str, float]:
         return _f1(tp, fp, fn)
 
     remembering = _Remembering(model)
-    _sweep(remembering, dev, "clinical", clinical)
+    _sweep(remembering, dev, "clinical", clinical, prefer_low=False)
     _sweep(remembering, dev, "red_flag", red_flag)
     _sweep(remembering, dev, "revoke", revoke)
     _sweep(remembering, dev, "barrier", barrier)
@@ -175,21 +178,20 @@ def train(
 def search() -> None:
     """Dev scores for a small grid of settings (what the defaults above were chosen by). The
     thresholds are not tuned here: the intent and barrier macro-F1 do not depend on them."""
-    from services.messenger.replies.evaluate import BARRIER, INTENT, macro_f1, predict_all
+    from services.messenger.replies.corpus import BARRIER, INTENT
+    from services.messenger.replies.evaluate import macro_f1, predict_all
 
     dev = corpus("dev")
     grid = [
         (CONFIG, SETTINGS),
-        (CONFIG, replace(SETTINGS, epochs=120)),
-        (CONFIG, replace(SETTINGS, epochs=500)),
+        (CONFIG, replace(SETTINGS, balance=1.0)),
+        (CONFIG, replace(SETTINGS, balance=0.0)),
         (CONFIG, replace(SETTINGS, l2=1e-3)),
         (CONFIG, replace(SETTINGS, l2=1e-5)),
-        (CONFIG, replace(SETTINGS, balance=0.0)),
-        (CONFIG, replace(SETTINGS, balance=1.0)),
-        (replace(CONFIG, char_min=2, char_max=5), SETTINGS),
+        (CONFIG, replace(SETTINGS, epochs=500)),
         (replace(CONFIG, asking=False), SETTINGS),
         (replace(CONFIG, rules=False), SETTINGS),
-        (replace(CONFIG, buckets=1 << 15), SETTINGS),
+        (replace(CONFIG, char_min=2, char_max=5), SETTINGS),
     ]
     for config, settings in grid:
         started = time.monotonic()
