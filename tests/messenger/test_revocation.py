@@ -76,6 +76,10 @@ async def test_a_text_revocation_stops_the_next_step_going_out_by_email(
     sent = [m for m in await messenger.sandbox(patient_key) if m["direction"] == "outbound"]
     assert [m["channel"] for m in sent] == ["sms", "sms"]  # step 1, then the one confirmation
     assert "unsubscribed" in sent[-1]["body"] and "another way" in sent[-1]["body"]
+    received = await messenger.scalar(
+        "SELECT received_at FROM messenger.inbound WHERE patient_key = :pk", pk=patient_key
+    )
+    assert (sent[-1]["sent_at"] - received).total_seconds() < 300  # within five minutes
     assert [s["step"] for s in await _step_messages(messenger, sequence)] == [1]
     card = await messenger.rows(
         "SELECT opted_out_sms, opted_out_email FROM messenger.contacts WHERE patient_key = :pk",
@@ -141,3 +145,19 @@ async def test_a_revocation_on_its_own_later_command_sends_nothing_either(
         "SELECT reason FROM messenger.cancelled_sequences WHERE sequence_id = :s", s=sequence
     )
     assert reason == "opted_out"
+
+
+async def test_an_email_revocation_is_confirmed_once_by_email_and_leaves_texts_as_they_were(
+    messenger: Messenger,
+) -> None:
+    patient_key, _ = await _patient(messenger)
+    await messenger.reply(patient_key, "please stop emailing me", channel="email")
+    await messenger.reply(patient_key, "I said stop emailing me!", channel="email")
+    await _settled(messenger, patient_key)
+    sent = [m for m in await messenger.sandbox(patient_key) if m["direction"] == "outbound"]
+    assert [m["channel"] for m in sent] == ["email"]
+    card = await messenger.rows(
+        "SELECT opted_out_sms, opted_out_email FROM messenger.contacts WHERE patient_key = :pk",
+        pk=patient_key,
+    )
+    assert card == [{"opted_out_sms": False, "opted_out_email": True}]

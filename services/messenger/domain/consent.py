@@ -123,9 +123,10 @@ def revoking_use(words: list[str], i: int) -> bool:
 
 def _shouted(text: str) -> bool:
     """A carrier keyword in capitals inside an otherwise lower-case reply ("BAJA. y tengo...")."""
+    if not _CARRIER.search(text):
+        return False
     letters = [c for c in text if c.isalpha()]
-    upper = sum(c.isupper() for c in letters)
-    return bool(_CARRIER.search(text)) and upper < 0.6 * len(letters)
+    return sum(c.isupper() for c in letters) < 0.6 * len(letters)
 
 
 @lru_cache(maxsize=4096)

@@ -50,8 +50,11 @@ def rule_features(text: str, folded: str, *, offered_slots: int, opted_out: bool
 
 def asking_text(text: str) -> str:
     """The folded reply without its clauses that revoke or raise a red flag (the whole reply
-    when every clause does)."""
-    parts = clauses(normalise(text))
+    when every clause does, or when none does)."""
+    folded = normalise(text)
+    if not read_consent(text).revoke and read_safety(folded).level is not Safety.red_flag:
+        return folded
+    parts = clauses(folded)
     kept = [
         c
         for c in parts

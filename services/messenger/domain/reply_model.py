@@ -20,6 +20,7 @@ import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 
@@ -95,9 +96,14 @@ def feature_names(
     return names
 
 
+@lru_cache(maxsize=262_144)
+def _crc(name: str) -> int:
+    return zlib.crc32(name.encode("utf-8"))
+
+
 def hashed(names: Sequence[str] | set[str], buckets: int) -> np.ndarray:
     """Unique bucket ids of the named features, sorted (the same set gives the same array)."""
-    ids = {zlib.crc32(name.encode("utf-8")) % buckets for name in names}
+    ids = {_crc(name) % buckets for name in names}
     return np.fromiter(sorted(ids), dtype=np.int64, count=len(ids))
 
 

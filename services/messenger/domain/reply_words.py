@@ -5,6 +5,7 @@ Patterns work on ``normalise``d text."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from services.messenger.domain.linter import fold
 from shared.events.messages import Barrier
@@ -28,6 +29,7 @@ _EMOJI_RE = re.compile("|".join(map(re.escape, _EMOJI)))
 _OTHER_SYMBOLS = re.compile(r"[^\w\s?#/'.,!%$-]")
 
 
+@lru_cache(maxsize=8192)
 def normalise(text: str) -> str:
     """Folded text: lower case, no accents, emoji as words, repeated letters squeezed."""
     text = _EMOJI_RE.sub(lambda m: _EMOJI[m.group(0)], text)

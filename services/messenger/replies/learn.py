@@ -28,7 +28,7 @@ class Settings:
     l2: float = 1e-4
     epochs: int = 250
     learning_rate: float = 0.05
-    balance: float = 0.5  # class weight = (share of the class) ** -balance, normalised
+    balance: float = 1.0  # class weight = (share of the class) ** -balance, normalised
 
 
 @dataclass
