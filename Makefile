@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 BENCHES := backbone ingest segmenter sequencer messenger console pipeline
 
 .PHONY: install run test test-fast lint format lock bench chaos clean-dev help images compose-up $(addprefix bench-,$(BENCHES))
+.PHONY: train-replies eval-replies
 
 help:
 	@echo "make run      start the embedded stack: Postgres, the broker and every service"
@@ -16,6 +17,7 @@ help:
 	@echo "make bench    every benchmark; make bench-NAME for one ($(BENCHES))"
 	@echo "make chaos    the simulated practice under injected faults, then every invariant"
 	@echo "make install  only create .venv from requirements/lock.txt"
+	@echo "make train-replies / eval-replies   retrain the reply model / score it on held-out replies"
 	@echo "make lock     re-resolve requirements/lock.txt from pyproject.toml"
 	@echo "make images / compose-up / compose-down   production image and single-host stack (Docker)"
 
@@ -55,6 +57,14 @@ chaos: install
 
 $(addprefix bench-,$(BENCHES)): bench-%: install
 	$(PY) -m bench.$*
+
+# The reply model (services/messenger/replies/): seeded and deterministic, the same corpus gives
+# the same file; evaluation prints the held-out test split (and the independent set if present).
+train-replies: install
+	$(PY) -m services.messenger.replies.train
+
+eval-replies: install
+	$(PY) -m services.messenger.replies.evaluate
 
 lock: install
 	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-index-url \

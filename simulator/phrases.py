@@ -98,7 +98,7 @@ PHRASES: dict[tuple[Meaning, str, str], tuple[str, ...]] = {
         "PARAR", "BAJA", "STOP", "no me manden más mensajes", "dejen de escribirme",
     ),
     (Meaning.clinical_concern, "en", ""): (
-        "Is it normal that the spot is itchy?", "I'm worried about a spot on my nose",
+        "Is it normal that the treated area is itchy?", "I'm worried about a spot on my nose",
         "Should I keep using the cream twice a day?", "Is it normal that the scar is still pink?",
         "there's a small scab that won't heal", "the rash came back, is that expected?",
         "Are my biopsy results back?",

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from services.messenger import conversations, inbound, leases, repository
 from services.messenger import practices as practices_store
 from services.messenger.context import MessengerContext
+from services.messenger.domain.summary import ReplySummary, conversation_line
 from services.messenger.practices import Practice
 from services.messenger.providers import sandbox
 from shared.auth import Admin, CurrentPrincipal, Operator, require_clinic
@@ -39,6 +40,26 @@ def _clinic_of(patient_key: str) -> str:
     return patient_key.split(":", 1)[0]
 
 
+READING_FIELDS = (
+    *("message_id", "patient_key", "channel", "received_at", "body", "intent", "barrier"),
+    *("red_flags", "consent", "safety", "confidence", "needs_person", "summary", "reading"),
+)
+
+
+def conversation_summary(messages: list[dict[str, Any]], sequence_id: str | None) -> str | None:
+    """One line for the conversation: the replies about the current sequence (all of them
+    when there is none), summarised from the patient's own words."""
+    replies = [
+        ReplySummary(**m["reading"]["summary"])
+        for m in messages
+        if m["direction"] == "inbound"
+        and isinstance(m.get("reading"), dict)
+        and "summary" in m["reading"]
+        and (sequence_id is None or m["sequence_id"] == sequence_id)
+    ]
+    return conversation_line(replies)
+
+
 # --- patients ----------------------------------------------------------------------------------
 
 
@@ -55,9 +76,27 @@ async def patient_conversation(
     return {
         "patient_key": patient_key,
         "sequence_id": state.sequence_id,
+        "summary": conversation_summary(messages, state.sequence_id),
         "open_offer": [{"slot_id": s.slot_id, "start": s.start} for s in state.offer],
         "messages": messages,
     }
+
+
+@router.get("/replies/{message_id}", tags=["patients"])
+async def reply_reading(
+    request: Request,
+    principal: CurrentPrincipal,
+    message_id: Annotated[str, Path(min_length=1, max_length=100)],
+) -> dict[str, Any]:
+    """One reply as a person reads it from a case (the case carries this id): the patient's
+    words, the one-line summary of them and what each layer read."""
+    runtime, _ = _parts(request)
+    async with runtime.sessions() as session:
+        row = await conversations.stored_reply(session, message_id)
+    if row is None or row["clinic_id"] is None:
+        raise HTTPException(404, "no reply with this id")
+    require_clinic(principal, row["clinic_id"])
+    return {k: row[k] for k in READING_FIELDS}
 
 
 @router.get("/patients/{patient_key}/contacts", tags=["patients"])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +28,7 @@ from services.messenger.booking import BookingWork
 from services.messenger.booking_timers import booking_timers
 from services.messenger.context import MessengerContext
 from services.messenger.dispatcher import Dispatcher
+from services.messenger.domain.phrases import PhraseBook
 from services.messenger.ehr import api as ehr_api
 from services.messenger.ehr.chart import ChartWriter
 from services.messenger.ehr.routing import ClinicScheduling
@@ -33,10 +36,12 @@ from services.messenger.providers.base import MessageProvider
 from services.messenger.providers.sandbox import SandboxProvider
 from services.messenger.providers.smtp import SmtpProvider
 from services.messenger.providers.twilio import TwilioProvider
+from services.messenger.replies.reader import OutsideReader
 from services.messenger.repository import SCHEMA
 from services.messenger.scheduling.base import SchedulingAdapter
 from services.messenger.scheduling.fhir import FhirScheduling
 from services.messenger.scheduling.sandbox import SandboxScheduling
+from services.messenger.second_reading import SecondReading
 from services.messenger.settings import MessengerSettings
 from shared.config import RevisitSettings
 from shared.consumer import Delivery, Subscription
@@ -86,11 +91,24 @@ def build_context(runtime: Runtime, settings: MessengerSettings) -> MessengerCon
     scheduling = ClinicScheduling(
         fallback, runtime.sessions, runtime.clock.now, os.environ, timeout_s=settings.ehr_timeout_s
     )
+    reader = None
+    if settings.reply_reader_url:
+        reader = OutsideReader(
+            settings.reply_reader_url,
+            settings.reply_reader_model,
+            api_key=settings.reply_reader_api_key,
+            timeout_s=settings.reply_reader_timeout_s,
+        )
+    phrases = None
+    if settings.reply_phrases:
+        phrases = PhraseBook.parse(json.loads(Path(settings.reply_phrases).read_text("utf-8")))
     return MessengerContext(
         settings=settings,
         providers=providers,
         scheduling=scheduling,
         routes={Channel.sms: settings.sms_provider, Channel.email: settings.email_provider},
+        reader=reader,
+        phrases=phrases,
     )
 
 
@@ -129,6 +147,7 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
         return {
             **booking_timers(BookingWork(runtime, ctx)),
             held.HELD_TIMER: held.timer_handler(plan),
+            **SecondReading(runtime, ctx).handlers(),
         }
 
     async def on_start(runtime: Runtime) -> None:
@@ -151,6 +170,9 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
                     await provider.close()
             with contextlib.suppress(Exception):
                 await ctx.scheduling.close()
+            if ctx.reader is not None:
+                with contextlib.suppress(Exception):
+                    await ctx.reader.close()
 
     return ServiceSpec(
         name="messenger",

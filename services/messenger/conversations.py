@@ -142,22 +142,70 @@ async def find_inbound(
     return dict(row._mapping) if row else None
 
 
-async def store_inbound(session: AsyncSession, **values: Any) -> bool:
-    """Store a reply once per (provider, provider message id); False for a redelivery."""
+async def store_inbound(
+    session: AsyncSession, *, reading: dict[str, Any] | None, **values: Any
+) -> bool:
+    """Store a reply once per (provider, provider message id); False for a redelivery.
+    ``reading``: what it was read as (consent, safety, confidence, summary, every layer)."""
+    reading = reading or {}
     row = (
         await session.execute(
             text(
                 f"INSERT INTO {SCHEMA}.inbound (message_id, clinic_id, patient_key, channel, "
                 "provider, provider_message_id, from_address, to_address, body, intent, barrier, "
-                "red_flags, sequence_id, in_reply_to, received_at) VALUES (:message_id, "
-                ":clinic_id, :patient_key, :channel, :provider, :provider_message_id, "
-                ":from_address, :to_address, :body, :intent, :barrier, :red_flags, :sequence_id, "
-                ":in_reply_to, :received_at) ON CONFLICT DO NOTHING RETURNING 1"
+                "red_flags, sequence_id, in_reply_to, received_at, consent, safety, confidence, "
+                "needs_person, summary, reading) VALUES (:message_id, :clinic_id, :patient_key, "
+                ":channel, :provider, :provider_message_id, :from_address, :to_address, :body, "
+                ":intent, :barrier, :red_flags, :sequence_id, :in_reply_to, :received_at, "
+                ":consent, :safety, :confidence, :needs_person, :summary, CAST(:reading AS jsonb)) "
+                "ON CONFLICT DO NOTHING RETURNING 1"
             ),
-            values,
+            {
+                **values,
+                "consent": reading.get("consent"),
+                "safety": reading.get("safety"),
+                "confidence": reading.get("confidence"),
+                "needs_person": reading.get("needs_person"),
+                "summary": reading.get("summary"),
+                "reading": json.dumps(reading["reading"]) if "reading" in reading else None,
+            },
         )
     ).first()
     return row is not None
+
+
+async def stored_reply(session: AsyncSession, message_id: str) -> dict[str, Any] | None:
+    row = (
+        await session.execute(
+            text(f"SELECT * FROM {SCHEMA}.inbound WHERE message_id = :m"), {"m": message_id}
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def note_second_reading(
+    session: AsyncSession,
+    message_id: str,
+    note: dict[str, Any],
+    *,
+    label: str | None = None,
+    safety: str | None = None,
+) -> None:
+    """Keep the outside reading beside the reply; a red flag or revocation it added raises the
+    stored reading too (never lowers it)."""
+    await session.execute(
+        text(
+            f"UPDATE {SCHEMA}.inbound SET reading = coalesce(reading, '{{}}'::jsonb) || "
+            "jsonb_build_object('second_reading', CAST(:n AS jsonb)), "
+            "intent = CASE WHEN CAST(:label AS text) = 'red_flag' OR (CAST(:label AS text) "
+            "IS NOT NULL AND intent IS DISTINCT FROM 'red_flag') THEN :label ELSE intent END, "
+            "safety = coalesce(CAST(:safety AS text), safety), "
+            "needs_person = needs_person OR CAST(:safety AS text) IS NOT NULL, "
+            "consent = CASE WHEN :label = 'opt_out' THEN 'revoke' ELSE consent END "
+            "WHERE message_id = :m"
+        ),
+        {"m": message_id, "n": json.dumps(note), "label": label, "safety": safety},
+    )
 
 
 async def conversation(session: AsyncSession, patient_key: str) -> list[dict[str, Any]]:
@@ -168,11 +216,13 @@ async def conversation(session: AsyncSession, patient_key: str) -> list[dict[str
                 "SELECT * FROM ("
                 "SELECT message_id, 'inbound' AS direction, channel, body, NULL AS subject, "
                 "intent, barrier, red_flags, sequence_id, NULL AS step, NULL AS status, "
-                "in_reply_to, received_at AS at, provider "
+                "in_reply_to, received_at AS at, provider, consent, safety, confidence, "
+                "needs_person, summary, reading "
                 f"FROM {SCHEMA}.inbound WHERE patient_key = :pk "
                 "UNION ALL "
                 "SELECT message_id, 'outbound', channel, body, subject, NULL, NULL, NULL, "
-                "sequence_id, step, status, in_reply_to, created_at, provider "
+                "sequence_id, step, status, in_reply_to, created_at, provider, NULL, NULL, NULL, "
+                "NULL, NULL, NULL "
                 f"FROM {SCHEMA}.outgoing WHERE patient_key = :pk) m ORDER BY at, direction"
             ),
             {"pk": patient_key},

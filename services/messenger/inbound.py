@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,9 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.messenger import conversations, queue, repository
 from services.messenger.context import MessengerContext
 from services.messenger.domain.classifier import classify
-from services.messenger.domain.conversation import Answer, ConversationState, decide
+from services.messenger.domain.conversation import Answer, ConversationState, Decision, decide
+from services.messenger.domain.summary import ReplySummary, summarise
 from services.messenger.domain.system_messages import text_of
 from services.messenger.domain.templates import service_name
+from services.messenger.domain.understanding import Understanding
 from services.messenger.ehr import chart
 from services.messenger.providers import sandbox
 from shared.events import new_event
@@ -30,6 +33,7 @@ from shared.runtime import Runtime
 
 INBOUND_NAMESPACE = uuid.UUID("9a4d8f0e-6b51-4c3a-8e27-31f5d0c2b7aa")
 TASK_KINDS = ("offer_slots", "book_slot")
+SECOND_READING = "second_reading"
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ async def receive(
             red_flags=None,
             sequence_id=None,
             in_reply_to=None,
+            reading=None,
         )
         return InboundResult(message_id, None, None) if stored else await _seen(session, msg)
 
@@ -105,11 +110,14 @@ async def receive(
         card.time_zone or practice.time_zone or runtime.settings.revisit_default_time_zone
     )
     opted_out = card.opted_out(msg.channel)
+    today = now.astimezone(zone).date()
+    own = ctx.phrases.reading(msg.body, clinic_id) if ctx.phrases is not None else None
     understood = classify(
         msg.body,
         offered_slots=len(state.live_offer(now)),
         opted_out=opted_out,
-        today=now.astimezone(zone).date(),
+        today=today,
+        extra=[own] if own is not None else (),
     )
     decision = decide(
         state,
@@ -123,14 +131,16 @@ async def receive(
         snooze_default_days=ctx.settings.snooze_default_days,
     )
     # Stored first: a provider's retry of the same reply stops here, before any effect.
+    summary = summarise(msg.body, understood, today=today)
     if not await conversations.store_inbound(
         session,
         **row,
         intent=understood.label,
         barrier=understood.barrier.value if understood.barrier else None,
-        red_flags=[f.value for f in understood.red_flags] or None,
+        red_flags=sorted(f.value for f in understood.red_flags) or None,
         sequence_id=state.sequence_id,
         in_reply_to=state.last_outbound_message_id,
+        reading=reading_record(understood, summary),
     ):
         return await _seen(session, msg)
     await chart.note_received(session, message_id, clinic_id, patient_key)  # if switched on
@@ -145,6 +155,45 @@ async def receive(
             body=msg.body,
             received_at=now,
         )
+    await carry_out(runtime, ctx, session, Replied(msg, message_id, found, now), decision)
+    if ctx.reader is not None:
+        await runtime.timers.schedule(
+            session,
+            SECOND_READING,
+            message_id,
+            now,
+            patient_key=patient_key,
+            payload={"offered": str(len(state.live_offer(now))), "opted_out": str(opted_out)},
+        )
+    return InboundResult(message_id, patient_key, understood.label)
+
+
+@dataclass(frozen=True)
+class Replied:
+    """A stored reply and what it was read against."""
+
+    msg: InboundMessage
+    message_id: str
+    found: conversations.ReplyContext
+    now: datetime
+
+    @property
+    def patient_key(self) -> str:
+        return self.found.card.patient_key
+
+    @property
+    def clinic_id(self) -> str:
+        return self.patient_key.split(":", 1)[0]
+
+
+async def carry_out(
+    runtime: Runtime, ctx: MessengerContext, session: AsyncSession, r: Replied, decision: Decision
+) -> None:
+    """Every effect of a decision about a stored reply, in the reply's transaction: the consent
+    ledger, the sequence ended, the number marked, cases opened and events staged, the offer
+    cleared, follow-up work scheduled, answers queued on the channel the reply came from."""
+    clinic_id, patient_key, now = r.clinic_id, r.patient_key, r.now
+    card, state, practice = r.found.card, r.found.state, r.found.practice
     if decision.consent is not None:
         await repository.record_consent(
             session,
@@ -156,9 +205,13 @@ async def receive(
             via=decision.consent.via.value,
             actor="patient",
             at=now,
-            source_message_id=message_id,
+            source_message_id=r.message_id,
             ensure_contact=False,
         )
+    if decision.end_sequence is not None:
+        # The messenger holds the revocation itself: nothing more of this sequence goes out, on
+        # any channel, whatever the sequencer's own stop is doing.
+        await repository.end_sequence(session, decision.end_sequence, "opted_out")
     if decision.wrong_number:
         await repository.mark_wrong_number(session, patient_key)
     for event in decision.events:
@@ -177,7 +230,7 @@ async def receive(
     if decision.task is not None:
         kind, payload = decision.task
         await runtime.timers.schedule(
-            session, kind.value, message_id, now, patient_key=patient_key, payload=payload
+            session, kind.value, r.message_id, now, patient_key=patient_key, payload=payload
         )
     language = card.lang
     values = {
@@ -193,14 +246,34 @@ async def receive(
         state,
         clinic_id,
         patient_key,
-        msg,
-        message_id,
+        r.msg,
+        r.message_id,
         decision.answers,
         values,
         language,
         now,
     )
-    return InboundResult(message_id, patient_key, understood.label)
+
+
+def reading_record(u: Understanding, summary: ReplySummary) -> dict[str, Any]:
+    """What the reply was read as, stored beside it for the person who reads it."""
+    return {
+        "consent": u.consent,
+        "safety": u.safety.label,
+        "confidence": u.confidence,
+        "needs_person": u.needs_person,
+        "summary": summary.line(),
+        "reading": {
+            "suggested_intent": u.suggested_intent.value,
+            "sure": u.sure,
+            "red_flags": sorted(f.value for f in u.red_flags),
+            "barrier": u.barrier.value if u.barrier else None,
+            "slot": u.slot,
+            "snooze_until": u.snooze_until.isoformat() if u.snooze_until else None,
+            "layers": sorted({r.source for r in u.readings}),
+            "summary": summary.as_dict(),
+        },
+    }
 
 
 async def _seen(session: AsyncSession, msg: InboundMessage) -> InboundResult:

@@ -354,3 +354,25 @@ async def cancelled_sequences(session: AsyncSession, sequence_ids: Sequence[str]
         )
     ).all()
     return {r[0] for r in rows}
+
+
+async def end_sequence(session: AsyncSession, sequence_id: str, reason: str) -> None:
+    """Nothing more of this sequence goes out, on any channel: the send-time check and the
+    dispatcher's re-check both read ``cancelled_sequences``. Queued steps are cancelled now,
+    except one a dispatcher has locked this instant: its re-check (which waits for this
+    transaction's lock on the patient's card) refuses it, so this never waits on it."""
+    await session.execute(
+        text(
+            f"INSERT INTO {SCHEMA}.cancelled_sequences (sequence_id, reason) VALUES (:s, :r) "
+            "ON CONFLICT DO NOTHING"
+        ),
+        {"s": sequence_id, "r": reason},
+    )
+    await session.execute(
+        text(
+            f"UPDATE {SCHEMA}.outgoing SET status = 'cancelled', failure = :r, updated_at = now() "
+            f"WHERE message_id IN (SELECT message_id FROM {SCHEMA}.outgoing WHERE sequence_id = :s "
+            "AND kind = 'step' AND status = 'queued' FOR UPDATE SKIP LOCKED)"
+        ),
+        {"s": sequence_id, "r": reason},
+    )

@@ -72,6 +72,14 @@ class MessengerSettings(BaseSettings):
     link_base_url: str = Field(default="", description="https://go.practice.example/b")
     emergency_number: str = "911"
     rewriter: Literal["none"] = "none"
+    # A second reading of replies by an OpenAI-compatible chat endpoint: off unless a URL is
+    # set. It may only add a red flag, clinical content or a revocation the local layers missed.
+    reply_reader_url: str = Field(default="", description="https://llm.example.org (no /v1)")
+    reply_reader_model: str = ""
+    reply_reader_api_key: str = ""
+    reply_reader_timeout_s: float = Field(default=3.0, gt=0, le=30)
+    # A JSON file of each practice's own phrases (domain/phrases.py): read at start-up.
+    reply_phrases: str = Field(default="", description="/etc/revisit/reply-phrases.json")
 
     @model_validator(mode="after")
     def _real_providers_need_credentials(self) -> MessengerSettings:

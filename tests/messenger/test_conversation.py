@@ -82,7 +82,7 @@ def test_stop_opts_out_with_exactly_one_confirmation() -> None:
     assert replies(first) == [Reply.stop_confirmation]
     assert first.consent is not None and first.consent.opted_out
     again = run("STOP", card=replace(CARD, opted_out_sms=True))
-    assert again == Decision()
+    assert (again.events, again.answers, again.consent) == ((), (), None)
 
 
 def test_stopall_opts_out_of_every_channel() -> None:

@@ -1,170 +1,182 @@
-"""Reply understanding, rule-based: intent, barrier, red flags, slot choice, snooze date.
+"""Reply understanding: the layers, in their safety order, each reading the same reply.
 
-Order of precedence (the first that holds wins; what else was seen is kept in ``also``):
+1. Consent (rules, ``consent``): carrier keywords and any reasonable way of saying "stop
+   messaging me", anywhere in the reply; START/UNSTOP/YES to opt back in; HELP. The model's
+   consent head is a backstop: a revocation it is confident of counts even if no rule saw it.
+2. Clinical safety (rules OR model, ``red_flags``): a red flag when the lexicon sees one or the
+   model's red-flag probability reaches its low, dev-tuned threshold; clinical content likewise.
+3. Intent and barrier (the model, with rules where rules are right: the carrier-style words
+   BOOK/CITA/LATER, the number of an offered slot, the date asked for).
 
-1. a red flag (bleeding; a new or changing mole; severe pain; swelling, fever or pus; an
-   allergic reaction or trouble breathing; an emergency) -> ``red_flag``. Negated mentions
-   ("no fever", "the bleeding stopped") are a clinical concern instead: a person still reads them.
-2. a carrier keyword (STOP, HELP, START ... see ``keywords``);
-3. a free-text revocation ("please stop texting me") -> opt-out;
-4. wrong number; 5. no longer needed; 6. choice of an offered slot; 7. a clinical question;
-8. later (an explicit postponement); 9. decline; 10. book; 11. later (only a time given);
-12. a non-clinical question; 13. unknown.
-
-It works on folded text (lower case, accents removed, emoji turned into words), with patterns
-that tolerate the usual typos. An optional model-backed classifier may replace ``classify`` but
-only by choosing among these same intents (see ``rewriter.py`` for the same rule on wording).
+``merge`` keeps every consent and safety signal of every layer, so no layer can undo another's
+red flag or revocation. Below the intent threshold the automatic path does not act on the
+intent: a person reads the reply, with this reading as the suggestion.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import date
+from functools import cache
+from pathlib import Path
 
+from services.messenger.domain.consent import read_consent
 from services.messenger.domain.dates import snooze_date
-from services.messenger.domain.keywords import Keyword, keyword
-from services.messenger.domain.red_flags import RedFlag, negated_symptom, red_flags
-from services.messenger.domain.reply_words import (
-    BARRIERS,
-    BOOK,
-    CLINICAL,
-    DECLINE,
-    NO_LONGER_NEEDED,
-    POSTPONE,
-    QUESTION,
-    REVOCATION,
-    WRONG_NUMBER,
-    normalise,
-)
+from services.messenger.domain.red_flags import RedFlag, Safety, clauses, read_safety
+from services.messenger.domain.reply_model import ReplyModel
+from services.messenger.domain.reply_words import normalise
+from services.messenger.domain.slots import chosen_slot
+from services.messenger.domain.understanding import Reading, Understanding, merge
 from shared.events.messages import Barrier, ReplyIntent
 
-__all__ = ["RedFlag", "Understanding", "classify", "normalise"]
+__all__ = ["RedFlag", "Understanding", "chosen_slot", "classify", "default_model", "normalise"]
 
-# Choosing among offered slots: "the second one", "2", "la tercera opción".
-_ORDINALS = {
-    1: r"\b(?:first|1st|primer[oa]?)\b",
-    2: r"\b(?:second|2nd|segund[oa])\b",
-    3: r"\b(?:third|3rd|tercer[oa]?)\b",
+MODEL_FILE = Path(__file__).parents[1] / "replies" / "reply_model.npz"
+DEFAULTS = {
+    "red_flag": 0.2,
+    "clinical": 0.35,
+    "revoke": 0.6,
+    "intent": 0.6,
+    "barrier": 0.5,
+    "slot": 0.2,
 }
-_SLOT_WORDS = {"one": 1, "uno": 1, "una": 1, "two": 2, "dos": 2, "three": 3, "tres": 3}
-_SLOT_WORD = re.compile(
-    r"^\W*(?:(?:the|la|el|number|numero|option|opcion|#)\s+)?(one|uno|una|two|dos|three|tres)"
-    r"\b(?:\s+\w+){0,2}\W*$"
+
+# The words the practice's messages ask for ("Reply BOOK", "Responda CITA", "reply LATER and
+# the month"), as a clause of their own; and a bare yes.
+_BOOK_WORD = re.compile(
+    r"^\W*(?:yes |si |ok |okay )?(?:book|booking|cita|agendar|schedule|reservar)\W*(?:please|pls|"
+    r"por favor|porfa|me|now|it|me in)?\W*$"
 )
-_SLOT_DIGIT = re.compile(r"(?<![\d/:$.])\b([1-9])\b(?![\d/:%.]\d)")
-_NONE_OF = re.compile(r"\bnone of\b|\bneither\b|\bninguno\b|\bninguna\b")
+_SEE_TIMES = re.compile(
+    r"\bwhat (?:times|days|slots|dates|openings) (?:do you|do u|does|are|you got|y'?all|is|are)\b|"
+    r"\bque (?:horarios|dias|fechas) (?:tienen|hay)\b|\b(?:send|text) me (?:the |some )?(?:times|"
+    r"options)\b|\bany (?:openings|availability)\b|\b(?:mandeme|mandenme) (?:los )?horarios\b"
+)
+_YES = re.compile(r"^\W*(?:yes+|yeah|yep|yup|yes please|sure|si|si por favor|claro|dale)\W*$")
+_LATER_WORD = re.compile(r"^\W*(?:later|mas tarde|luego|despues)\b")
 
 
-@dataclass(frozen=True)
-class Understanding:
-    intent: ReplyIntent
-    keyword: Keyword | None = None
-    revocation: bool = False  # free text that withdraws consent
-    barrier: Barrier | None = None
-    red_flags: tuple[RedFlag, ...] = ()
-    slot: int | None = None  # 1-based choice among the offered slots
-    snooze_until: date | None = None
-    also: frozenset[ReplyIntent] = field(default_factory=frozenset)
-    confidence: float = 0.9
-
-    @property
-    def label(self) -> str:
-        """The corpus label: an intent, or opt_out / opt_in for consent changes."""
-        if self.intent is ReplyIntent.red_flag:
-            return "red_flag"
-        if self.keyword in (Keyword.opt_out, Keyword.opt_out_all) or self.revocation:
-            return "opt_out"
-        if self.keyword is Keyword.opt_in:
-            return "opt_in"
-        return self.intent.value
+@cache
+def default_model() -> ReplyModel | None:
+    """The shipped model (None before the first ``make train-replies``)."""
+    return ReplyModel.load(MODEL_FILE) if MODEL_FILE.exists() else None
 
 
-def barrier_of(folded: str) -> Barrier | None:
-    for barrier, pattern in BARRIERS:
-        if pattern.search(folded):
-            return barrier
+def _model_readings(
+    probabilities: dict[str, dict[str, float]],
+    thresholds: dict[str, float],
+    offered_slots: int,
+    other_sense: bool,
+) -> tuple[Reading, Reading]:
+    """(the model's consent and safety reading, its intent and barrier reading). Where the
+    rules read a revoking word in another sense ("it won't stop bleeding"), they decide: the
+    model adds revocations only where no such word was read."""
+    t = thresholds
+    safety_p = probabilities["safety"]
+    level = Safety.none
+    if safety_p["red_flag"] >= t["red_flag"]:
+        level = Safety.red_flag
+    elif safety_p["red_flag"] + safety_p["clinical"] >= t["clinical"]:
+        level = Safety.clinical
+    watch = Reading(
+        source="model",
+        revoke=not other_sense and probabilities["consent"]["revoke"] >= t["revoke"],
+        safety=level,
+        red_flags=frozenset({RedFlag.other}) if level is Safety.red_flag else frozenset(),
+    )
+    intents = dict(probabilities["intent"])
+    if offered_slots == 0:
+        intents.pop("choose_slot", None)
+    name = max(intents, key=lambda k: intents[k])
+    barrier_p = probabilities["barrier"]
+    barrier = max(barrier_p, key=lambda k: barrier_p[k])
+    intent = Reading(
+        source="model",
+        intent=ReplyIntent.unknown if name == "none" else ReplyIntent(name),
+        intent_confidence=intents[name] / sum(intents.values()),
+        barrier=Barrier(barrier)
+        if barrier != "none" and barrier_p[barrier] >= t["barrier"]
+        else None,
+    )
+    return watch, intent
+
+
+def _rule_intent(
+    folded: str,
+    offered_slots: int,
+    opted_out: bool,
+    probabilities: dict[str, dict[str, float]] | None,
+    slot_t: float,
+) -> Reading | None:
+    parts = clauses(folded)
+    if (
+        any(_BOOK_WORD.search(c) for c in parts)
+        or (not opted_out and not offered_slots and parts and _YES.search(parts[0]))
+        or (not offered_slots and _SEE_TIMES.search(folded))
+    ):
+        return Reading("keyword", intent=ReplyIntent.book, intent_confidence=1.0)
+    if _LATER_WORD.search(folded) and len(folded.split()) <= 4:
+        return Reading("keyword", intent=ReplyIntent.later, intent_confidence=1.0)
+    slot = chosen_slot(folded, offered_slots)
+    if slot is None:
+        return None
+    p_choose = probabilities["intent"]["choose_slot"] if probabilities else 1.0
+    if p_choose >= slot_t:
+        return Reading("slot", intent=ReplyIntent.choose_slot, intent_confidence=1.0, slot=slot)
     return None
 
 
-def chosen_slot(folded: str, offered: int) -> int | None:
-    if offered <= 0 or _NONE_OF.search(folded):
-        return None
-    for n, pattern in _ORDINALS.items():
-        if n <= offered and re.search(pattern, folded):
-            return n
-    if (m := _SLOT_WORD.search(folded)) and _SLOT_WORDS[m.group(1)] <= offered:
-        return _SLOT_WORDS[m.group(1)]
-    digits = [int(d) for d in _SLOT_DIGIT.findall(folded)]
-    picks = [d for d in digits if 1 <= d <= offered]
-    return picks[0] if len(picks) == 1 and len(digits) == 1 else None
-
-
 def classify(
-    text: str, *, offered_slots: int = 0, opted_out: bool = False, today: date | None = None
+    text: str,
+    *,
+    offered_slots: int = 0,
+    opted_out: bool = False,
+    today: date | None = None,
+    step: int | None = None,
+    model: ReplyModel | None = None,
+    extra: Sequence[Reading] = (),
 ) -> Understanding:
-    """What a reply means. ``offered_slots``: how many slots the last offer listed (0: none)."""
+    """What a reply means. ``offered_slots``: how many slots the last offer listed (0: none);
+    ``extra``: readings from elsewhere (an optional model-backed reader), merged add-only."""
+    model = model or default_model()
     folded = normalise(text)
-    flags = red_flags(folded)
-    kw = keyword(text)
-    revocation = kw is None and bool(REVOCATION.search(folded))
-    barrier = barrier_of(folded)
-    seen: set[ReplyIntent] = set()
-    checks: list[tuple[ReplyIntent, bool]] = [
-        (ReplyIntent.wrong_number, bool(WRONG_NUMBER.search(folded))),
-        (ReplyIntent.no_longer_needed, bool(NO_LONGER_NEEDED.search(folded))),
-        (ReplyIntent.choose_slot, chosen_slot(folded, offered_slots) is not None),
-        (ReplyIntent.clinical_concern, bool(CLINICAL.search(folded)) or negated_symptom(folded)),
-        (ReplyIntent.later, bool(POSTPONE.search(folded))),
-        (ReplyIntent.decline, bool(DECLINE.search(folded))),
-        (ReplyIntent.book, bool(BOOK.search(folded))),
-        (ReplyIntent.question, bool(QUESTION.search(folded))),
-    ]
-    for intent, hit in checks:
-        if hit:
-            seen.add(intent)
-    named_time = snooze_date(folded, today or date(2000, 1, 1)) is not None
-    if flags:
-        return Understanding(
-            ReplyIntent.red_flag,
-            None,
-            revocation,
-            barrier,
-            flags,
-            also=frozenset(seen),
-            confidence=0.95,
+    consent = read_consent(text, opted_out=opted_out)
+    safety = read_safety(folded)
+    readings = [
+        Reading(
+            "rules",
+            revoke=consent.revoke,
+            every_channel=consent.every_channel,
+            channels=consent.channels,
+            opt_in=consent.opt_in,
+            help=consent.help,
+            keyword=consent.keyword,
+            safety=safety.level,
+            red_flags=safety.flags,
         )
-    if kw is not None and not (kw is Keyword.opt_in and not opted_out):
-        intent = ReplyIntent.help if kw is Keyword.help else ReplyIntent.unknown
-        return Understanding(intent, kw, confidence=1.0)
-    if revocation:
-        return Understanding(ReplyIntent.unknown, None, True, barrier, also=frozenset(seen))
-    for intent, _hit in checks[:7]:  # everything but the non-clinical question, in order
-        if intent in seen:
-            return _understood(intent, folded, offered_slots, barrier, seen, today)
-    if named_time:
-        return _understood(ReplyIntent.later, folded, offered_slots, barrier, seen, today)
-    if ReplyIntent.question in seen or (folded.endswith("?") and len(folded.split()) >= 3):
-        return _understood(ReplyIntent.question, folded, offered_slots, barrier, seen, today, 0.6)
-    return Understanding(ReplyIntent.unknown, barrier=barrier, confidence=0.3)
-
-
-def _understood(
-    intent: ReplyIntent,
-    folded: str,
-    offered: int,
-    barrier: Barrier | None,
-    seen: set[ReplyIntent],
-    today: date | None,
-    confidence: float = 0.85,
-) -> Understanding:
-    slot = chosen_slot(folded, offered) if intent is ReplyIntent.choose_slot else None
-    until = snooze_date(folded, today) if intent is ReplyIntent.later and today else None
+    ]
+    probabilities: dict[str, dict[str, float]] = {}
+    thresholds = dict(DEFAULTS)
+    if model is not None:
+        probabilities = model.predict(
+            text, offered_slots=offered_slots, opted_out=opted_out, step=step
+        )
+        thresholds.update(model.thresholds)
+        readings += _model_readings(probabilities, thresholds, offered_slots, consent.other_sense)
+    rule = _rule_intent(folded, offered_slots, opted_out, probabilities or None, thresholds["slot"])
+    if rule is not None:
+        readings.append(rule)
+    readings += extra
+    merged = merge(readings)
+    sure = merged.intent_confidence >= thresholds["intent"]
+    until = None
+    if merged.intent is ReplyIntent.later and today is not None:
+        until = snooze_date(folded, today)
     return Understanding(
-        intent,
-        barrier=barrier,
-        slot=slot,
+        merged,
+        sure=sure,
         snooze_until=until,
-        also=frozenset(seen - {intent}),
-        confidence=confidence,
+        readings=tuple(readings),
+        probabilities=probabilities,
     )

@@ -1,25 +1,42 @@
-"""What to do about a patient's reply: events, consent changes, our answer, follow-up work.
+"""What to do about a patient's reply: events, consent changes, our answers, follow-up work.
 
 ``decide`` is pure: the shell stores the reply first, then applies the decision in the same
-transaction (events staged in the outbox, the consent ledger written, answers queued for the
-dispatcher, slot searches and bookings scheduled as durable timers).
+transaction (events staged in the outbox, the consent ledger written, the sequence ended,
+answers queued for the dispatcher, slot searches and bookings scheduled as durable timers).
 
-Events carry references (the reply's message id), never the reply's words.
+A reply can carry several things, and every one is acted on, in the safety order:
+
+1. safety: a red flag pages now (urgent case, safety answer); clinical content goes to a person;
+2. consent: a revocation opts out the channel it came on (and any channel it names), ends the
+   sequence it answers on every channel, and is confirmed exactly once on that channel; an
+   opt-in and HELP as the carrier rules say;
+3. the intent, only when the reading is sure: booking, a slot, later, decline...; when it is
+   not sure, a person reads the reply (a case) and nothing automatic happens.
+
+Later steps only add: nothing here can drop a red flag's case or a revocation. Events carry
+references (the reply's message id), never the reply's words.
 """
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from zoneinfo import ZoneInfo
 
+from services.messenger.domain.cases import (
+    CASE_SUMMARIES,
+    QUESTION_SUMMARY,
+    case,
+    escalation_id,
+    red_flag_summary,
+)
 from services.messenger.domain.checks import ContactCard
-from services.messenger.domain.classifier import RedFlag, Understanding
-from services.messenger.domain.keywords import Keyword
+from services.messenger.domain.red_flags import Safety
 from services.messenger.domain.system_messages import ALWAYS_ALLOWED, Reply
 from services.messenger.domain.templates import MONTHS
+from services.messenger.domain.understanding import Understanding
 from shared.events import Payload
 from shared.events.common import Channel, ServiceLine
 from shared.events.escalations import CaseType, EscalationRaised, Severity
@@ -34,16 +51,16 @@ from shared.events.messages import (
     SnoozeRequested,
 )
 
-ESCALATION_NAMESPACE = uuid.UUID("5c7e0c1e-9b7a-4f7e-a1d2-2f4b8c1d9e60")
-
-RED_FLAG_SUMMARIES: dict[RedFlag, str] = {
-    RedFlag.bleeding: "Patient reports bleeding",
-    RedFlag.changing_mole: "Patient reports a new or changing mole",
-    RedFlag.severe_pain: "Patient reports severe pain",
-    RedFlag.swelling_or_fever: "Patient reports swelling, fever or signs of infection",
-    RedFlag.allergic_reaction: "Patient reports a possible allergic reaction",
-    RedFlag.emergency: "Patient says it is an emergency",
-}
+__all__ = [
+    "Answer",
+    "ConsentChange",
+    "ConversationState",
+    "Decision",
+    "OfferedSlot",
+    "Task",
+    "decide",
+    "escalation_id",
+]
 
 
 class Task(StrEnum):
@@ -99,16 +116,27 @@ class Decision:
     task: tuple[Task, dict[str, str]] | None = None
     clear_offer: bool = False
     wrong_number: bool = False
+    end_sequence: str | None = None  # a revocation ends this sequence on every channel
 
-
-def escalation_id(reply_message_id: str, case: CaseType) -> str:
-    """Deterministic, so a replayed reply raises the same case, not a second one."""
-    return str(uuid.uuid5(ESCALATION_NAMESPACE, f"{reply_message_id}:{case.value}"))
+    @property
+    def cases(self) -> tuple[EscalationRaised, ...]:
+        return tuple(e for e in self.events if isinstance(e, EscalationRaised))
 
 
 def format_day(day: date, language: str) -> str:
     month = MONTHS.get(language, MONTHS["en"]).split()[day.month - 1]
     return f"{day.day} de {month}" if language == "es" else f"{month} {day.day}"
+
+
+_ASKING = frozenset(
+    {ReplyIntent.book, ReplyIntent.choose_slot, ReplyIntent.later, ReplyIntent.question}
+)
+
+
+def _also_asks(u: Understanding, text: str) -> bool:
+    """Whether a revoking reply also asks for something besides stopping (then, and only
+    then, the confirmation may say how to get that answered; a red flag has its own answer)."""
+    return u.suggested_intent in _ASKING or "?" in text
 
 
 def decide(
@@ -124,118 +152,93 @@ def decide(
     snooze_default_days: int = 30,
 ) -> Decision:
     """The events, consent change, answers and follow-up work a classified reply calls for."""
+    u = understood
     opted_out = card.opted_out(channel) if card is not None else False
     language = card.lang if card is not None else "en"
     events: list[Payload] = []
     answers: list[Answer] = []
     consent: ConsentChange | None = None
+    end_sequence: str | None = None
+    escalate = partial(
+        case,
+        reply_message_id=reply_message_id,
+        sequence_id=state.sequence_id,
+        service_line=state.service_line,
+        channel=channel,
+    )
 
-    def received(intent: ReplyIntent, **extra: object) -> ReplyReceived:
-        return ReplyReceived(
-            reply_message_id=reply_message_id,
-            channel=channel,
-            sequence_id=state.sequence_id,
-            in_reply_to_message_id=state.last_outbound_message_id,
-            intent=intent,
-            barrier=understood.barrier,
-            confidence=understood.confidence,
-            **extra,
-        )
-
-    def escalate(case: CaseType, severity: Severity, summary: str) -> EscalationRaised:
-        return EscalationRaised(
-            escalation_id=escalation_id(reply_message_id, case),
-            case_type=case,
-            severity=severity,
-            summary=summary,
-            source_message_id=reply_message_id,
-            sequence_id=state.sequence_id,
-            service_line=state.service_line,
-            channel=channel,
-        )
-
-    def opt_out(scope_channel: Channel | None, via: RecordedVia) -> None:
-        nonlocal consent
-        everywhere = card is None or (card.opted_out_sms and card.opted_out_email)
-        already = opted_out if scope_channel is not None else everywhere
-        if already:
-            return  # one confirmation only: a second STOP changes nothing and gets no answer
-        consent = ConsentChange(scope_channel, True, via)
-        events.append(
-            OptedOut(
-                channel=scope_channel,
-                scope=ConsentScope.all,
-                recorded_via=via,
-                source_message_id=reply_message_id,
-            )
-        )
-        answers.append(Answer(Reply.stop_confirmation))
-
-    # 1. red flags: a person, now; a safety answer that points to the practice and emergency care
-    if understood.intent is ReplyIntent.red_flag:
-        flag = understood.red_flags[0] if understood.red_flags else RedFlag.emergency
-        events.append(escalate(CaseType.red_flag, Severity.urgent, RED_FLAG_SUMMARIES[flag]))
-        events.append(received(ReplyIntent.red_flag))
+    # 1. safety: a person now for a red flag; a person soon for clinical content.
+    if u.safety is Safety.red_flag:
+        events.append(escalate(CaseType.red_flag, Severity.urgent, red_flag_summary(u.red_flags)))
         answers.append(Answer(Reply.safety))
-        if understood.revocation:
-            opt_out(channel, RecordedVia.reply_classified)
-        return _done(events, consent, answers, opted_out)
+    elif u.safety is Safety.clinical:
+        kind = (
+            CaseType.unresolved_concern
+            if u.barrier is Barrier.unresolved_concern
+            else CaseType.clinical_question
+        )
+        events.append(escalate(kind, Severity.high, CASE_SUMMARIES[kind]))
+        answers.append(Answer(Reply.clinical_ack))
 
-    # 2. carrier keywords
-    if understood.keyword in (Keyword.opt_out, Keyword.opt_out_all):
-        scope = None if understood.keyword is Keyword.opt_out_all else channel
-        opt_out(scope, RecordedVia.reply_keyword)
-        return _done(events, consent, answers, opted_out)
-    if understood.keyword is Keyword.opt_in:
-        if opted_out:
-            consent = ConsentChange(channel, False, RecordedVia.reply_keyword)
+    # 2. consent
+    if u.revocation:
+        end_sequence = state.sequence_id
+        scope = _revoked_channels(u, channel)
+        everywhere = card is None or (card.opted_out_sms and card.opted_out_email)
+        already = everywhere if scope is None else all(card is None or card.opted_out(c)
+                                                       for c in scope)  # fmt: skip
+        if not already:  # one confirmation only: a second STOP changes nothing, no answer
+            via = RecordedVia.reply_keyword if u.keyword else RecordedVia.reply_classified
+            target = None if scope is None or len(scope) > 1 else next(iter(scope))
+            consent = ConsentChange(target, True, via)
             events.append(
-                OptedIn(
-                    channel=channel,
+                OptedOut(
+                    channel=target,
                     scope=ConsentScope.all,
-                    recorded_via=RecordedVia.reply_keyword,
+                    recorded_via=via,
                     source_message_id=reply_message_id,
                 )
             )
-            answers.append(Answer(Reply.start_confirmation))
-            return Decision(tuple(events), consent, tuple(answers))
-        return Decision()
-    if understood.keyword is Keyword.help:
-        events.append(received(ReplyIntent.help))
-        answers.append(Answer(Reply.help))
-        return _done(events, consent, answers, opted_out)
-
-    # 3. free-text revocation is an opt-out too
-    if understood.revocation:
-        opt_out(channel, RecordedVia.reply_classified)
-        return _done(events, consent, answers, opted_out)
-
-    intent = understood.intent
-    task: tuple[Task, dict[str, str]] | None = None
-    clear_offer = False
-    wrong_number = False
-    if understood.barrier is Barrier.poor_experience:
+            confirmation = (
+                Reply.stop_confirmation_asked if _also_asks(u, text) else Reply.stop_confirmation
+            )
+            answers.insert(0, Answer(confirmation))
+    elif u.opt_in and opted_out:
+        consent = ConsentChange(channel, False, RecordedVia.reply_keyword)
         events.append(
-            escalate(
-                CaseType.poor_experience,
-                Severity.normal,
-                "Patient describes a poor experience",
+            OptedIn(
+                channel=channel,
+                scope=ConsentScope.all,
+                recorded_via=RecordedVia.reply_keyword,
+                source_message_id=reply_message_id,
             )
         )
+        answers.append(Answer(Reply.start_confirmation))
+    if u.help and not u.revocation:
+        answers.append(Answer(Reply.help))
 
-    if intent is ReplyIntent.wrong_number:
-        events.append(received(intent))
+    # 3. what the patient asked for, when the reading is sure of it
+    intent = u.primary
+    task: tuple[Task, dict[str, str]] | None = None
+    clear_offer = wrong_number = False
+    chosen_slot_id: str | None = None
+    snooze_until: date | None = None
+    people = any(isinstance(e, EscalationRaised) for e in events)
+    if u.barrier is Barrier.poor_experience:
+        summary = CASE_SUMMARIES[CaseType.poor_experience]
+        events.append(escalate(CaseType.poor_experience, Severity.normal, summary))
+    act = u.intent
+    if act is ReplyIntent.wrong_number:
         wrong_number = channel is Channel.sms
         answers.append(Answer(Reply.wrong_number_ack))
-    elif intent is ReplyIntent.no_longer_needed:
-        events.append(received(intent))
+    elif act is ReplyIntent.no_longer_needed:
         answers.append(Answer(Reply.no_longer_needed_ack))
-    elif intent is ReplyIntent.choose_slot:
+    elif act is ReplyIntent.choose_slot:
         offer = state.live_offer(now)
-        slot = understood.slot
+        slot = u.slot
         if offer and slot is not None and slot <= len(offer):
             chosen = offer[slot - 1]
-            events.append(received(intent, chosen_slot_id=chosen.slot_id))
+            chosen_slot_id = chosen.slot_id
             task = (
                 Task.book_slot,
                 {
@@ -247,21 +250,13 @@ def decide(
                 },
             )
             clear_offer = True
-        else:  # the offer ran out: look again
-            events.append(received(ReplyIntent.book))
+        else:  # the offer ran out, or no single slot was named: look again
+            intent = ReplyIntent.book if intent is ReplyIntent.choose_slot else intent
             task = (Task.offer_slots, {"reply": reply_message_id})
-    elif intent is ReplyIntent.clinical_concern:
-        events.append(received(intent))
-        if understood.barrier is Barrier.unresolved_concern:
-            case, summary = CaseType.unresolved_concern, "Patient reports a concern is unresolved"
-        else:
-            case, summary = CaseType.clinical_question, "Patient asked a clinical question"
-        events.append(escalate(case, Severity.high, summary))
-        answers.append(Answer(Reply.clinical_ack))
-    elif intent is ReplyIntent.later:
+    elif act is ReplyIntent.later:
         local_today = now.astimezone(zone).date()
-        until = understood.snooze_until or local_today + timedelta(days=snooze_default_days)
-        events.append(received(intent, snooze_until=understood.snooze_until))
+        until = u.snooze_until or local_today + timedelta(days=snooze_default_days)
+        snooze_until = u.snooze_until
         if state.sequence_id is not None:
             events.append(
                 SnoozeRequested(
@@ -269,60 +264,54 @@ def decide(
                 )
             )
         answers.append(Answer(Reply.snooze_ack, {"snooze_date": format_day(until, language)}))
-    elif intent is ReplyIntent.decline:
-        events.append(received(intent))
+    elif act is ReplyIntent.decline:
         answers.append(Answer(Reply.decline_ack))
-    elif intent is ReplyIntent.book:
-        events.append(received(intent))
+    elif act is ReplyIntent.book:
         task = (Task.offer_slots, {"reply": reply_message_id})
-    elif intent is ReplyIntent.question:
-        events.append(received(intent))
+    elif act is ReplyIntent.question and not people:
+        events.append(escalate(CaseType.unclassified_reply, Severity.low, QUESTION_SUMMARY))
+        answers.append(Answer(Reply.question_ack))
+    elif not people and not u.revocation and u.needs_person:
+        # Not sure what the patient meant: a person reads it; nothing automatic happens.
+        summary = CASE_SUMMARIES[CaseType.unclassified_reply]
+        events.append(escalate(CaseType.unclassified_reply, Severity.low, summary))
+    elif not people and not u.revocation and not u.keyword and "?" in text:
+        summary = CASE_SUMMARIES[CaseType.unclassified_reply]
+        events.append(escalate(CaseType.unclassified_reply, Severity.low, summary))
+
+    if not (u.revocation and intent is ReplyIntent.unknown) and not (u.opt_in and opted_out):
         events.append(
-            escalate(
-                CaseType.unclassified_reply,
-                Severity.low,
-                "Patient asked a non-clinical question",
+            ReplyReceived(
+                reply_message_id=reply_message_id,
+                channel=channel,
+                sequence_id=state.sequence_id,
+                in_reply_to_message_id=state.last_outbound_message_id,
+                intent=intent,
+                barrier=u.barrier,
+                confidence=u.confidence,
+                chosen_slot_id=chosen_slot_id if intent is ReplyIntent.choose_slot else None,
+                snooze_until=snooze_until if intent is ReplyIntent.later else None,
             )
         )
-        answers.append(Answer(Reply.question_ack))
-    else:
-        events.append(received(ReplyIntent.unknown))
-        if needs_reader(text):
-            events.append(unclassified_case(reply_message_id, state, channel))
-    return _done(events, consent, answers, opted_out, task, clear_offer, wrong_number)
-
-
-def needs_reader(text: str) -> bool:
-    """An unclassified reply long enough (or asking something) to need a person to read it."""
-    return "?" in text or len(text.split()) >= 4
-
-
-def unclassified_case(
-    reply_message_id: str, state: ConversationState, channel: Channel
-) -> EscalationRaised:
-    return EscalationRaised(
-        escalation_id=escalation_id(reply_message_id, CaseType.unclassified_reply),
-        case_type=CaseType.unclassified_reply,
-        severity=Severity.low,
-        summary="Patient reply needs a person to read it",
-        source_message_id=reply_message_id,
-        sequence_id=state.sequence_id,
-        service_line=state.service_line,
-        channel=channel,
+    # A patient who is out after this reply hears only the confirmation, safety and HELP.
+    back_in = consent is not None and not consent.opted_out
+    if (opted_out and not back_in) or (consent is not None and consent.opted_out) or u.revocation:
+        answers = [a for a in answers if a.reply in ALWAYS_ALLOWED]
+        task = None
+    return Decision(
+        tuple(events),
+        consent,
+        tuple(answers),
+        task,
+        clear_offer and task is not None,
+        wrong_number,
+        end_sequence,
     )
 
 
-def _done(
-    events: list[Payload],
-    consent: ConsentChange | None,
-    answers: list[Answer],
-    opted_out: bool,
-    task: tuple[Task, dict[str, str]] | None = None,
-    clear_offer: bool = False,
-    wrong_number: bool = False,
-) -> Decision:
-    # A patient who opted out hears only the confirmation, safety answers and HELP.
-    if opted_out or (consent is not None and consent.opted_out):
-        answers = [a for a in answers if a.reply in ALWAYS_ALLOWED]
-        task = None
-    return Decision(tuple(events), consent, tuple(answers), task, clear_offer, wrong_number)
+def _revoked_channels(u: Understanding, channel: Channel) -> frozenset[Channel] | None:
+    """The channels a revocation covers (None: every channel): the one it came on, and any
+    other it names ("stop texting and e-mailing me"); STOPALL and "all messages": every one."""
+    if u.reading.every_channel:
+        return None
+    return frozenset({channel}) | u.reading.channels

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from functools import lru_cache
 
 from services.messenger.domain.linter import fold
 
@@ -32,6 +33,7 @@ HELP_WORDS = frozenset({"HELP", "INFO", "AYUDA"})
 _NOT_WORD = re.compile(r"[^A-Z0-9]+")
 
 
+@lru_cache(maxsize=4096)
 def keyword(body: str) -> Keyword | None:
     """The keyword ``body`` is, if it is exactly one (ignoring case, punctuation, emoji)."""
     token = _NOT_WORD.sub("", fold(body).upper())

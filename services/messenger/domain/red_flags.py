@@ -1,126 +1,218 @@
-"""Red flags: words that may mean a patient needs a person now (bleeding; a new or changing
-mole; severe pain; swelling, fever or signs of infection; an allergic reaction or trouble
-breathing; an emergency). Recall matters more than precision here: a false alarm costs a call,
-a miss could cost far more. Negated mentions ("no fever", "the bleeding stopped") are not red
-flags, but a person still reads them (they are clinical concerns).
+"""The clinical-safety layer's rules: red flags and clinical content in a reply, with misspellings
+corrected, negated or resolved mentions set aside, and nothing else able to remove a red flag.
+
+1. The folded reply's words are corrected towards the safety vocabulary ("bleding", "swolen",
+   "infectd", "hinchasón"): one edit (or a swap of two letters) away, for words of five
+   letters or more that are not ordinary words themselves.
+2. The reply is cut into clauses (sentences, and "but", "pero", "also"...), so that "no fever
+   but my lip is swollen" keeps its red flag.
+3. A red-flag mention negated just before ("no bleeding", "sin fiebre") or resolved just after
+   ("the swelling went down", "bleeding stopped") is clinical, not urgent: a person still reads
+   it. "It won't stop bleeding", "still oozing" are not negations.
+4. Clinical (non-urgent) content: medications, symptoms, results, "is this normal?".
 """
 
 from __future__ import annotations
 
 import re
-from enum import StrEnum
+from dataclasses import dataclass
+from enum import IntEnum
+from functools import cache, lru_cache
 
-from services.messenger.domain.reply_words import rx
+from services.messenger.domain.safety_words import (
+    AFTER_TREATMENT,
+    BENIGN,
+    CLINICAL,
+    FLAGS,
+    INNER_NEGATION,
+    MILD,
+    MOLE,
+    MOLE_CHANGE,
+    NEGATION_BEFORE,
+    RESOLVED_AFTER,
+    STILL_ACTIVE,
+    STRONG_MOLE,
+    RedFlag,
+)
+
+__all__ = ["RedFlag", "Safety", "SafetyReading", "canonical", "read_safety"]
 
 
-class RedFlag(StrEnum):
-    bleeding = "bleeding"
-    changing_mole = "changing_mole"
-    severe_pain = "severe_pain"
-    swelling_or_fever = "swelling_or_fever"
-    allergic_reaction = "allergic_reaction"
-    emergency = "emergency"
+class Safety(IntEnum):
+    """Ordered: a later layer may raise the level, never lower it."""
+
+    none = 0
+    clinical = 1
+    red_flag = 2
+
+    @property
+    def label(self) -> str:
+        return self.name
 
 
+# The words misspellings are corrected to (five letters or more; short words are too easily
+# confused with ordinary ones).
 # fmt: off
-BLEEDING = rx(
-    r"\bbl+e+e?d+(?:ing|s|ed|in)?\b", r"\bbled\b", r"\bblood(?:y)?\b", r"\bsangr\w*",
-    r"\bhemorr?ag\w*", r"stitches (?:popped|opened|came)", r"wound (?:opened|is open)",
-    r"herida se abrio",
+VOCABULARY = (
+    "bleeding", "bleeds", "blood", "bloody", "swollen", "swelling", "infected", "infection",
+    "oozing", "fever", "chills", "breathe", "breathing", "throat", "tongue", "eyelid",
+    "eyelids", "drooping", "droopy", "blurry", "blurred", "vision", "double", "blister",
+    "blisters", "depressed", "depression", "suicidal", "suicide", "headache", "stomach",
+    "fainted", "fainting", "emergency", "growing", "changing", "bigger", "darker", "itching",
+    "itchy", "stitches", "wound", "opened", "spreading", "streaks", "severe", "worse",
+    "worsening", "terrible", "unbearable", "excruciating", "allergic", "reaction", "hives",
+    "tightness", "swallow", "vomiting", "numbness", "throbbing", "bruising", "dizzy",
+    "incision", "sangrado", "sangrando", "sangra", "hinchado", "hinchada", "hinchazon",
+    "infeccion", "infectado", "infectada", "fiebre", "escalofrios", "respirar", "garganta",
+    "parpado", "borrosa", "ampollas", "ampolla", "quemadura", "deprimido", "deprimida",
+    "depresion", "suicidio", "estomago", "desmaye", "emergencia", "creciendo", "cambiando",
+    "comezon", "herida", "abierta", "lunar", "doloroso", "insoportable", "inflamado",
+    "inflamada", "purple", "white",
 )
 # fmt: on
-_MOLE_STRONG = re.compile(r"\b(?:moles?|lunar(?:es)?)\b")
-_MOLE_WEAK = re.compile(r"\b(?:spots?|freckles?|manchas?|bump|bulto)\b")
-_MOLE_CHANGE_STRONG = re.compile(
-    r"chang|bigger|grow|grew|darker|colou?r|shape|uneven|irregular|\bnew\b|itch|bleed|"
-    r"different|weird|black|purple|raised|crust|turn(?:ed|ing)|went from|cambi|crec|grande|oscur|"
-    r"nuev[oa]|forma|rar[oa]|sangr|comez|\bpica|negr[oa]|se puso|distint[oa]"
-)
-_MOLE_CHANGE_WEAK = re.compile(
-    r"chang|bigger|grow|grew|darker|black|shape|uneven|irregular|\bnew\b|went from|turn(?:ed|ing) "
-    r"(?:dark|black)|cambi|crec|oscur|nuev[oa]|negr[oa]|se puso"
-)
+# Ordinary words one edit away from a vocabulary word, which must stay themselves.
 # fmt: off
-SEVERE_PAIN = rx(
-    r"(?:severe|terrible|unbearable|excruciating|really bad|so bad|horrible|extreme|intense|"
-    r"worst|awful|a lot of|so much|sharp)\s+(?:\w+\s+){0,2}?(?:pain|hurt)",
-    r"\bpain\s+(?:is|was|has been|getting)?\s*(?:so bad|unbearable|severe|excruciating|terrible|"
-    r"horrible|worse|10/10)", r"\bhurts?\s+(?:so|really|very)\s+(?:much|bad)", r"\b10/10\b",
-    r"dolor\s+(?:muy\s+)?(?:fuerte|intenso|severo|insoportable|terrible|horrible)",
-    r"me duele\s+(?:mucho|muchisimo|demasiado|horrible)",
-    r"\bhurt\w*\s+(?:so|really|very|like)\s+(?:much|bad|crazy|hell)",
-    r"\b(?:hurting|hurts|pain\w*)\s+like\s+(?:crazy|hell|mad)", r"killing me",
-    r"can'?t (?:take|stand|bear) (?:it|the pain)", r"\bagony\b", r"\bthrobbing\b",
-    r"pain (?:meds|medicine|pills) (?:are not|aren'?t|don'?t|not) (?:working|helping)",
-    r"no aguanto (?:el |la )?dolor", r"dolor (?:terrible|horrible|muy fuerte)",
-    r"duele (?:horrible|demasiado|muchisimo)",
-    r"(?:pain|hurt\w*|sore\w*)\b.{0,30}\b(?:worse|can'?t sleep|cant sleep|unbearable)",
-    r"(?:worse|empeor\w*)\b.{0,20}\b(?:pain|dolor)", r"no (?:lo |la )?(?:soporto|aguanto)",
-    r"mucho dolor", r"dolor\b.{0,20}\b(?:peor|no puedo dormir)",
-)
+ORDINARY = frozenset({
+    "while", "whole", "where", "there", "these", "those", "think", "thing", "throw", "thought",
+    "tongues", "bleed", "blond", "bigger", "double", "doubt", "fever", "never", "clever",
+    "sever", "seven", "swallow", "shallow", "hollow", "wonder", "worst", "worth", "words",
+    "world", "would", "whites", "write", "written", "waiting", "wanting", "bloom", "brood",
+    "breath", "breathes", "stitch", "watch", "spending", "sending", "sanding", "landing",
+    "reading", "heading", "seeding", "feeding", "needing", "leading", "blending", "bending",
+    "beading", "sangria", "sangre", "horse", "other", "wither", "weather", "whether", "blinds",
+    "purpose", "pursue", "puree", "hives", "lives", "gives", "wives", "drooping", "blessed",
+    "blister", "bluster", "dizzy", "fuzzy", "busy", "opened", "opener", "chillin", "chilli",
+    "changes", "charging", "hanging", "ranging", "darken", "dinner", "winner", "hearing",
+    "hearings", "graving", "grouping", "growling", "throats", "threat", "throne", "tough",
+    "through", "lunar", "lunes", "lunch", "injection", "injections", "injected", "inyeccion",
+    "inyecciones", "inyectar", "reflection", "infections", "swimming", "doble", "doblar",
+})
 # fmt: on
-# fmt: off
-SWELLING_FEVER = rx(
-    r"\bswe+l+\w*", r"\bswollen\b", r"\bswelled\b", r"\bfe+v+e?r\w*", r"\bchills\b",
-    r"\btemp(?:erature)?\s+(?:is\s+|of\s+)?1\d\d\b", r"\bfeel(?:ing)?\s+(?:hot|feverish)\b",
-    r"\bred (?:and )?hot\b", r"\bpus\b", r"\booz\w*", r"\bhinch\w*", r"inflamad\w*",
-    r"\bfiebre\b", r"calentura", r"escalofrio\w*", r"\bpuff\w*", r"ballooned", r"blown up",
-    r"blew up", r"\btemp(?:erature)?\b", r"temperatura", r"febril", r"\binfect\w*", r"infeccion",
-    r"infectad\w*", r"hinchad\w*",
+_VOCABULARY = frozenset(VOCABULARY)
+# Every red-flag pattern at once: most clauses name none, and one search says so.
+_ANY_FLAG = re.compile("|".join(f"(?:{p.pattern})" for p in FLAGS.values()))
+_SPLIT = re.compile(
+    r"[.;!?\n]+|,|\b(?:but|pero|also|although|though|however|tambien|ademas|aunque|btw|plus|"
+    r"and then|otherwise|except|anyway)\b"
 )
-# fmt: on
-# fmt: off
-ALLERGY = rx(
-    r"allerg\w*", r"alergi\w*", r"\bhives\b", r"\bronchas\b", r"urticaria", r"anaphyla\w*",
-    r"throat\s+(?:feels\s+|is\s+)?(?:tight|closing|swell\w*)",
-    r"can'?t breath\w*|cant breath\w*|trouble breathing|hard to breathe|short of breath",
-    r"no puedo respirar|me cuesta respirar|dificultad para respirar",
-    r"\brash\w*\s+(?:\w+\s+){0,2}?(?:spread\w*|all over)", r"sarpullido", r"reaccion alergica",
-    r"\bwelts\b",
-    r"(?:tongue|lips?|face|eyes?|throat)\s+(?:\w+\s+){0,2}?(?:thick|swell\w*|swollen|puff\w*)",
-    r"(?:garganta|lengua|labios?)\s+(?:\w+\s+){0,1}?(?:cerrad\w*|cerrando|hinchad\w*|gruesa)",
-    r"itchy all over|itching all over|pica todo", r"epi-?pen", r"me dio alergia",
-    r"(?:covered|all over)\b.{0,20}\b(?:bumps|hives|welts|spots|rash)",
-    r"(?:bumps|hives|welts|rash)\b.{0,20}\ball over", r"face (?:feels|is|got) (?:tight|tingly)",
-    r"garganta\b.{0,15}\b(?:cierra|cerr\w*|hinch\w*|aprieta)",
-    r"(?:cierra|cerr\w*|hinch\w*|aprieta)\b.{0,15}\bgarganta", r"throat\b.{0,15}\bclos\w*",
-)
-# fmt: on
-EMERGENCY = rx(r"\bemergenc\w*", r"\bemergencia\b", r"\b911\b")
-
-# fmt: off
-_NEGATED = rx(
-    r"\b(?:no|not|without|sin|no longer|never)\s+(?:\w+\s+){0,1}?"
-    r"(?:bleed\w*|sangr\w*|fever\w*|fiebre|swell\w*|swollen|hinch\w*|pain|dolor|pus)",
-    r"\b(?:bleeding|sangrado|fever|fiebre|swelling|hinchazon|pain|dolor)\s+(?:has\s+)?"
-    r"(?:stopped|went away|is gone|gone|se quito|paro|se detuvo)",
-)
-# fmt: on
-_NOT_A_NEGATION = re.compile(r"(?:wo?n'?t|can'?t|not|no)\s+stop|no para|no se detiene")
+_TOKEN = re.compile(r"[a-z]+")
 
 
-def red_flags(folded: str) -> tuple[RedFlag, ...]:
-    found: list[RedFlag] = []
-    negated = bool(_NEGATED.search(folded)) and not _NOT_A_NEGATION.search(folded)
-    text = _NEGATED.sub(" ", folded) if negated else folded
-    if BLEEDING.search(text):
-        found.append(RedFlag.bleeding)
-    if _MOLE_STRONG.search(text) and _MOLE_CHANGE_STRONG.search(text):
-        found.append(RedFlag.changing_mole)
-    elif m := _MOLE_WEAK.search(text):
-        window = text[max(0, m.start() - 60) : m.end() + 60]
-        if _MOLE_CHANGE_WEAK.search(window):
-            found.append(RedFlag.changing_mole)
-    if SEVERE_PAIN.search(text):
-        found.append(RedFlag.severe_pain)
-    if SWELLING_FEVER.search(text):
-        found.append(RedFlag.swelling_or_fever)
-    if ALLERGY.search(text):
-        found.append(RedFlag.allergic_reaction)
-    if EMERGENCY.search(text):
-        found.append(RedFlag.emergency)
-    return tuple(found)
+@cache
+def _deletions() -> dict[str, frozenset[str]]:
+    index: dict[str, set[str]] = {}
+    for word in VOCABULARY:
+        for key in {word} | {word[:i] + word[i + 1 :] for i in range(len(word))}:
+            index.setdefault(key, set()).add(word)
+    return {k: frozenset(v) for k, v in index.items()}
 
 
-def negated_symptom(folded: str) -> bool:
-    return bool(_NEGATED.search(folded)) and not _NOT_A_NEGATION.search(folded)
+def _one_edit(a: str, b: str) -> bool:
+    """Damerau distance <= 1 (substitution, insertion, deletion or one swap of neighbours)."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        return (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and (a[diff[1]] == b[diff[0]])
+        )
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
+@cache
+def _correct(word: str) -> str:
+    if len(word) < 5 or word in ORDINARY or word in _VOCABULARY:
+        return word
+    index = _deletions()
+    candidates: set[str] = set(index.get(word, ()))
+    for i in range(len(word)):
+        candidates |= index.get(word[:i] + word[i + 1 :], frozenset())
+    matches = sorted(c for c in candidates if _one_edit(word, c))
+    return matches[0] if len(matches) == 1 else word
+
+
+def canonical(folded: str) -> str:
+    """The folded text with misspellings of the safety vocabulary corrected."""
+    return _TOKEN.sub(lambda m: _correct(m.group(0)), folded)
+
+
+@dataclass(frozen=True)
+class SafetyReading:
+    level: Safety = Safety.none
+    flags: frozenset[RedFlag] = frozenset()
+    set_aside: frozenset[RedFlag] = frozenset()  # mentioned, but negated or resolved
+
+
+def clauses(text: str) -> list[str]:
+    return [c.strip() for c in _SPLIT.split(text) if c and c.strip()]
+
+
+def _negated(clause: str, start: int, end: int, *, inside: bool = True) -> bool:
+    if STILL_ACTIVE.search(clause):
+        return False
+    before = clause[max(0, start - 40) : start]
+    words = clause[start:end]
+    return bool(
+        NEGATION_BEFORE.search(before)
+        or RESOLVED_AFTER.search(clause[end:])
+        or (inside and " " in words and INNER_NEGATION.search(words))
+    )
+
+
+def _mild_only(flag: RedFlag, clause: str) -> bool:
+    """A mild, stable swelling or bleeding without worsening is clinical, not urgent."""
+    return (
+        flag in (RedFlag.bleeding, RedFlag.swelling, RedFlag.burn_or_blister)
+        and bool(MILD.search(clause))
+        and not STILL_ACTIVE.search(clause)
+    )
+
+
+def flags_in(clause: str) -> tuple[set[RedFlag], set[RedFlag]]:
+    """(red flags, red flags set aside) named in one clause."""
+    found: set[RedFlag] = set()
+    aside: set[RedFlag] = set()
+    clause = BENIGN.sub(" ", clause)
+    for flag, pattern in FLAGS.items() if _ANY_FLAG.search(clause) else ():
+        for m in pattern.finditer(clause):
+            if _negated(clause, m.start(), m.end()) or _mild_only(flag, clause):
+                aside.add(flag)
+            else:
+                found.add(flag)
+                break
+    mole = MOLE.search(clause)
+    if mole and AFTER_TREATMENT.search(clause) and not STRONG_MOLE.search(clause):
+        mole = None
+    if mole and (change := MOLE_CHANGE.search(clause)):
+        start, end = min(mole.start(), change.start()), max(mole.end(), change.end())
+        if end - start <= 90:
+            negated = _negated(clause, start, end, inside=False) or _negated(
+                clause, change.start(), change.end()
+            )
+            (aside if negated else found).add(RedFlag.changing_mole)
+    return found, aside - found
+
+
+@lru_cache(maxsize=4096)
+def read_safety(folded: str) -> SafetyReading:
+    """Red flags and clinical content of a folded reply (see the module's docstring)."""
+    text = canonical(folded)
+    found: set[RedFlag] = set()
+    aside: set[RedFlag] = set()
+    for clause in clauses(text):
+        f, a = flags_in(clause)
+        found |= f
+        aside |= a
+    if found:
+        return SafetyReading(Safety.red_flag, frozenset(found), frozenset(aside - found))
+    if aside or CLINICAL.search(text):
+        return SafetyReading(Safety.clinical, frozenset(), frozenset(aside))
+    return SafetyReading()

@@ -1,9 +1,11 @@
-"""The words replies are understood by: normalisation and the vocabulary of each intent and
-barrier (English and Spanish, with the usual typos). Patterns work on ``normalise``d text."""
+"""The words replies are understood by: normalisation, and the vocabulary of each intent and
+barrier (English and Spanish, with the usual typos), which the model weighs as features.
+Patterns work on ``normalise``d text."""
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from services.messenger.domain.linter import fold
 from shared.events.messages import Barrier
@@ -27,9 +29,12 @@ _EMOJI_RE = re.compile("|".join(map(re.escape, _EMOJI)))
 _OTHER_SYMBOLS = re.compile(r"[^\w\s?#/'.,!%$-]")
 
 
+@lru_cache(maxsize=8192)
 def normalise(text: str) -> str:
     """Folded text: lower case, no accents, emoji as words, repeated letters squeezed."""
     text = _EMOJI_RE.sub(lambda m: _EMOJI[m.group(0)], text)
+    text = re.sub(r"\s*\n+\s*", " . ", text.strip())  # a new line ends a clause
+    text = re.sub(r"\s+[-\u2013\u2014]+\s+|[\u2013\u2014]", " - ", text)  # so does a dash
     text = fold(text).replace("\u2019", "'")
     text = _OTHER_SYMBOLS.sub(" ", text)
     text = re.sub(r"([a-z])\1{2,}", r"\1\1", text)  # "sooooo" -> "soo"
@@ -42,24 +47,6 @@ def rx(*parts: str) -> re.Pattern[str]:
 
 # --- intents -----------------------------------------------------------------------------
 
-# fmt: off
-REVOCATION = rx(
-    r"\b(?:stop|quit|cease|no more)\b[\w\s']{0,25}?\b(?:text\w*|messag\w*|msgs?|contact\w*|"
-    r"calling|e-?mails?|reminders?|sms)\b",
-    r"\b(?:take|remove|delete)\b[\w\s]{0,15}?\b(?:me|my number)\b[\w\s]{0,15}?"
-    r"\b(?:list|texts?|messages?|contacts?)\b", r"\bunsubscribe\b", r"\bopt(?:ing)? out\b",
-    r"\b(?:don'?t|do not|dont)\s+(?:text|message|contact|e-?mail|call)\s+me\b",
-    r"\b(?:don'?t|do not|dont)\s+want\s+(?:these|your|any|more)?\s*(?:texts?|messages?|e-?mails?)",
-    r"leave me alone", r"no me (?:manden|envien|escriban|mande|envie|escriba|contacten|llamen)\b",
-    r"dejen de (?:escribir|mandar|enviar|llamar)", r"deje de (?:escribir|mandar|enviar)",
-    r"(?:no|ya no) quiero (?:recibir )?(?:mas )?(?:mensajes|textos|correos)",
-    r"\b(?:borren|borrenme|quitenme|saquenme|eliminenme|eliminen mi)\b", r"dar(?:me|se) de baja",
-    r"\b(?:remove|delete|erase)\s+(?:my|this)\s+(?:number|phone|cell|e-?mail|info|contact)",
-    r"no quiero que me (?:escriban|manden|contacten|llamen|envien|textee?n)",
-    r"(?:stop|quit) (?:bothering|bugging|spamming) me",
-    r"don'?t want (?:any )?more (?:texts?|messages?|e-?mails?)",
-)
-# fmt: on
 # fmt: off
 WRONG_NUMBER = rx(
     r"wrong (?:number|person|#|no\b|num)", r"^who(?: is|'s|s) this\W*$", r"who dis\b",
@@ -225,3 +212,14 @@ BARRIERS: tuple[tuple[Barrier, re.Pattern[str]], ...] = (
     (Barrier.uncertainty, UNCERTAINTY),
     (Barrier.timing, TIMING),
 )
+
+# The intent vocabulary of the first, rule-based classifier: now features the model weighs.
+INTENT_WORDS: dict[str, re.Pattern[str]] = {
+    "book": BOOK,
+    "later": POSTPONE,
+    "decline": DECLINE,
+    "no longer needed": NO_LONGER_NEEDED,
+    "wrong number": WRONG_NUMBER,
+    "question": QUESTION,
+    "clinical": CLINICAL,
+}

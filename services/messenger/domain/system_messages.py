@@ -16,6 +16,7 @@ from shared.events.outreach import Tone
 
 class Reply(StrEnum):
     stop_confirmation = "stop_confirmation"
+    stop_confirmation_asked = "stop_confirmation_asked"  # the reply also asked something else
     start_confirmation = "start_confirmation"
     help = "help"
     safety = "safety"
@@ -41,9 +42,18 @@ class Reply(StrEnum):
 TEXTS: dict[Reply, dict[str, str]] = {
     Reply.stop_confirmation: {
         "en": "{practice_name}: You are unsubscribed and will get no more messages here. "
-        "Reply START to resubscribe.",
+        "To hear from us another way, call {practice_phone}. Reply START to resubscribe.",
         "es": "{practice_name}: Se ha dado de baja y no recibirá más mensajes aquí. "
-        "Responda START para volver a suscribirse.",
+        "Para recibirlos de otra forma, llame al {practice_phone}. Responda START para volver "
+        "a suscribirse.",
+    },
+    Reply.stop_confirmation_asked: {
+        "en": "{practice_name}: You are unsubscribed and will get no more messages here. You "
+        "also asked us something: call {practice_phone} and we will answer, and tell you how "
+        "else you can hear from us. Reply START to resubscribe.",
+        "es": "{practice_name}: Se ha dado de baja y no recibirá más mensajes aquí. También nos "
+        "preguntó algo: llame al {practice_phone} y le responderemos, y le diremos de qué otra "
+        "forma puede recibir mensajes. Responda START para volver a suscribirse.",
     },
     Reply.start_confirmation: {
         "en": "{practice_name}: You are subscribed again to appointment messages. Reply HELP "
@@ -164,7 +174,9 @@ TEXTS: dict[Reply, dict[str, str]] = {
 }
 
 # Replies that may reach a patient who has opted out of the channel (they answer them).
-ALWAYS_ALLOWED = frozenset({Reply.stop_confirmation, Reply.safety, Reply.help})
+ALWAYS_ALLOWED = frozenset(
+    {Reply.stop_confirmation, Reply.stop_confirmation_asked, Reply.safety, Reply.help}
+)
 
 
 def as_template(reply: Reply, language: str, channel: Channel = Channel.sms) -> Template:
