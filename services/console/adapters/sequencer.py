@@ -1,5 +1,5 @@
-"""The sequencer's API: a patient's outreach and staff actions on it, and the preview of what
-would go out next."""
+"""The sequencer's API: a patient's outreach and staff actions on it, the preview of what would
+go out next, and the workflows in force (the steps a segment's patients get)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,10 @@ class SequencerApi(abc.ABC):
     @abc.abstractmethod
     async def preview(self, token: str, clinic_id: str, days: int) -> dict[str, Any]: ...
 
+    @abc.abstractmethod
+    async def workflows(self, token: str, clinic_id: str) -> list[dict[str, Any]]:
+        """The workflows in force for the clinic: which segments each serves, its steps."""
+
 
 class HttpSequencerApi(HttpService, SequencerApi):
     service = "sequencer"
@@ -48,3 +52,7 @@ class HttpSequencerApi(HttpService, SequencerApi):
     async def preview(self, token: str, clinic_id: str, days: int) -> dict[str, Any]:
         params = {"clinic_id": clinic_id, "days": days}
         return dict(await self.call(token, "GET", "/preview", params=params))
+
+    async def workflows(self, token: str, clinic_id: str) -> list[dict[str, Any]]:
+        found = await self.call(token, "GET", "/workflows", params={"clinic_id": clinic_id})
+        return list(found["workflows"])
