@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from services.console.domain.charts import PLOT_WIDTH, PLOT_X, Group, Row, bar_chart, nice_top
+from services.console.domain.charts import (
+    PLOT_WIDTH,
+    PLOT_X,
+    Group,
+    Row,
+    bar_chart,
+    count_ticks,
+    nice_top,
+)
 from services.console.domain.pilot_form import form_of, read_form, refusal_by_field
 from services.console.domain.pilot_report import Difference, headline, read_report
 from services.console.domain.pilots import (
@@ -215,3 +223,5 @@ def test_bars_are_proportional_start_at_zero_and_intervals_are_whiskers() -> Non
 def test_axis_ends_are_round() -> None:
     assert [nice_top(v, 0.1) for v in (0.0, 0.04, 0.3, 0.31)] == [0.1, 0.1, 0.3, 0.4]
     assert nice_top(12, 5) == 15
+    assert [words for _, words in count_ticks(5)] == ["0", "5"]  # no half a reply
+    assert [words for _, words in count_ticks(10)] == ["0", "5", "10"]

@@ -81,6 +81,13 @@ def nice_top(value: float, step: float) -> float:
     return max(step, round(math.ceil(round(value / step, 9)) * step, 9))
 
 
+def count_ticks(top: float) -> list[tuple[float, str]]:
+    """Ticks of a count axis from 0 to ``top``: whole numbers only."""
+    half = top / 2
+    middle = [(half, f"{half:g}")] if half == int(half) else []
+    return [(0.0, "0"), *middle, (top, f"{top:g}")]
+
+
 def bar_chart(
     slug: str,
     title: str,

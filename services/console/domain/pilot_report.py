@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.console.domain.charts import Chart, Group, Row, bar_chart, nice_top
+from services.console.domain.charts import Chart, Group, Row, bar_chart, count_ticks, nice_top
 
 GROUPS = (
     ("outreach", "Messaged (the pilot)", "pilot"),
@@ -265,7 +265,11 @@ def weeks_chart(weeks: Sequence[WeekRow]) -> Chart:
         )
         or "No week has figures yet."
     )
-    ticks = [(0.0, "0"), (top / 2, f"{top / 2:g}"), (top, f"{top:g}")]
     return bar_chart(
-        "pilot-weeks", "Assigned and rebooked, week by week", summary, chart_groups, (0, top), ticks
+        "pilot-weeks",
+        "Assigned and rebooked, week by week",
+        summary,
+        chart_groups,
+        (0, top),
+        count_ticks(top),
     )

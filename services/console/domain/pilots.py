@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.console.domain.charts import Chart, Group, Row, bar_chart, nice_top
+from services.console.domain.charts import Chart, Group, Row, bar_chart, count_ticks, nice_top
 from services.console.domain.words import BARRIERS, INTENTS, say
 
 WEEK_NAMES = {1: "Define", 2: "Launch", 3: "Review", 4: "Compare"}
@@ -238,14 +238,13 @@ def objections_chart(found: Sequence[Objection]) -> Chart:
     top = nice_top(max((o.replies for o in found), default=0), 5)
     rows = tuple(Row(o.label, o.replies, str(o.replies), "bar-objection") for o in found)
     summary = "; ".join(f"{o.label}: {o.replies}" for o in found) or "No objection yet."
-    ticks = [(0.0, "0"), (top / 2, f"{top / 2:g}"), (top, f"{top:g}")]
     return bar_chart(
         "pilot-objections",
         "Objections by barrier (replies)",
         summary,
         [Group("The messaged arm's replies that object", rows)],
         (0, top),
-        ticks,
+        count_ticks(top),
     )
 
 
