@@ -387,7 +387,7 @@ class FakeSequencer(SequencerApi):
         self.w.allow("sequencer", token, clinic_id)
         return copy.deepcopy(self.w.workflows)
 
-    async def preview(self, token: str, clinic_id: str, days: int) -> dict[str, Any]:
+    async def preview(self, token: str, clinic_id: str, days: int, limit: int) -> dict[str, Any]:
         self.w.allow("sequencer", token, clinic_id)
         return {
             "steps": [

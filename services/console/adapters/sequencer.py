@@ -24,7 +24,8 @@ class SequencerApi(abc.ABC):
         """Pause, resume or stop the patient's outreach, with a reason."""
 
     @abc.abstractmethod
-    async def preview(self, token: str, clinic_id: str, days: int) -> dict[str, Any]: ...
+    async def preview(self, token: str, clinic_id: str, days: int, limit: int) -> dict[str, Any]:
+        """The first ``limit`` steps going out in the next ``days``, with why."""
 
     @abc.abstractmethod
     async def workflows(self, token: str, clinic_id: str) -> list[dict[str, Any]]:
@@ -49,8 +50,8 @@ class HttpSequencerApi(HttpService, SequencerApi):
         path = f"/patients/{quote(patient_key, safe=':')}/outreach/{quote(action, safe='')}"
         return dict(await self.call(token, "POST", path, json={"reason": reason, "note": note}))
 
-    async def preview(self, token: str, clinic_id: str, days: int) -> dict[str, Any]:
-        params = {"clinic_id": clinic_id, "days": days}
+    async def preview(self, token: str, clinic_id: str, days: int, limit: int) -> dict[str, Any]:
+        params = {"clinic_id": clinic_id, "days": days, "limit": limit}
         return dict(await self.call(token, "GET", "/preview", params=params))
 
     async def workflows(self, token: str, clinic_id: str) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ from services.console.repository.sessions import Session
 router = APIRouter()
 BlockName = Annotated[str, Path(pattern=r"^[a-z_]{3,40}$")]
 ClinicQuery = Annotated[str | None, Query(alias="clinic", max_length=64)]
+STEPS_SHOWN = 50  # the steps going out next; the sequencer projects only as far as it must
 
 
 def _words_by_step(templates: list[dict[str, Any]]) -> dict[tuple[str, int, str], str]:
@@ -56,13 +57,13 @@ async def segments_page(
         apis.segmenter.segments(token, clinic_id),
         apis.segmenter.params(token, clinic_id),
         apis.segmenter.preview(token, clinic_id, chosen, 30),
-        apis.sequencer.preview(token, clinic_id, 7),
+        apis.sequencer.preview(token, clinic_id, 7, STEPS_SHOWN),
         apis.messenger.templates(token, clinic_id),
     )
     listed, params = listed_part.essential(), params_part.essential()
     words = _words_by_step(templates.value or [])
     steps = []
-    for item in (going.value or {}).get("steps", [])[:50]:
+    for item in (going.value or {}).get("steps", [])[:STEPS_SHOWN]:
         key = (item.get("workflow_key", ""), int(item.get("step", 0)), item.get("channel") or "")
         steps.append({**item, "words": words.get(key)})
     return render(

@@ -3,7 +3,7 @@ outreach; and the preview of what would go out in the next days."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -19,7 +19,7 @@ from services.sequencer.api.deps import (
 from services.sequencer.batch import Batch
 from services.sequencer.domain import operators
 from services.sequencer.domain.model import Sequence, State, clinic_of
-from services.sequencer.domain.preview import project
+from services.sequencer.domain.preview import PreviewStep, first_known, project
 from services.sequencer.repository import queries, state
 from shared.auth import CurrentPrincipal, Operator, require_clinic
 from shared.events.common import Segment
@@ -160,32 +160,62 @@ async def stop(patient_key: PatientKey, principal: Operator, runtime: RuntimeDep
     return await _operate(runtime, patient_key, operators.stop_by_staff)
 
 
+PREVIEW_PAGE = 200  # at most, the sequences read at a time when only the first steps are asked
+
+
 @router.get("/preview", summary="Which steps would go out in the next days, when, to whom and why")
 async def preview(
     principal: CurrentPrincipal,
     runtime: RuntimeDep,
     clinic_id: ClinicQuery,
     days: Annotated[int, Query(ge=1, le=60)] = 7,
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=5000,
+            description="only the first steps: sequences are read in due order until they are "
+            "known; `waiting` then lists the paused ones among those read",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     require_clinic(principal, clinic_id)
     now = runtime.clock.now()
     horizon = timedelta(days=days)
+    going: list[PreviewStep] = []
+    waiting: list[PreviewStep] = []
     async with runtime.sessions() as session:
-        found = await queries.active_in_clinic(session, clinic_id, now + horizon)
         batch = Batch(runtime, session, base_rules(runtime))
         await batch.load_clinics({clinic_id})
-        patients = await state.load_patients(session, [s.patient_key for s in found], lock=False)
-    ctx = batch.context(clinic_id, now)
-    going: list[dict[str, object]] = []
-    waiting: list[dict[str, object]] = []
-    for seq in found:
-        for item in project(patients[seq.patient_key], seq, ctx, horizon):
-            (going if item.at is not None else waiting).append(item.as_dict())
-    going.sort(key=lambda v: (str(v["at"]), str(v["patient_key"])))
+        ctx = batch.context(clinic_id, now)
+
+        async def project_all(found: list[Sequence]) -> None:
+            keys = [s.patient_key for s in found]
+            patients = await state.load_patients(session, keys, lock=False)
+            for seq in found:
+                for item in project(patients[seq.patient_key], seq, ctx, horizon):
+                    (going if item.at is not None else waiting).append(item)
+
+        if limit is None:
+            await project_all(await queries.active_in_clinic(session, clinic_id, now + horizon))
+        else:
+            after: tuple[datetime, str] | None = None
+            page = min(PREVIEW_PAGE, limit)  # each sequence read gives a step or more
+            while True:
+                found = await queries.due_in_clinic(session, clinic_id, now + horizon, after, page)
+                await project_all(found)
+                if len(found) < page:
+                    break
+                last = found[-1]
+                assert last.next_due is not None  # the page reads due sequences only
+                after = (last.next_due, last.sequence_id)
+                if first_known([s.at for s in going if s.at], limit, max(last.next_due, now)):
+                    break
+    going.sort(key=lambda v: (v.at or now, v.patient_key))
     return {
         "clinic_id": clinic_id,
         "from": now.isoformat(),
         "until": (now + horizon).isoformat(),
-        "steps": going,
-        "waiting": waiting,
+        "steps": [s.as_dict() for s in going[:limit]],
+        "waiting": [s.as_dict() for s in waiting],
     }

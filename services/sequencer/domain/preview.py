@@ -7,6 +7,7 @@ what it shows is what the timers would do if left alone. The messenger still che
 
 from __future__ import annotations
 
+from collections.abc import Sequence as Listed
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -96,3 +97,11 @@ def project(patient: Patient, seq: Sequence, ctx: Context, horizon: timedelta) -
         if step <= limit:
             at = plan(add_local(at, wf.step(step).delay, zone), zone, ctx.rules, sends)
     return out
+
+
+def first_known(times: Listed[datetime], limit: int, floor: datetime) -> bool:
+    """Whether the earliest ``limit`` of ``times`` are final: every sequence not yet projected
+    sends at ``floor`` or later (its pending step goes at its due moment or later, the next
+    ones after it), so none comes before them, nor ties with them (ties are ordered by
+    patient, and the unread one might sort first)."""
+    return len(times) >= limit and sorted(times)[limit - 1] < floor
