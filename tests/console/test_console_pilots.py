@@ -201,3 +201,17 @@ async def test_no_pilot_page_puts_a_patient_key_in_a_link(browser: Browser) -> N
         page = await browser.client.get(f"/pilots/{PILOT_A}?week={week}")
         for link in HREF.findall(page.text):
             assert ":p-" not in link and "p-ana" not in link, (week, link)
+
+
+async def test_a_person_of_two_clinics_reads_the_words_and_route_of_the_pilots_own_clinic(
+    browser: Browser,
+) -> None:
+    browser.world.routes[(B, "red_flag")] = {
+        "rotation_id": "east-line",
+        "escalation_chain": [{"rotation_id": "east-line", "responder_id": "nurse-east"}],
+    }
+    await browser.sign_in(clinics=f"{A},{B}")
+    listed = await browser.client.get(f"/pilots?clinic={B}")
+    assert f'href="/pilots/{PILOT_B}?week=4&amp;clinic={B}"' in listed.text
+    page = await browser.client.get(f"/pilots/{PILOT_B}?week=1")  # read first for clinic A
+    assert "nurse-east" in page.text and "nurse-kim" not in page.text

@@ -11,6 +11,8 @@ example replies' words from the messenger's conversation API (they are kept nowh
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -30,7 +32,7 @@ from services.console.api.gather import Part, part, parts
 from services.console.api.pilots import PilotId, pilot_path
 from services.console.domain import pilots as weeks
 from services.console.domain.pilot_report import read_report
-from services.console.domain.staff import Act
+from services.console.domain.staff import Act, clinic_in_view
 from services.console.domain.words import SEGMENTS, say
 from services.console.repository.sessions import Session
 
@@ -38,28 +40,54 @@ router = APIRouter()
 Verdict = Literal["held", "enrolled", "out", "exclusive"]
 
 
-async def _week_one(
-    console: Console, session: Session, review: dict[str, Any], verdict: str | None
-) -> dict[str, Any]:
-    apis, token, clinic = console.apis, session.token, review["clinic_id"]
-    preview, workflows, templates, *routes = await parts(
-        apis.pilots.preview(token, review["pilot_id"], verdict),
-        apis.sequencer.workflows(token, clinic),
-        apis.messenger.templates(token, clinic),
-        *(apis.escalation.route(token, clinic, case, sev) for case, sev, _ in weeks.ROUTED_CASES),
-    )
+def _clinic_reads(console: Console, session: Session, clinic: str) -> dict[str, Awaitable[Any]]:
+    """What week 1 reads of the pilot's clinic: the workflows, the words, the two routes."""
+    apis, token = console.apis, session.token
+    reads: dict[str, Awaitable[Any]] = {
+        "workflows": apis.sequencer.workflows(token, clinic),
+        "templates": apis.messenger.templates(token, clinic),
+    }
+    for case, severity, _ in weeks.ROUTED_CASES:
+        reads[case] = apis.escalation.route(token, clinic, case, severity)
+    return reads
+
+
+def _reads(
+    console: Console,
+    session: Session,
+    pilot_id: str,
+    week: int,
+    clinic: str | None,
+    verdict: str | None,
+) -> dict[str, Awaitable[Any]]:
+    """What the week's page reads besides the pilot's review; week 1's clinic reads only when
+    the clinic is known (else they follow the review)."""
+    apis, token = console.apis, session.token
+    if week == 1:
+        reads = {"preview": apis.pilots.preview(token, pilot_id, verdict)}
+        return reads | (_clinic_reads(console, session, clinic) if clinic else {})
+    if week in (3, 4):
+        return {"report": apis.metrics.pilot_report(token, pilot_id)}
+    return {}
+
+
+async def _read(reads: dict[str, Awaitable[Any]]) -> dict[str, Part[Any]]:
+    return dict(zip(reads, await parts(*reads.values()), strict=True))
+
+
+def _week_one(review: dict[str, Any], found: dict[str, Part[Any]]) -> dict[str, Any]:
+    workflows, templates = found["workflows"], found["templates"]
     lines = (review.get("cohort") or {}).get("service_lines")
     return {
-        "preview": preview,
-        "verdict": verdict,
+        "preview": found["preview"],
         "verdicts": weeks.VERDICTS,
         "steps": weeks.words_for(
             review["segment"], lines, workflows.value or [], templates.value or []
         ),
         "words_missing": workflows.missing or templates.missing,
         "routes": [
-            (weeks.route_view(words, r.value), r.missing)
-            for (_, _, words), r in zip(weeks.ROUTED_CASES, routes, strict=True)
+            (weeks.route_view(words, found[case].value), found[case].missing)
+            for case, _, words in weeks.ROUTED_CASES
         ],
     }
 
@@ -89,17 +117,28 @@ async def _week(
     error: str | None = None,
     status: int = 200,
 ) -> Response:
-    apis, token = console.apis, session.token
-    review = await apis.pilots.review(token, pilot_id)  # 404 outside the person's clinics
-    week = weeks.week_shown(asked, review.get("week"))
-    context: dict[str, Any] = {}
+    apis, token, staff = console.apis, session.token, session.staff
+    review_call = apis.pilots.review(token, pilot_id)  # 404 outside the person's clinics
+    if asked is None:  # the week is the pilot's own: ask it first
+        review = await review_call
+        week = weeks.week_shown(None, review.get("week"))
+        found = await _read(_reads(console, session, pilot_id, week, review["clinic_id"], verdict))
+    else:  # one round: the clinic is the one in view (the pilot's, unless proved otherwise)
+        week = asked
+        guess = clinic_in_view(staff, request.query_params.get("clinic"), "")
+        reads = _reads(console, session, pilot_id, week, guess, verdict)
+        review_part, found = await asyncio.gather(part(review_call), _read(reads))
+        review = review_part.essential()
+        if week == 1 and guess != review["clinic_id"]:
+            found |= await _read(_clinic_reads(console, session, review["clinic_id"]))
+    context: dict[str, Any] = {"verdict": verdict}
     if week == 1:
-        context = await _week_one(console, session, review, verdict)
+        context |= _week_one(review, found)
     elif week in (3, 4):
-        report: Part[dict[str, Any] | None] = await part(apis.metrics.pilot_report(token, pilot_id))
-        context = {"report": report}
+        report: Part[dict[str, Any] | None] = found["report"]
+        context["report"] = report
         if week == 3:
-            context.update(await _week_three(console, session, report))
+            context |= await _week_three(console, session, report)
         elif report.value is not None:
             context["figures"] = read_report(report.value)
     clinic = review["clinic_id"]
