@@ -4,8 +4,16 @@ Two kinds of caller reach the ops APIs:
 
 - EHR integrations, with an API key ``rvk_<key_id>_<secret>`` scoped to exactly one clinic
   (only the ingest service stores keys, so it passes an :class:`ApiKeyLookup`);
-- staff, with an HS256 JWT naming a role (viewer < operator < admin) and a clinic scope
-  (a list of clinic ids, or ``"*"`` for every clinic, which only an admin may hold).
+- staff, with a JWT naming a role (viewer < operator < admin) and a clinic scope (a list of
+  clinic ids, or ``"*"`` for every clinic, which only an admin may hold): in production an
+  access token of the practice's identity provider (OpenID Connect, checked against its JWKS:
+  ``shared/jwks.py``), on the dev stack and in tests an HS256 token signed with
+  ``REVISIT_JWT_SECRET`` (refused in production).
+
+Either kind of token is refused when it lives longer than ``REVISIT_TOKEN_MAX_HOURS`` (exp - iat)
+or when its ``jti`` was revoked (``shared/revocation.py``). The ``ehr_writer`` role is outside
+the ladder: it may only write EHR facts through ingest, as an integration key does, and read
+nothing.
 
 Refusals say why (401: who are you? 403: not allowed) but never name the clinic a resource
 belongs to, so a probe cannot learn which clinic holds a patient.
@@ -36,10 +44,13 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.config import AuthSettings
+from shared.jwks import JwksKeys, TokenRefused, verify_access_token
 
-Role = Literal["viewer", "operator", "admin"]
+Role = Literal["viewer", "operator", "admin", "ehr_writer"]
 ROLES: tuple[Role, ...] = get_args(Role)
-_RANK: dict[str, int] = {role: rank for rank, role in enumerate(ROLES)}
+EHR_WRITER: Role = "ehr_writer"
+# ehr_writer ranks below viewer: it reads nothing and is never "operator or higher".
+_RANK: dict[str, int] = {"ehr_writer": -1, "viewer": 0, "operator": 1, "admin": 2}
 
 ALL_CLINICS = "*"
 API_KEY_HEADER = "X-API-Key"
@@ -71,7 +82,14 @@ class Principal:
         return self.clinics is None or clinic_id in self.clinics
 
     def has_role(self, role: Role) -> bool:
+        if role == EHR_WRITER:
+            return self.role == EHR_WRITER
         return _RANK[self.role] >= _RANK[role]
+
+    @property
+    def writes_ehr_facts(self) -> bool:
+        """An integration key, or a token given the ehr_writer role on purpose."""
+        return self.kind == "integration" or self.role == EHR_WRITER
 
 
 def require_clinic(principal: Principal, clinic_id: str) -> None:
@@ -187,19 +205,20 @@ _TOKEN_ERRORS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
 )
 
 
-def decode_staff_token(token: str, secret: str, *, issuer: str, audience: str) -> Principal:
-    """Verify a staff JWT and return who it speaks for; AuthError 401 saying what is wrong."""
+def _hs256_claims(
+    token: str, secret: str, *, issuer: str, audience: str, leeway: timedelta = _LEEWAY
+) -> dict[str, Any]:
     if not secret:
         # An empty HMAC key would let anyone forge tokens: refuse them all instead.
         raise AuthError(401, "staff tokens are not accepted by this service")
     try:
-        claims = jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
             secret,
             algorithms=[_ALGORITHM],
             audience=audience,
             issuer=issuer,
-            leeway=_LEEWAY,
+            leeway=leeway,
             options={"require": _REQUIRED_CLAIMS},
         )
     except jwt.MissingRequiredClaimError as exc:
@@ -207,14 +226,36 @@ def decode_staff_token(token: str, secret: str, *, issuer: str, audience: str) -
     except jwt.PyJWTError as exc:
         detail = next((d for kind, d in _TOKEN_ERRORS if isinstance(exc, kind)), "invalid token")
         raise AuthError(401, detail) from None
-    role, subject = claims["role"], claims["sub"]
+    return claims
+
+
+def _clinic_list(raw: object) -> object:
+    """An identity provider may give clinics as a list or as ids separated by spaces/commas."""
+    if isinstance(raw, str) and raw != ALL_CLINICS:
+        return [part for part in raw.replace(",", " ").split() if part]
+    return raw
+
+
+def principal_from_claims(
+    claims: dict[str, Any], *, role_claim: str = "role", clinics_claim: str = "clinics"
+) -> Principal:
+    """Who verified claims speak for; AuthError 401 naming the claim that is wrong (never its
+    value)."""
+    role, subject = claims.get(role_claim), claims.get("sub")
     if role not in _RANK or not isinstance(subject, str) or not subject:
         raise AuthError(401, "token has an unknown role or subject")
     try:
-        scope = _clinic_scope(cast(Role, role), claims["clinics"])
+        scope = _clinic_scope(cast(Role, role), _clinic_list(claims.get(clinics_claim)))
     except ValueError as exc:
         raise AuthError(401, f"token refused: {exc}") from None
     return Principal(kind="staff", subject=subject, role=cast(Role, role), clinics=scope)
+
+
+def decode_staff_token(token: str, secret: str, *, issuer: str, audience: str) -> Principal:
+    """Verify an HS256 staff JWT and return who it speaks for; AuthError 401 saying what is
+    wrong. (Lifetime and revocation are the authenticator's checks.)"""
+    claims = _hs256_claims(token, secret, issuer=issuer, audience=audience)
+    return principal_from_claims(claims)
 
 
 # --- FastAPI glue ----------------------------------------------------------------------------
@@ -226,6 +267,9 @@ class ApiKeyLookup(Protocol):
     async def __call__(self, key_id: str, /) -> tuple[str, str, bool] | None: ...
 
 
+RevocationCheck = Callable[[str], Awaitable[bool]]
+
+
 class Authenticator:
     """Turns request headers into a :class:`Principal`; usable directly as a dependency."""
 
@@ -235,11 +279,22 @@ class Authenticator:
         api_key_lookup: ApiKeyLookup | None = None,
         *,
         integration_role: Role = "operator",
+        profile: str = "dev",
+        revoked: RevocationCheck | None = None,
     ) -> None:
         self._settings = settings
         self._lookup = api_key_lookup
         # Integrations write EHR data for their one clinic, which is operator-level work.
         self._integration_role: Role = integration_role
+        self._production = profile == "production"
+        self._revoked = revoked
+        self._keys: JwksKeys | None = None
+        if settings.revisit_oidc_issuer:
+            self._keys = JwksKeys(
+                settings.revisit_oidc_issuer,
+                jwks_url=settings.revisit_oidc_jwks_url,
+                ttl_s=settings.revisit_oidc_jwks_ttl_s,
+            )
 
     async def __call__(self, request: Request) -> Principal:
         return await self.authenticate(
@@ -256,14 +311,59 @@ class Authenticator:
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise AuthError(401, "unsupported authorization scheme; use Bearer")
-            settings = self._settings
-            return decode_staff_token(
-                token.strip(),
+            return await self._from_token(token.strip())
+        raise AuthError(401, f"missing credentials: send a bearer token or {API_KEY_HEADER}")
+
+    async def _from_token(self, token: str) -> Principal:
+        settings = self._settings
+        try:
+            alg = str(jwt.get_unverified_header(token).get("alg", ""))
+        except jwt.PyJWTError:
+            raise AuthError(401, "malformed token") from None
+        leeway = timedelta(seconds=settings.revisit_token_leeway_s)
+        if alg.upper().startswith("HS"):
+            if self._production:
+                raise AuthError(
+                    401, "HS256 staff tokens are refused in production: use the identity provider"
+                )
+            claims = _hs256_claims(
+                token,
                 settings.revisit_jwt_secret,
                 issuer=settings.revisit_jwt_issuer,
                 audience=settings.revisit_jwt_audience,
+                leeway=leeway,
             )
-        raise AuthError(401, f"missing credentials: send a bearer token or {API_KEY_HEADER}")
+            principal = principal_from_claims(claims)
+        else:
+            if self._keys is None:
+                raise AuthError(401, "token algorithm not allowed")
+            try:
+                claims = await verify_access_token(
+                    token,
+                    self._keys,
+                    audience=settings.revisit_oidc_audience,
+                    algorithms=settings.oidc_algorithms(),
+                    leeway_s=leeway.total_seconds(),
+                    required=["sub", "iss", "aud", "iat", "exp", "jti"],
+                )
+            except TokenRefused as exc:
+                raise AuthError(401, str(exc)) from None
+            principal = principal_from_claims(
+                claims,
+                role_claim=settings.revisit_oidc_role_claim,
+                clinics_claim=settings.revisit_oidc_clinics_claim,
+            )
+        lifetime = float(claims["exp"]) - float(claims["iat"])
+        if lifetime > settings.revisit_token_max_hours * 3600:
+            raise AuthError(
+                401, f"token lives longer than the maximum {settings.revisit_token_max_hours:g} h"
+            )
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti:
+            raise AuthError(401, "token has no jti claim")
+        if self._revoked is not None and await self._revoked(jti):
+            raise AuthError(401, "token revoked")
+        return principal
 
     async def _from_api_key(self, plaintext: str) -> Principal:
         if self._lookup is None:
@@ -289,8 +389,16 @@ def build_authenticator(
     api_key_lookup: ApiKeyLookup | None = None,
     *,
     integration_role: Role = "operator",
+    profile: str = "dev",
+    revoked: RevocationCheck | None = None,
 ) -> Authenticator:
-    return Authenticator(settings, api_key_lookup, integration_role=integration_role)
+    return Authenticator(
+        settings,
+        api_key_lookup,
+        integration_role=integration_role,
+        profile=profile,
+        revoked=revoked,
+    )
 
 
 # Declared only so that OpenAPI documents both schemes; the authenticator reads the headers
@@ -329,4 +437,17 @@ def require_role(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
 
 
 Operator = Annotated[Principal, Depends(require_role("operator"))]
+
+
+async def _ehr_writer(principal: CurrentPrincipal) -> Principal:
+    if not principal.writes_ehr_facts:
+        raise AuthError(
+            403, "EHR facts are written by an integration API key or an ehr_writer token"
+        )
+    return principal
+
+
+# Ingest's writes: an EHR integration's key, or a token given the ehr_writer role on purpose
+# (a backfill); never a staff operator's or admin's token, which could forge a patient's facts.
+EhrWriter = Annotated[Principal, Depends(_ehr_writer)]
 Admin = Annotated[Principal, Depends(require_role("admin"))]
