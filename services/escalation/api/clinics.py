@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from services.escalation import domain
 from services.escalation.api.deps import EscalationDep, unprocessable
 from services.escalation.domain import AuditEntry, BusinessHours, Hours, PageWhen, RoutingRule
+from services.escalation.live_routes import refuse_sandbox_routes
 from services.escalation.notifiers.config import SECRET_ENV_PATTERN, SETTINGS, NotifierKind
 from services.escalation.repository import audit, notifiers, setup
 from services.escalation.workflow import load_setup
@@ -119,6 +120,7 @@ async def put_settings(
         if missing := [n for n in body.default_notifiers if n not in known]:
             raise HTTPException(422, f"default_notifiers: not configured: {', '.join(missing)}")
         await setup.update_clinic(session, clinic)
+        await refuse_sandbox_routes(esc.runtime, session, clinic_id)
         entry = AuditEntry("settings_saved", principal.subject, {"time_zone": body.time_zone})
         await audit.add(session, clinic_id, None, now, [entry])
         ctx = await load_setup(session, esc, clinic_id, now)
@@ -168,6 +170,7 @@ async def put_rules(
         if unknown := sorted({r.rotation_id for r in rules} - set(ctx.rotations)):
             raise HTTPException(422, f"rules: unknown rotation_id: {', '.join(unknown)}")
         await setup.replace_rules(session, clinic_id, rules)
+        await refuse_sandbox_routes(esc.runtime, session, clinic_id)
         entry = AuditEntry("routing_rules_saved", principal.subject, {"rules": len(rules)})
         await audit.add(session, clinic_id, None, now, [entry])
     return {"clinic_id": clinic_id, "rules": [_rule_view(r) for r in rules]}
