@@ -58,6 +58,7 @@ def build_spec(
             sessions=runtime.sessions,
             env=os.environ if env is None else env,
             timeout=esc.config.delivery_timeout_s,
+            policy=esc.config.outbound_policy(),
         )
         dispatcher = PageDispatcher(esc, factory)
         esc.wake_dispatcher = dispatcher.wake

@@ -106,7 +106,7 @@ async def test_production_refuses_to_start_then_refuses_a_sandbox_route(
             "pager",
             NotifierKind.pagerduty,
             {},
-            secret_env="REVISIT_NOTIFIER_CLINIC_PROD_ROUTES_PD",
+            secret_env="REVISIT_NOTIFIER_CLINIC_PROD_ROUTES__PD",
             secret_value=None,
         )
         await session.execute(

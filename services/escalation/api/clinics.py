@@ -17,12 +17,19 @@ from services.escalation import domain
 from services.escalation.api.deps import EscalationDep, unprocessable
 from services.escalation.domain import AuditEntry, BusinessHours, Hours, PageWhen, RoutingRule
 from services.escalation.live_routes import refuse_sandbox_routes
-from services.escalation.notifiers.config import SECRET_ENV_PATTERN, SETTINGS, NotifierKind
+from services.escalation.notifiers.config import (
+    SECRET_ENV_PATTERN,
+    SETTINGS,
+    NotifierKind,
+    check_destination,
+    secret_env_problem,
+)
 from services.escalation.repository import audit, notifiers, setup
 from services.escalation.workflow import load_setup
 from shared.auth import Admin, CurrentPrincipal, Operator, require_clinic
 from shared.events.common import Id, TimeZoneName
 from shared.events.escalations import CaseType, Severity
+from shared.outbound import OutboundRefused
 
 router = APIRouter(tags=["clinic set-up"])
 ClinicId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^\S+$")]
@@ -223,10 +230,18 @@ async def put_notifier(
         raise HTTPException(422, "give secret or secret_env, not both")
     if body.secret is not None and not 1 <= len(body.secret) <= SECRET_MAX:
         raise HTTPException(422, f"secret: 1 to {SECRET_MAX} characters")
+    if body.secret_env is not None and (problem := secret_env_problem(clinic_id, body.secret_env)):
+        raise HTTPException(422, problem)
     try:
-        settings = SETTINGS[body.kind].model_validate(body.settings).model_dump(mode="json")
+        parsed = SETTINGS[body.kind].model_validate(body.settings)
     except ValidationError as exc:
         raise unprocessable(exc, "settings.") from None
+    try:
+        await check_destination(esc.config.outbound_policy(), body.kind, parsed, body.secret)
+    except OutboundRefused as exc:
+        where = "secret" if body.kind == "slack" else "settings"
+        raise HTTPException(422, f"{where}: {exc}") from None
+    settings = parsed.model_dump(mode="json")
     now = esc.clock.now()
     async with esc.runtime.sessions() as session, session.begin():
         await load_setup(session, esc, clinic_id, now)
