@@ -91,9 +91,9 @@ async def reply_reading(
     runtime, _ = _parts(request)
     async with runtime.sessions() as session:
         row = await conversations.stored_reply(session, message_id)
-    if row is None or row["clinic_id"] is None:
+    # Another clinic's reply reads as missing: a 403 would say the id exists elsewhere.
+    if row is None or row["clinic_id"] is None or not principal.may_access(row["clinic_id"]):
         raise HTTPException(404, "no reply with this id")
-    require_clinic(principal, row["clinic_id"])
     return {k: row[k] for k in READING_FIELDS}
 
 
