@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import jwt
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -98,7 +98,12 @@ def jti_of(token: str) -> tuple[str, datetime | None]:
     return jti, datetime.fromtimestamp(exp, UTC) if isinstance(exp, int | float) else None
 
 
-router = APIRouter(prefix="/admin/tokens", tags=["admin"])
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing, malformed, expired or revoked credential"},
+    403: {"description": "not an admin of every clinic"},
+    422: {"description": "invalid request: names what is wrong"},
+}
+router = APIRouter(prefix="/admin/tokens", tags=["admin"], responses=_ANSWERS)
 
 
 class Revocation(BaseModel):
@@ -109,12 +114,6 @@ class Revocation(BaseModel):
     expires_at: AwareDatetime | None = None
     reason: str = Field(default="", max_length=200)
 
-    @model_validator(mode="after")
-    def _one(self) -> Revocation:
-        if (self.jti is None) == (self.token is None):
-            raise ValueError("give jti or token, not both")
-        return self
-
 
 def _all_clinics(principal: Any) -> None:
     if principal.clinics is not None:
@@ -124,6 +123,8 @@ def _all_clinics(principal: Any) -> None:
 @router.post("/revocations", status_code=201, summary="Revoke a staff token (by jti or token)")
 async def post_revocation(request: Request, body: Revocation, principal: Admin) -> dict[str, Any]:
     _all_clinics(principal)
+    if (body.jti is None) == (body.token is None):
+        raise HTTPException(422, "give jti or token, not both")
     jti, expires_at = body.jti, body.expires_at
     if body.token is not None:
         try:
