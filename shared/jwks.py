@@ -109,7 +109,14 @@ class JwksKeys:
             age = time.monotonic() - self._fetched_at
             unknown = kid is None or kid not in self._keys
             if age > self._ttl_s or (unknown and age > self._min_refetch_s):
-                await self._fetch()
+                try:
+                    await self._fetch()
+                except TokenRefused:
+                    # The provider is away: a key already known stays good until it answers
+                    # again (a rotation away from it is then seen at the next read).
+                    if unknown:
+                        raise
+                    self._fetched_at = time.monotonic() - max(self._ttl_s - self._min_refetch_s, 0)
         if kid is None:
             raise TokenRefused("the token names no signing key (kid)")
         if kid not in self._keys:

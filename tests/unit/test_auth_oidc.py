@@ -194,3 +194,16 @@ def test_production_settings_refuse_the_hs256_secret_and_need_an_identity_provid
         production(revisit_oidc_issuer="http://id.clinic.example", revisit_oidc_audience="ops")
     with pytest.raises(ValueError, match="at most 24"):
         production(revisit_token_max_hours="48", **oidc)
+
+
+async def test_known_keys_outlive_a_provider_outage_and_unknown_ones_do_not() -> None:
+    with running_issuer() as issuer:
+        issuer.add_key("k1")
+        auth = authenticator(issuer, revisit_oidc_jwks_ttl_s=0)  # re-read at every request
+        assert await who(auth, issuer.token("k1"))
+        keys = auth._keys  # type: ignore[attr-defined]
+        keys._jwks_url = "http://127.0.0.1:9/keys"  # the provider stops answering
+        assert await who(auth, issuer.token("k1"))
+        issuer.add_key("k2")
+        keys._min_refetch_s = 0
+        assert "could not be read" in await refused(auth, issuer.token("k2"))
