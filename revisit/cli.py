@@ -177,6 +177,8 @@ def _token(args: argparse.Namespace) -> int:
     from shared.auth import issue_staff_token
     from shared.config import AuthSettings
 
+    if os.environ.get("REVISIT_PROFILE", "dev") == "production":
+        raise UsageError("HS256 staff tokens are for the dev stack; production staff sign in")
     _required_env("REVISIT_JWT_SECRET", "tokens are signed with the services' secret")
     if args.ttl_hours <= 0:
         raise UsageError("--ttl-hours must be positive")
@@ -340,13 +342,18 @@ def build_parser() -> argparse.ArgumentParser:
     clock.set_defaults(handler=_clock)
 
     token = sub.add_parser("token", help="print a staff JWT ($REVISIT_JWT_SECRET)")
-    token.add_argument("--role", required=True, choices=("viewer", "operator", "admin"))
+    token.add_argument(
+        "--role", required=True, choices=("viewer", "operator", "admin", "ehr_writer")
+    )
     scope = token.add_mutually_exclusive_group(required=True)
     scope.add_argument("--clinic", action="append", metavar="ID", help="repeat for several")
     scope.add_argument("--all-clinics", action="store_true")
     token.add_argument("--subject", required=True, metavar="NAME", help="who the token is for")
     token.add_argument("--ttl-hours", type=float, default=8.0, metavar="N", help="default 8")
     token.set_defaults(handler=_token)
+    from revisit.tokens_cli import add_parser as add_token_revoke_parser
+
+    add_token_revoke_parser(sub, UsageError)
 
     add_backfill_command(sub)
     from revisit.dlq import add_parser as add_dlq_parser  # light: its work imports lazily

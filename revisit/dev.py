@@ -37,8 +37,10 @@ MLLP_PORT = 2575
 SIMULATOR_PORT = 8007  # the synthetic practice's FHIR scheduling API
 CONSOLE_PORT = 8008  # the staff console (services/console/settings.py has the same default)
 # Example requests for the printed curl lines; adjust if the services' routes move.
-INGEST_EXAMPLE = "-H 'Content-Type: application/json' -d @events.json {base}/events"
-STAFF_EXAMPLE = "'{base}/cases?clinic_id=" + DEMO_CLINIC + "'"
+TOKEN_HOW = (
+    "REVISIT_JWT_SECRET from jwt_secret there, then `revisit token --role operator "
+    f"--clinic {DEMO_CLINIC} --subject YOU --ttl-hours 8`"
+)
 
 
 def planned_ports(env: Mapping[str, str], simulator: bool = False) -> dict[str, tuple[int, str]]:
@@ -232,10 +234,9 @@ def ready_banner(
         f"  {'logs':<11} {creds_path.parent}/postgres.log, broker.log (embedded ones only)",
         f"  {'credentials':<11} {creds_path}  (mode 0600, dev only; `make clean-dev` resets)",
         "",
-        f"  API key for {DEMO_CLINIC} and an admin token (all clinics, 30 days), e.g.:",
-        f"  curl -H 'X-API-Key: {creds['api_key']}' " + INGEST_EXAMPLE.format(base=base["ingest"]),
-        f"  curl -H 'Authorization: Bearer {creds['admin_token']}' "
-        + STAFF_EXAMPLE.format(base=base["escalation"]),
+        # No credential is printed: a banner ends up in terminals' scrollback and in CI logs.
+        f"  staff       sign in at the console, or mint a short-lived token ({TOKEN_HOW})",
+        f"  EHR feed    the integration API key of {DEMO_CLINIC} is api_key in {creds_path.name}",
         "",
     ]
     return "\n".join(lines)

@@ -258,6 +258,9 @@ def start_stack(
         "REVISIT_MLLP_CLINIC_ID": env.get("REVISIT_MLLP_CLINIC_ID", DEMO_CLINIC),
         "REVISIT_PROFILE": "dev",
         "REVISIT_JWT_SECRET": creds["jwt_secret"],
+        # The dev tools' token (simulator, live view) lives as long as TOKEN_TTL; production
+        # refuses any maximum above 24 hours.
+        "REVISIT_TOKEN_MAX_HOURS": str(TOKEN_TTL.total_seconds() / 3600),
         "REVISIT_MESSENGER_FHIR_TOKEN": creds["scheduling_token"],
         "REVISIT_CONSOLE_SECRET": creds["console_secret"],
     }

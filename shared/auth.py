@@ -4,8 +4,16 @@ Two kinds of caller reach the ops APIs:
 
 - EHR integrations, with an API key ``rvk_<key_id>_<secret>`` scoped to exactly one clinic
   (only the ingest service stores keys, so it passes an :class:`ApiKeyLookup`);
-- staff, with an HS256 JWT naming a role (viewer < operator < admin) and a clinic scope
-  (a list of clinic ids, or ``"*"`` for every clinic, which only an admin may hold).
+- staff, with a JWT naming a role (viewer < operator < admin) and a clinic scope (a list of
+  clinic ids, or ``"*"`` for every clinic, which only an admin may hold): in production an
+  access token of the practice's identity provider (OpenID Connect, checked against its JWKS:
+  ``shared/jwks.py``), on the dev stack and in tests an HS256 token signed with
+  ``REVISIT_JWT_SECRET`` (refused in production).
+
+Either kind of token is refused when it lives longer than ``REVISIT_TOKEN_MAX_HOURS`` (exp - iat)
+or when its ``jti`` was revoked (``shared/revocation.py``). The ``ehr_writer`` role is outside
+the ladder: it may only write EHR facts through ingest, as an integration key does, and read
+nothing.
 
 Refusals say why (401: who are you? 403: not allowed) but never name the clinic a resource
 belongs to, so a probe cannot learn which clinic holds a patient.
@@ -21,200 +29,68 @@ Routes then take ``CurrentPrincipal``, ``Operator`` or ``Admin``, and call
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
-import secrets
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, Protocol, cast, get_args
+from datetime import timedelta
+from typing import Annotated, Protocol, cast
 
 import jwt
-from fastapi import Depends, HTTPException, Request, Security
+from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from shared.api_keys import (
+    _UNKNOWN_KEY_HASH,
+    hash_api_key_secret,
+    new_api_key,
+    parse_api_key,
+    verify_api_key_secret,
+)
 from shared.config import AuthSettings
-
-Role = Literal["viewer", "operator", "admin"]
-ROLES: tuple[Role, ...] = get_args(Role)
-_RANK: dict[str, int] = {role: rank for rank, role in enumerate(ROLES)}
-
-ALL_CLINICS = "*"
-API_KEY_HEADER = "X-API-Key"
-NOT_IN_SCOPE = "this credential is not scoped to the requested clinic"
-
-
-class AuthError(HTTPException):
-    """A refused request: 401 (credentials missing or invalid) or 403 (not permitted).
-
-    It is an ``HTTPException`` so that a route can call :func:`require_clinic` and FastAPI
-    answers with the right status without any extra exception handler to forget.
-    """
-
-    def __init__(self, status_code: int, detail: str) -> None:
-        # RFC 6750: a 401 names the scheme the client should use.
-        headers = {"WWW-Authenticate": "Bearer"} if status_code == 401 else None
-        super().__init__(status_code=status_code, detail=detail, headers=headers)
-        self.detail: str = detail
-
-
-@dataclass(frozen=True)
-class Principal:
-    kind: Literal["integration", "staff"]
-    subject: str
-    role: Role
-    clinics: frozenset[str] | None  # None = every clinic (admin tokens with "*" only)
-
-    def may_access(self, clinic_id: str) -> bool:
-        return self.clinics is None or clinic_id in self.clinics
-
-    def has_role(self, role: Role) -> bool:
-        return _RANK[self.role] >= _RANK[role]
-
-
-def require_clinic(principal: Principal, clinic_id: str) -> None:
-    """Refuse (403) unless ``principal`` may act on ``clinic_id``."""
-    if not principal.may_access(clinic_id):
-        raise AuthError(403, NOT_IN_SCOPE)
-
-
-# --- integration API keys --------------------------------------------------------------------
-#
-# The secret is 32 random bytes, so a plain SHA-256 of it cannot be brute-forced: slow password
-# hashes (bcrypt, argon2) exist to protect low-entropy human passwords, and here they would only
-# add tens of milliseconds to every ingest request. The "sha256:" prefix leaves room to change
-# the scheme later without guessing what a stored hash is.
-
-_KEY_PREFIX = "rvk"
-_KEY_ID_BYTES = 8  # 16 hex characters: hex has no "_", so the key splits unambiguously
-_SECRET_BYTES = 32
-_API_KEY_SHAPE = re.compile(r"rvk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
-_HASH_SCHEME = "sha256:"
-
-
-def hash_api_key_secret(secret: str) -> str:
-    return _HASH_SCHEME + hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-def new_api_key() -> tuple[str, str, str]:
-    """A fresh key as (plaintext to hand over once, key_id to store, hash to store)."""
-    key_id = secrets.token_hex(_KEY_ID_BYTES)
-    secret = secrets.token_urlsafe(_SECRET_BYTES)
-    return f"{_KEY_PREFIX}_{key_id}_{secret}", key_id, hash_api_key_secret(secret)
-
-
-def parse_api_key(plaintext: str) -> tuple[str, str]:
-    """Split a presented key into (key_id, secret); 401 if it is not shaped like one of ours."""
-    match = _API_KEY_SHAPE.fullmatch(plaintext.strip())
-    if match is None:
-        raise AuthError(401, "malformed API key")
-    return match.group(1), match.group(2)
-
-
-def verify_api_key_secret(secret: str, stored_hash: str) -> bool:
-    """Constant-time comparison, so response timing says nothing about the stored hash."""
-    presented = hash_api_key_secret(secret).encode("utf-8")
-    return hmac.compare_digest(presented, stored_hash.encode("utf-8"))
-
-
-# Compared against when a key_id is unknown, so unknown and wrong keys cost the same time.
-_UNKNOWN_KEY_HASH = hash_api_key_secret(secrets.token_urlsafe(_SECRET_BYTES))
-
-
-# --- staff tokens ----------------------------------------------------------------------------
-
-_ALGORITHM = "HS256"
-_REQUIRED_CLAIMS = ["sub", "role", "clinics", "iss", "aud", "iat", "exp", "jti"]
-# Tolerates small clock differences between the issuer and this host. Auth uses wall time on
-# purpose, never the controlled clock: fast-forwarding a simulation must not mint or expire
-# credentials.
-_LEEWAY = timedelta(seconds=30)
-
-
-def _clinic_scope(role: Role, clinics: object) -> frozenset[str] | None:
-    if clinics == ALL_CLINICS:
-        if role != "admin":
-            raise ValueError("only an admin may be scoped to all clinics")
-        return None
-    if not isinstance(clinics, list) or not all(
-        isinstance(c, str) and c and c != ALL_CLINICS for c in clinics
-    ):
-        raise ValueError('clinics must be a list of clinic ids or "*"')
-    return frozenset(clinics)
-
-
-def issue_staff_token(
-    secret: str,
-    *,
-    subject: str,
-    role: Role,
-    clinics: list[str] | Literal["*"],
-    ttl: timedelta,
-    issuer: str = "revisit",
-    audience: str = "revisit-ops",
-    now: datetime | None = None,
-) -> str:
-    if not secret:
-        raise ValueError("refusing to sign a staff token with an empty secret")
-    if role not in _RANK:
-        raise ValueError(f"unknown role {role!r}")
-    _clinic_scope(role, clinics)
-    issued_at = now or datetime.now(UTC)
-    claims: dict[str, Any] = {
-        "sub": subject,
-        "role": role,
-        "clinics": clinics,
-        "iss": issuer,
-        "aud": audience,
-        "iat": int(issued_at.timestamp()),
-        "exp": int((issued_at + ttl).timestamp()),
-        "jti": uuid.uuid4().hex,
-    }
-    return jwt.encode(claims, secret, algorithm=_ALGORITHM)
-
-
-# Most specific first: InvalidSignatureError is a DecodeError, and so on.
-_TOKEN_ERRORS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
-    (jwt.ExpiredSignatureError, "token expired"),
-    (jwt.InvalidSignatureError, "bad signature"),
-    (jwt.InvalidAudienceError, "wrong audience"),
-    (jwt.InvalidIssuerError, "wrong issuer"),
-    (jwt.ImmatureSignatureError, "token not yet valid"),
-    (jwt.InvalidAlgorithmError, "token algorithm not allowed"),
-    (jwt.DecodeError, "malformed token"),
+from shared.jwks import JwksKeys, TokenRefused, verify_access_token
+from shared.principal import (
+    ALL_CLINICS,
+    API_KEY_HEADER,
+    EHR_WRITER,
+    NOT_IN_SCOPE,
+    ROLES,
+    AuthError,
+    Principal,
+    Role,
+    require_clinic,
+)
+from shared.staff_tokens import (
+    _hs256_claims,
+    decode_staff_token,
+    issue_staff_token,
+    principal_from_claims,
 )
 
-
-def decode_staff_token(token: str, secret: str, *, issuer: str, audience: str) -> Principal:
-    """Verify a staff JWT and return who it speaks for; AuthError 401 saying what is wrong."""
-    if not secret:
-        # An empty HMAC key would let anyone forge tokens: refuse them all instead.
-        raise AuthError(401, "staff tokens are not accepted by this service")
-    try:
-        claims = jwt.decode(
-            token,
-            secret,
-            algorithms=[_ALGORITHM],
-            audience=audience,
-            issuer=issuer,
-            leeway=_LEEWAY,
-            options={"require": _REQUIRED_CLAIMS},
-        )
-    except jwt.MissingRequiredClaimError as exc:
-        raise AuthError(401, f"token has no {exc.claim} claim") from None
-    except jwt.PyJWTError as exc:
-        detail = next((d for kind, d in _TOKEN_ERRORS if isinstance(exc, kind)), "invalid token")
-        raise AuthError(401, detail) from None
-    role, subject = claims["role"], claims["sub"]
-    if role not in _RANK or not isinstance(subject, str) or not subject:
-        raise AuthError(401, "token has an unknown role or subject")
-    try:
-        scope = _clinic_scope(cast(Role, role), claims["clinics"])
-    except ValueError as exc:
-        raise AuthError(401, f"token refused: {exc}") from None
-    return Principal(kind="staff", subject=subject, role=cast(Role, role), clinics=scope)
+__all__ = [
+    "ALL_CLINICS",
+    "API_KEY_HEADER",
+    "EHR_WRITER",
+    "NOT_IN_SCOPE",
+    "ROLES",
+    "Admin",
+    "ApiKeyLookup",
+    "AuthError",
+    "Authenticator",
+    "CurrentPrincipal",
+    "EhrWriter",
+    "Operator",
+    "Principal",
+    "Role",
+    "build_authenticator",
+    "current_principal",
+    "decode_staff_token",
+    "hash_api_key_secret",
+    "issue_staff_token",
+    "new_api_key",
+    "parse_api_key",
+    "principal_from_claims",
+    "require_clinic",
+    "require_role",
+    "verify_api_key_secret",
+]
 
 
 # --- FastAPI glue ----------------------------------------------------------------------------
@@ -226,6 +102,9 @@ class ApiKeyLookup(Protocol):
     async def __call__(self, key_id: str, /) -> tuple[str, str, bool] | None: ...
 
 
+RevocationCheck = Callable[[str], Awaitable[bool]]
+
+
 class Authenticator:
     """Turns request headers into a :class:`Principal`; usable directly as a dependency."""
 
@@ -235,11 +114,22 @@ class Authenticator:
         api_key_lookup: ApiKeyLookup | None = None,
         *,
         integration_role: Role = "operator",
+        profile: str = "dev",
+        revoked: RevocationCheck | None = None,
     ) -> None:
         self._settings = settings
         self._lookup = api_key_lookup
         # Integrations write EHR data for their one clinic, which is operator-level work.
         self._integration_role: Role = integration_role
+        self._production = profile == "production"
+        self._revoked = revoked
+        self._keys: JwksKeys | None = None
+        if settings.revisit_oidc_issuer:
+            self._keys = JwksKeys(
+                settings.revisit_oidc_issuer,
+                jwks_url=settings.revisit_oidc_jwks_url,
+                ttl_s=settings.revisit_oidc_jwks_ttl_s,
+            )
 
     async def __call__(self, request: Request) -> Principal:
         return await self.authenticate(
@@ -256,14 +146,59 @@ class Authenticator:
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise AuthError(401, "unsupported authorization scheme; use Bearer")
-            settings = self._settings
-            return decode_staff_token(
-                token.strip(),
+            return await self._from_token(token.strip())
+        raise AuthError(401, f"missing credentials: send a bearer token or {API_KEY_HEADER}")
+
+    async def _from_token(self, token: str) -> Principal:
+        settings = self._settings
+        try:
+            alg = str(jwt.get_unverified_header(token).get("alg", ""))
+        except jwt.PyJWTError:
+            raise AuthError(401, "malformed token") from None
+        leeway = timedelta(seconds=settings.revisit_token_leeway_s)
+        if alg.upper().startswith("HS"):
+            if self._production:
+                raise AuthError(
+                    401, "HS256 staff tokens are refused in production: use the identity provider"
+                )
+            claims = _hs256_claims(
+                token,
                 settings.revisit_jwt_secret,
                 issuer=settings.revisit_jwt_issuer,
                 audience=settings.revisit_jwt_audience,
+                leeway=leeway,
             )
-        raise AuthError(401, f"missing credentials: send a bearer token or {API_KEY_HEADER}")
+            principal = principal_from_claims(claims)
+        else:
+            if self._keys is None:
+                raise AuthError(401, "token algorithm not allowed")
+            try:
+                claims = await verify_access_token(
+                    token,
+                    self._keys,
+                    audience=settings.revisit_oidc_audience,
+                    algorithms=settings.oidc_algorithms(),
+                    leeway_s=leeway.total_seconds(),
+                    required=["sub", "iss", "aud", "iat", "exp", "jti"],
+                )
+            except TokenRefused as exc:
+                raise AuthError(401, str(exc)) from None
+            principal = principal_from_claims(
+                claims,
+                role_claim=settings.revisit_oidc_role_claim,
+                clinics_claim=settings.revisit_oidc_clinics_claim,
+            )
+        lifetime = float(claims["exp"]) - float(claims["iat"])
+        if lifetime > settings.revisit_token_max_hours * 3600:
+            raise AuthError(
+                401, f"token lives longer than the maximum {settings.revisit_token_max_hours:g} h"
+            )
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti:
+            raise AuthError(401, "token has no jti claim")
+        if self._revoked is not None and await self._revoked(jti):
+            raise AuthError(401, "token revoked")
+        return principal
 
     async def _from_api_key(self, plaintext: str) -> Principal:
         if self._lookup is None:
@@ -289,8 +224,16 @@ def build_authenticator(
     api_key_lookup: ApiKeyLookup | None = None,
     *,
     integration_role: Role = "operator",
+    profile: str = "dev",
+    revoked: RevocationCheck | None = None,
 ) -> Authenticator:
-    return Authenticator(settings, api_key_lookup, integration_role=integration_role)
+    return Authenticator(
+        settings,
+        api_key_lookup,
+        integration_role=integration_role,
+        profile=profile,
+        revoked=revoked,
+    )
 
 
 # Declared only so that OpenAPI documents both schemes; the authenticator reads the headers
@@ -329,4 +272,17 @@ def require_role(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
 
 
 Operator = Annotated[Principal, Depends(require_role("operator"))]
+
+
+async def _ehr_writer(principal: CurrentPrincipal) -> Principal:
+    if not principal.writes_ehr_facts:
+        raise AuthError(
+            403, "EHR facts are written by an integration API key or an ehr_writer token"
+        )
+    return principal
+
+
+# Ingest's writes: an EHR integration's key, or a token given the ehr_writer role on purpose
+# (a backfill); never a staff operator's or admin's token, which could forge a patient's facts.
+EhrWriter = Annotated[Principal, Depends(_ehr_writer)]
 Admin = Annotated[Principal, Depends(require_role("admin"))]

@@ -29,8 +29,6 @@ DEFAULT_PORTS: dict[str, int] = {
     "metrics": 8006,
 }
 
-_PLACEHOLDERS = {"", "changeme", "change-me", "secret", "dev", "password", "please-change"}
-
 
 class DatabaseSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
@@ -66,9 +64,28 @@ class KafkaSettings(BaseSettings):
 class AuthSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
-    revisit_jwt_secret: str = Field(default="", description="HMAC secret for staff JWTs")
+    # HS256 staff tokens: the dev stack's and the tests' (refused in production).
+    revisit_jwt_secret: str = Field(default="", description="HMAC secret for dev staff JWTs")
     revisit_jwt_issuer: str = "revisit"
     revisit_jwt_audience: str = "revisit-ops"
+    # Staff tokens from the practice's identity provider (OpenID Connect), checked against its
+    # published keys. Empty issuer: none accepted.
+    revisit_oidc_issuer: str = Field(default="", max_length=300)
+    revisit_oidc_audience: str = Field(default="", max_length=300)
+    revisit_oidc_jwks_url: str = Field(default="", max_length=500, description="empty: discovery")
+    revisit_oidc_algorithms: str = "RS256,ES256"
+    revisit_oidc_role_claim: str = "revisit_role"
+    revisit_oidc_clinics_claim: str = "revisit_clinics"
+    revisit_oidc_jwks_ttl_s: float = Field(default=600.0, ge=0, le=86400)
+    # Clock skew tolerated between the issuer and this host on exp, nbf and iat.
+    revisit_token_leeway_s: int = Field(default=60, ge=0, le=300)
+    # A token whose exp - iat is longer than this is refused, whoever signed it.
+    revisit_token_max_hours: float = Field(default=12.0, gt=0, le=24 * 31)
+    # How stale the list of revoked tokens may be (seconds; 0 reads it on every request).
+    revisit_token_revocation_cache_s: float = Field(default=5.0, ge=0, le=300)
+
+    def oidc_algorithms(self) -> list[str]:
+        return [a.strip() for a in self.revisit_oidc_algorithms.split(",") if a.strip()]
 
 
 class TelemetrySettings(BaseSettings):
@@ -106,10 +123,7 @@ class RevisitSettings(BaseSettings):
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> RevisitSettings:
         if self.revisit_profile == "production":
-            if self.auth.revisit_jwt_secret.strip().lower() in _PLACEHOLDERS:
-                raise ValueError("REVISIT_JWT_SECRET must be set to a real secret in production")
-            if len(self.auth.revisit_jwt_secret) < 32:
-                raise ValueError("REVISIT_JWT_SECRET must be at least 32 characters")
+            _production_identity(self.auth)
         if not self.db.database_url:
             raise ValueError("DATABASE_URL is not set (revisit dev sets it for the embedded stack)")
         if not self.kafka.kafka_bootstrap_servers:
@@ -120,6 +134,21 @@ class RevisitSettings(BaseSettings):
 
     def port_for(self, service: str) -> int:
         return self.revisit_port or DEFAULT_PORTS[service]
+
+
+def _production_identity(auth: AuthSettings) -> None:
+    """Production takes staff tokens from the identity provider only, never HS256 ones."""
+    if auth.revisit_jwt_secret:
+        raise ValueError(
+            "REVISIT_JWT_SECRET (HS256 staff tokens) is for the dev stack only: in production "
+            "staff tokens come from the identity provider (REVISIT_OIDC_ISSUER); unset it"
+        )
+    if not (auth.revisit_oidc_issuer and auth.revisit_oidc_audience):
+        raise ValueError("production needs REVISIT_OIDC_ISSUER and REVISIT_OIDC_AUDIENCE")
+    if not auth.revisit_oidc_issuer.startswith("https://"):
+        raise ValueError("REVISIT_OIDC_ISSUER must be an https:// URL in production")
+    if auth.revisit_token_max_hours > 24:
+        raise ValueError("REVISIT_TOKEN_MAX_HOURS may be at most 24 in production")
 
 
 def load_settings() -> RevisitSettings:

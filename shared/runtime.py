@@ -31,6 +31,8 @@ from shared.inbox import Inbox
 from shared.kafka import make_broker, make_producer
 from shared.loops import Loops
 from shared.outbox import Outbox, OutboxRelay
+from shared.revocation import RevokedTokens
+from shared.revocation import router as revocation_router
 from shared.timer_poller import TimerPoller
 from shared.timers import TimerAction, Timers
 
@@ -84,10 +86,12 @@ def build_app(spec: ServiceSpec, settings: RevisitSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with run_service(spec, settings) as runtime:
             app.state.runtime = runtime
-            if spec.api_key_lookup is not None:
-                app.state.authenticator = build_authenticator(
-                    settings.auth, spec.api_key_lookup(runtime)
-                )
+            lookup = spec.api_key_lookup(runtime) if spec.api_key_lookup is not None else None
+            revoked = RevokedTokens(runtime.engine, settings.auth.revisit_token_revocation_cache_s)
+            app.state.revoked_tokens = revoked
+            app.state.authenticator = build_authenticator(
+                settings.auth, lookup, profile=settings.revisit_profile, revoked=revoked
+            )
             yield
 
     app = FastAPI(
@@ -97,9 +101,10 @@ def build_app(spec: ServiceSpec, settings: RevisitSettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = spec.name
-    app.state.authenticator = build_authenticator(settings.auth)
+    app.state.authenticator = build_authenticator(settings.auth, profile=settings.revisit_profile)
     app.include_router(health_router(spec))
     app.include_router(admin_router)
+    app.include_router(revocation_router)
     for router in spec.routers:
         app.include_router(router)
     instrument_fastapi(app)

@@ -70,7 +70,8 @@ def create_app(
         timeout=settings.api_timeout_s, follow_redirects=False, trust_env=False
     )
     auth = settings.auth
-    if tokens is None and auth.revisit_jwt_secret:
+    # Only the dev sign-in signs tokens; an OIDC sign-in forwards the person's access token.
+    if tokens is None and auth.revisit_jwt_secret and settings.dev_sign_in:
         tokens = SharedSecretTokens(
             auth.revisit_jwt_secret, auth.revisit_jwt_issuer, auth.revisit_jwt_audience
         )

@@ -2,7 +2,8 @@
 staff-token secret and log level), read in the composition root only.
 
 The console has no database and no broker: it calls the other services' APIs. In production it
-refuses the dev sign-in, needs an OIDC issuer and client, an HTTPS public URL and a real secret.
+refuses the dev sign-in and the dev token secret, needs an OIDC issuer and client, an HTTPS public
+URL and a real sealing secret.
 """
 
 from __future__ import annotations
@@ -75,8 +76,11 @@ class ConsoleSettings(BaseSettings):
             )
         if urlparse(self.public_url).scheme != "https":
             raise ValueError("REVISIT_CONSOLE_PUBLIC_URL must be an https:// URL in production")
-        if len(self.auth.revisit_jwt_secret) < 32:
-            raise ValueError("REVISIT_JWT_SECRET must be at least 32 characters")
+        if self.auth.revisit_jwt_secret:
+            raise ValueError(
+                "REVISIT_JWT_SECRET is for the dev stack only: in production the console forwards "
+                "each person's access token from the identity provider; unset it"
+            )
         return self
 
     @property

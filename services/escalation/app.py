@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.escalation import handlers
 from services.escalation.api import ROUTERS
 from services.escalation.dispatch import PageDispatcher
+from services.escalation.live_routes import check_every_clinic
 from services.escalation.notifiers import NotifierFactory
 from services.escalation.repository import SCHEMA
 from services.escalation.settings import EscalationSettings
@@ -49,6 +50,7 @@ def build_spec(
         return {ACK_TIMER: fire, PAGE_TIMER: fire}
 
     async def on_start(runtime: Runtime) -> None:
+        await check_every_clinic(runtime)  # production: no urgent page may end in a table
         esc = escalation(runtime)
         http = httpx.AsyncClient(follow_redirects=False)
         factory = NotifierFactory(
@@ -56,6 +58,7 @@ def build_spec(
             sessions=runtime.sessions,
             env=os.environ if env is None else env,
             timeout=esc.config.delivery_timeout_s,
+            policy=esc.config.outbound_policy(),
         )
         dispatcher = PageDispatcher(esc, factory)
         esc.wake_dispatcher = dispatcher.wake

@@ -116,7 +116,7 @@ class PageDispatcher:
                 found = await notifiers.load(session, row.clinic_id, [row.notifier_id])
             if not found:
                 return DeliveryResult.give_up("notifier no longer configured")
-            notifier = self.factory.build(found[0])
+            notifier = await self.factory.build(found[0], row.clinic_id)
             return await notifier.deliver(notice)
         except NotifierMisconfigured as exc:
             return DeliveryResult.retry(str(exc))  # fixed configuration applies to the next try

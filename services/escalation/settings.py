@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.escalation.domain.sla import MAX_ATTEMPTS, AckPolicy
 from shared.events.escalations import Severity
+from shared.outbound import OutboundPolicy
 
 
 class EscalationSettings(BaseSettings):
@@ -28,8 +29,25 @@ class EscalationSettings(BaseSettings):
     dispatch_interval_ms: int = Field(default=250, ge=10, le=60000)
     dispatch_concurrency: int = Field(default=16, ge=1, le=256)
 
+    # Where clinics' notifiers may connect (shared/outbound.py): private, loopback and
+    # link-local addresses only inside these networks (CIDRs, comma-separated); when hosts are
+    # listed, only those hosts (".example.org" takes its subdomains).
+    outbound_allow_networks: str = Field(default="", max_length=2000)
+    outbound_allow_hosts: str = Field(default="", max_length=2000)
+
     # Links in pages point here (e.g. https://revisit.example.org/escalation); empty: no link.
     public_url: str = Field(default="", max_length=300)
+
+    @model_validator(mode="after")
+    def _outbound_parses(self) -> EscalationSettings:
+        try:
+            self.outbound_policy()
+        except ValueError as exc:
+            raise ValueError(f"REVISIT_ESCALATION_OUTBOUND_ALLOW_NETWORKS: {exc}") from None
+        return self
+
+    def outbound_policy(self) -> OutboundPolicy:
+        return OutboundPolicy.parse(self.outbound_allow_networks, self.outbound_allow_hosts)
 
     def ack_policy(self) -> AckPolicy:
         return AckPolicy(

@@ -134,9 +134,9 @@ async def create_template(
 async def _existing(request: Request, principal: Principal, template_id: int) -> dict[str, Any]:
     async with _runtime(request).sessions() as session:
         row = await template_store.get(session, template_id)
-    if row is None:
+    # Another clinic's template reads as missing: a 403 would say the id exists elsewhere.
+    if row is None or (row["clinic_id"] is not None and not principal.may_access(row["clinic_id"])):
         raise HTTPException(404, "no such template")
-    _may_read(principal, row["clinic_id"])
     return row
 
 

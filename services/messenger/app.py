@@ -16,6 +16,7 @@ from services.messenger import (
     api_held,
     api_inbox,
     api_previews,
+    api_sandbox,
     api_templates,
     handlers,
     held,
@@ -113,7 +114,8 @@ def build_context(runtime: Runtime, settings: MessengerSettings) -> MessengerCon
 
 
 def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpec:
-    """The messenger's spec; settings are read from the environment at start-up if not given."""
+    """The messenger's spec; settings are read from the environment at start-up if not given
+    (then the sandbox routes are left out: only a spec built with its settings mounts them)."""
 
     def context(runtime: Runtime) -> MessengerContext:
         if CONTEXT not in runtime.extras:
@@ -181,6 +183,7 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
         timer_handlers=timer_handlers,
         routers=(
             api.router,
+            *([api_sandbox.router] if sandbox_configured(messenger_settings) else []),
             api_templates.router,
             api_previews.router,
             api_held.router,
@@ -196,10 +199,17 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
     )
 
 
+def sandbox_configured(settings: MessengerSettings | None) -> bool:
+    """The sandbox's act-as-the-patient routes exist only while it is the configured provider."""
+    # Every channel: with real SMS and a sandbox e-mail, a sandbox reply could still record a
+    # patient's consent words as theirs.
+    return settings is not None and settings.sms_provider == settings.email_provider == "sandbox"
+
+
 SPEC = make_spec()
 
 
 def create_app(
     settings: RevisitSettings, messenger_settings: MessengerSettings | None = None
 ) -> FastAPI:
-    return build_app(make_spec(messenger_settings), settings)
+    return build_app(make_spec(messenger_settings or MessengerSettings()), settings)

@@ -1,7 +1,7 @@
 """A small OpenID Connect provider for tests: a real HTTP server on 127.0.0.1 with discovery,
 JWKS, an authorization endpoint that signs the configured person in at once, and a token
 endpoint that checks the code, the redirect URI, the client and the PKCE verifier (S256) before
-it issues an RS256-signed ID token.
+it issues an RS256-signed ID token and an RS256-signed access token for the services' audience.
 
 ``misbehave`` makes the next ID tokens wrong in one way, to test that the console refuses them.
 """
@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 CLIENT_ID = "revisit-console"
 CLIENT_SECRET = "provider-test-client-secret"
+API_AUDIENCE = "revisit-ops"  # the services' audience (REVISIT_OIDC_AUDIENCE)
 
 
 def _key() -> tuple[Any, dict[str, Any]]:
@@ -47,6 +48,22 @@ class Provider:
         self.kid = "key-1"
         self.jwks = {"keys": [{**public, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
         self.stranger, _ = _key()  # a key the provider never publishes
+
+    def access_token(self) -> str:
+        """What the services are called with: a JWT for their audience, with the person's
+        Revisit role and clinics and a jti (as an identity provider's access token for an API)."""
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "sub": "staff-42",
+            "aud": API_AUDIENCE,
+            "iat": now,
+            "exp": now + 300,
+            "jti": secrets.token_hex(16),
+            "azp": CLIENT_ID,
+            **{k: v for k, v in self.claims.items() if k.startswith("revisit_")},
+        }
+        return jwt.encode(claims, self.private, algorithm="RS256", headers={"kid": self.kid})
 
     def id_token(self, nonce: str) -> str:
         now = int(time.time())
@@ -142,7 +159,7 @@ def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
             self._json(
                 200,
                 {
-                    "access_token": secrets.token_urlsafe(16),
+                    "access_token": provider.access_token(),
                     "token_type": "Bearer",
                     "id_token": provider.id_token(asked["nonce"]),
                     "expires_in": 300,

@@ -9,12 +9,24 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlparse
 
 import httpx
+import jwt
 import pytest
+from fastapi import FastAPI
+from starlette.requests import Request
 
 from services.console.app import create_app
+from services.console.repository.sessions import SESSION_COOKIE
+from shared.auth import CurrentPrincipal, build_authenticator, require_clinic
+from shared.config import AuthSettings
 from tests.console.conftest import BASE, settings
 from tests.console.fakes import FakeTokens, fake_apis
-from tests.console.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
+from tests.console.oidc_provider import (
+    API_AUDIENCE,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    Provider,
+    running_provider,
+)
 from tests.console.world import A, build_world
 
 
@@ -135,3 +147,70 @@ async def test_the_dev_sign_in_is_off_when_the_provider_is_configured(sign_in: S
     assert "Sign in with your organisation" in page.text and "Dev stack" not in page.text
     refused = await sign_in.console.post("/sign-in", data={"subject": "x"})
     assert refused.status_code == 404
+
+
+async def test_the_console_forwards_the_person_own_access_token_which_the_services_accept(
+    provider: Provider,
+) -> None:
+    """No shared secret anywhere: the console signs nothing, and what it forwards passes the
+    services' own validation (the same shared/auth code every service runs, here in its
+    production profile, which refuses HS256 tokens)."""
+    provider.misbehave = ""
+    provider.claims = {"revisit_role": "operator", "revisit_clinics": [A]}
+    app = create_app(
+        settings(
+            dev_sign_in=False,
+            oidc_issuer=provider.issuer,
+            oidc_client_id=CLIENT_ID,
+            oidc_client_secret=CLIENT_SECRET,
+        ),
+        apis=fake_apis(build_world()),
+    )
+    assert app.state.console.tokens is None  # the console holds no signing secret
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            done = await SignIn(client, provider).run("/escalations")
+            assert done.status_code == 303, done.text
+            page = await client.get("/escalations")
+            assert page.status_code == 200 and "staff-42 · operator" in page.text
+            cookie = client.cookies.get(SESSION_COOKIE)
+    request = Request(
+        {"type": "http", "headers": [(b"cookie", f"{SESSION_COOKIE}={cookie}".encode())]}
+    )
+    session = app.state.console.sessions.load(request)
+    assert session is not None
+    forwarded = session.token
+    assert jwt.get_unverified_header(forwarded)["alg"] == "RS256"
+
+    service = FastAPI()
+    service.state.authenticator = build_authenticator(
+        AuthSettings(revisit_oidc_issuer=provider.issuer, revisit_oidc_audience=API_AUDIENCE),
+        profile="production",
+    )
+
+    @service.get("/clinics/{clinic_id}/cases")
+    async def cases(clinic_id: str, principal: CurrentPrincipal) -> dict[str, object]:
+        require_clinic(principal, clinic_id)
+        return {"subject": principal.subject, "role": principal.role}
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=service), base_url="http://escalation"
+    ) as services:
+        bearer = {"Authorization": f"Bearer {forwarded}"}
+        mine = await services.get(f"/clinics/{A}/cases", headers=bearer)
+        assert mine.status_code == 200 and mine.json() == {
+            "subject": "staff-42",
+            "role": "operator",
+        }
+        assert (await services.get("/clinics/elsewhere/cases", headers=bearer)).status_code == 403
+        # an HS256 token with the same claims is what production refuses
+        forged = jwt.encode(
+            {**jwt.decode(forwarded, options={"verify_signature": False})},
+            "a-dev-secret-that-is-long-enough-0123456789",
+            algorithm="HS256",
+        )
+        refused = await services.get(
+            f"/clinics/{A}/cases", headers={"Authorization": f"Bearer {forged}"}
+        )
+        assert refused.status_code == 401 and "refused in production" in refused.json()["detail"]

@@ -322,8 +322,11 @@ def test_production_refuses_the_dev_sign_in_weak_secrets_and_plain_http() -> Non
     from services.console.settings import ConsoleSettings
     from shared.config import AuthSettings
 
-    auth = AuthSettings(revisit_jwt_secret="j" * 40)
+    auth = AuthSettings()
     ConsoleSettings(**good, auth=auth)  # type: ignore[arg-type]
+    # the dev token's secret is refused: the console forwards each person's access token
+    with pytest.raises(ValueError, match="REVISIT_JWT_SECRET is for the dev stack only"):
+        ConsoleSettings(**good, auth=AuthSettings(revisit_jwt_secret="j" * 40))  # type: ignore[arg-type]
     for change, words in (
         ({"dev_sign_in": True}, "DEV_SIGN_IN"),
         ({"secret": "short"}, "SECRET"),

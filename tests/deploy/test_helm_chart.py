@@ -132,6 +132,9 @@ def default_values() -> dict[str, Any]:
     return load_yaml(CHART / "values.yaml")
 
 
+IDENTITY = {"config": {"oidc": {"issuer": "https://login.clinic.example/realms/staff"}}}
+
+
 def production_values() -> dict[str, Any]:
     return coalesce(default_values(), load_yaml(PRODUCTION))
 
@@ -247,7 +250,9 @@ def chart_copy_with_values(tmp: Path, values: dict[str, Any]) -> Path:
 
 @pytest.fixture(scope="module")
 def default_render(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return run_helm(CHART, tmp_path_factory.mktemp("helm-default"))
+    """The defaults plus the one thing production cannot default: who signs staff in."""
+    tmp = tmp_path_factory.mktemp("helm-default")
+    return run_helm(chart_copy_with_values(tmp, coalesce(default_values(), IDENTITY)), tmp)
 
 
 @pytest.fixture(scope="module")
@@ -367,10 +372,13 @@ def test_every_setting_a_service_reads_is_set_in_its_pod(default_render: dict[st
         assert env["REVISIT_PORT"]["value"] == str(DEFAULT_PORTS[name])
         assert env["REVISIT_PROFILE"]["value"] == "production"
         assert env["KAFKA_ENABLE_IDEMPOTENCE"]["value"] == "true"
-        for secret in ("DATABASE_URL", "REVISIT_JWT_SECRET", "REVISIT_METRICS_TOKEN"):
+        for secret in ("DATABASE_URL", "REVISIT_METRICS_TOKEN"):
             ref = env[secret]["valueFrom"]["secretKeyRef"]
             assert (ref["name"], ref["key"]) == ("revisit", secret), name
             assert "value" not in env[secret]
+        # staff tokens come from the identity provider: no HS256 secret in production
+        assert env["REVISIT_JWT_SECRET"]["value"] == "", name
+        assert env["REVISIT_OIDC_ISSUER"]["value"].startswith("https://"), name
 
 
 def test_rendered_environment_builds_valid_settings(
@@ -736,8 +744,8 @@ def test_the_console_is_a_hardened_deployment_configured_for_production(
     assert container["args"] == ["service", "console"]
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     env = plain_env(container)
-    for secret in ("REVISIT_JWT_SECRET", "REVISIT_CONSOLE_SECRET"):
-        assert env[secret] is None, secret  # from the Secret, never a value
+    assert env["REVISIT_CONSOLE_SECRET"] is None  # from the Secret, never a value
+    assert "REVISIT_JWT_SECRET" not in env  # it forwards access tokens; it signs none
     unread = set(env) - set(env_vars(ConsoleSettings))
     assert not unread, f"the console is given {sorted(unread)}, which it never reads"
     with monkeypatch.context() as m:

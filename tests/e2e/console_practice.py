@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from shared.auth import issue_staff_token
 from tests.e2e.browser import axe_violations
 from tests.e2e.conftest import DevStack
 
@@ -54,8 +56,15 @@ class Practice:
 def post_events(stack: DevStack, clinic: str, *events: dict[str, Any]) -> None:
     if clinic == A:
         headers, params = {"X-API-Key": stack.api_key}, {}
-    else:  # another clinic's EHR: an admin token names the clinic
-        headers, params = {"Authorization": f"Bearer {stack.admin_token}"}, {"clinic_id": clinic}
+    else:  # another clinic's EHR: a token given the ehr_writer role for it names the clinic
+        writer = issue_staff_token(
+            stack.jwt_secret,
+            subject="ehr-feed",
+            role="ehr_writer",
+            clinics=[clinic],
+            ttl=timedelta(minutes=10),
+        )
+        headers, params = {"Authorization": f"Bearer {writer}"}, {"clinic_id": clinic}
     response = httpx.post(
         f"{stack.urls['ingest']}/events",
         json={"events": list(events)},

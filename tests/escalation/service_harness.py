@@ -127,7 +127,11 @@ async def running_service(
         revisit_clock="controlled",
         revisit_poll_interval_ms=50,
     )
-    config = EscalationSettings(dispatch_interval_ms=50, public_url="http://127.0.0.1:8005")
+    config = EscalationSettings(
+        dispatch_interval_ms=50,
+        public_url="http://127.0.0.1:8005",
+        outbound_allow_networks="127.0.0.1/32",  # the tests' recording servers
+    )
     spec = build_spec(config)
     if not consume:
         spec = dataclasses.replace(spec, subscriptions=lambda _rt: ())

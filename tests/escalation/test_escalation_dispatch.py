@@ -28,6 +28,7 @@ from services.escalation.dispatch import PageDispatcher
 from services.escalation.domain import Member, Rotation
 from services.escalation.domain import defaults as seed
 from services.escalation.notifiers import NotifierFactory, NotifierKind
+from services.escalation.notifiers.config import secret_env_prefix
 from services.escalation.repository import SCHEMA, cases, notifiers, setup
 from services.escalation.settings import EscalationSettings
 from services.escalation.workflow import Escalation
@@ -36,6 +37,7 @@ from shared.config import AuthSettings, DatabaseSettings, KafkaSettings, Revisit
 from shared.db import make_sessions
 from shared.events.escalations import Outcome
 from shared.inbox import Inbox
+from shared.outbound import OutboundPolicy
 from shared.outbox import Outbox
 from shared.runtime import Runtime
 from shared.timers import Timer, Timers
@@ -44,7 +46,16 @@ from tests.escalation.helpers import eventually, forget_clinics, raised_event, r
 
 T0 = datetime(2026, 3, 4, 3, 0, tzinfo=UTC)  # 22:00 in New York: red flags go to the dermatologist
 PREFIX = f"clinic-disp-{uuid.uuid4().hex[:6]}"
-KEY_ENV = "REVISIT_NOTIFIER_PD_TEST"
+LOCAL = OutboundPolicy.parse("127.0.0.1/32")  # the recording servers of these tests
+
+
+def key_env(clinic: str) -> str:
+    """The clinic's own variable for its PagerDuty routing key."""
+    prefix = secret_env_prefix(clinic)
+    assert prefix is not None
+    return f"{prefix}PD"
+
+
 ROUTING_KEY = "synthetic-routing-key-0001"
 CONFIG = EscalationSettings(
     delivery_backoff_s=0.05,
@@ -96,9 +107,11 @@ async def harness(escalation_dsn: str) -> AsyncIterator[Harness]:
         Timers(SCHEMA),
     )
     esc = Escalation(runtime, CONFIG)
-    env = {KEY_ENV: ROUTING_KEY}
+    env: dict[str, str] = {}
     async with httpx.AsyncClient() as http:
-        factory = NotifierFactory(http=http, sessions=runtime.sessions, env=env, timeout=0.3)
+        factory = NotifierFactory(
+            http=http, sessions=runtime.sessions, env=env, timeout=0.3, policy=LOCAL
+        )
         yield Harness(engine, esc, PageDispatcher(esc, factory), env)
     await forget_clinics(engine, PREFIX)
     await engine.dispose()
@@ -107,6 +120,7 @@ async def harness(escalation_dsn: str) -> AsyncIterator[Harness]:
 async def clinic_paging_through(h: Harness, kind: NotifierKind, url: str) -> str:
     """A fresh clinic whose on-call dermatologists (dr-a, dr-b) are paged through ``url``."""
     clinic = f"{PREFIX}-{uuid.uuid4().hex[:6]}"
+    h.env[key_env(clinic)] = ROUTING_KEY
     async with h.esc.runtime.sessions() as session, session.begin():
         await setup.ensure_clinic(session, clinic, "America/New_York")
         if kind is NotifierKind.pagerduty:
@@ -116,7 +130,7 @@ async def clinic_paging_through(h: Harness, kind: NotifierKind, url: str) -> str
                 "pager",
                 kind,
                 {"events_url": url},
-                secret_env=KEY_ENV,
+                secret_env=key_env(clinic),
                 secret_value=None,
             )
         else:
@@ -223,16 +237,18 @@ async def test_a_missing_secret_is_retried_and_fixing_it_applies_to_the_next_try
     clinic = await clinic_paging_through(
         harness, NotifierKind.pagerduty, f"{server.url}/v2/enqueue"
     )
-    harness.env.pop(KEY_ENV)
+    harness.env.pop(key_env(clinic))
     try:
         esc_id = await raise_red_flag(harness, clinic)
         await harness.dispatcher.dispatch_once()
         await harness.dispatcher.drain()
         [page] = await rows(harness.engine, PAGE, e=esc_id, a="trigger", state="pending")
-        assert page["last_error"] == f"pagerduty notifier has no environment variable {KEY_ENV} set"
+        assert page["last_error"] == (
+            f"pagerduty notifier has no environment variable {key_env(clinic)} set"
+        )
         assert ROUTING_KEY not in page["last_error"]
     finally:
-        harness.env[KEY_ENV] = ROUTING_KEY
+        harness.env[key_env(clinic)] = ROUTING_KEY
     await harness.run_until(PAGE, e=esc_id, a="trigger", state="delivered")
     assert len(server.received) == 1
 
@@ -285,7 +301,11 @@ async def test_a_slow_provider_does_not_hold_up_another_cases_page(
     # A patient provider: the slow delivery hangs on the held reply instead of timing out.
     async with httpx.AsyncClient() as http:
         factory = NotifierFactory(
-            http=http, sessions=harness.esc.runtime.sessions, env=harness.env, timeout=10
+            http=http,
+            sessions=harness.esc.runtime.sessions,
+            env=harness.env,
+            timeout=10,
+            policy=LOCAL,
         )
         dispatcher = PageDispatcher(harness.esc, factory)
         stop = asyncio.Event()
@@ -347,6 +367,7 @@ async def test_no_log_line_carries_a_webhook_url_or_a_routing_key(
     caplog.set_level(logging.DEBUG)
     secret_path = "/services/T0SYNTH/B0SYNTH/hooksecret42"
     clinic = f"{PREFIX}-{uuid.uuid4().hex[:6]}"
+    harness.env[key_env(clinic)] = ROUTING_KEY
     async with harness.esc.runtime.sessions() as session, session.begin():
         await setup.ensure_clinic(session, clinic, "America/New_York")
         await notifiers.upsert(
@@ -364,7 +385,7 @@ async def test_no_log_line_carries_a_webhook_url_or_a_routing_key(
             "pd",
             NotifierKind.pagerduty,
             {"events_url": f"{server.url}/v2/enqueue"},
-            secret_env=KEY_ENV,
+            secret_env=key_env(clinic),
             secret_value=None,
         )
         await setup.update_clinic(

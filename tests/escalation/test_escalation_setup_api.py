@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from services.escalation.notifiers.config import secret_env_prefix
 from tests.escalation.service_harness import T0, Service, running_service
 
 
@@ -131,3 +132,63 @@ async def test_routing_rules_can_be_previewed_and_replaced(service: Service) -> 
         f"/clinics/{service.clinic}/routing-rules", json=bad, headers=admin
     )
     assert r.status_code == 422
+
+
+async def test_a_notifier_secret_is_read_only_from_the_clinic_own_namespace(
+    service: Service,
+) -> None:
+    admin = service.auth("admin-1", "admin")
+    url = f"/clinics/{service.clinic}/notifiers/pd-ns"
+    mine = secret_env_prefix(service.clinic)
+    theirs = secret_env_prefix(service.other)
+    assert mine and theirs and mine != theirs
+    for name in ("REVISIT_JWT_SECRET", "REVISIT_NOTIFIER_PD", f"{mine}", f"{theirs}PD"):
+        r = await service.client.put(
+            url, headers=admin, json={"kind": "pagerduty", "secret_env": name}
+        )
+        assert r.status_code == 422, name
+    assert mine in r.text and theirs not in r.text  # says which names are the clinic's
+    r = await service.client.put(
+        url, headers=admin, json={"kind": "pagerduty", "secret_env": f"{mine}PD"}
+    )
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://169.254.169.254/latest/meta-data",  # a cloud's metadata endpoint
+        "http://10.0.0.7:5432/x",  # the services' own network
+        "http://[::1]:8001/admin",  # loopback, IPv6
+        "http://[::ffff:192.168.0.1]/x",  # private, IPv4-mapped
+        "http://user:pw@hooks.example.org/x",  # credentials before the host
+    ],
+)
+async def test_a_notifier_cannot_point_at_private_loopback_or_link_local_addresses(
+    service: Service, target: str
+) -> None:
+    admin = service.auth("admin-1", "admin")
+    base = f"/clinics/{service.clinic}/notifiers"
+    webhook = {"kind": "webhook", "settings": {"url": target}, "secret": "s" * 20}
+    r = await service.client.put(f"{base}/wh-ssrf", headers=admin, json=webhook)
+    assert r.status_code == 422 and r.json()["detail"].startswith("settings: "), r.text
+    slack = {"kind": "slack", "secret": target}
+    r = await service.client.put(f"{base}/slack-ssrf", headers=admin, json=slack)
+    assert r.status_code == 422 and "/meta-data" not in r.text and "pw@" not in r.text
+    mail = {"kind": "email", "settings": {"host": "10.0.0.9", "from_address": "p@clinic.example"}}
+    r = await service.client.put(f"{base}/mail-ssrf", headers=admin, json=mail)
+    assert r.status_code == 422
+
+
+async def test_the_allowed_network_is_what_the_service_was_configured_with(
+    service: Service,
+) -> None:
+    # this harness allows 127.0.0.1/32 (its recording servers), and nothing else private
+    admin = service.auth("admin-1", "admin")
+    base = f"/clinics/{service.clinic}/notifiers"
+    ok = {"kind": "webhook", "settings": {"url": "http://127.0.0.1:9/hook"}, "secret": "s" * 20}
+    assert (await service.client.put(f"{base}/wh-local", headers=admin, json=ok)).status_code == 200
+    near = {**ok, "settings": {"url": "http://127.0.0.2:9/hook"}}
+    assert (
+        await service.client.put(f"{base}/wh-near", headers=admin, json=near)
+    ).status_code == 422

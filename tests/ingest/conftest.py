@@ -74,8 +74,17 @@ class Ingest:
         return clinic, issued.api_key
 
     def admin(self, clinics: list[str] | str = "*") -> dict[str, str]:
+        return self.bearer("admin", clinics)
+
+    def bearer(
+        self, role: str, clinics: list[str] | str, subject: str = "staff-1"
+    ) -> dict[str, str]:
         token = issue_staff_token(
-            JWT_SECRET, subject="admin-1", role="admin", clinics=clinics, ttl=timedelta(hours=1)
+            JWT_SECRET,
+            subject=subject,
+            role=role,  # type: ignore[arg-type]
+            clinics=clinics,  # type: ignore[arg-type]
+            ttl=timedelta(hours=1),
         )
         return {"Authorization": f"Bearer {token}"}
 

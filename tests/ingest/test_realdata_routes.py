@@ -28,7 +28,6 @@ async def test_every_sample_reaches_the_topic_as_expected_over_http(
     ingest: Ingest, realdata_dir: Path
 ) -> None:
     run = f"c-rd-{uuid.uuid4().hex[:8]}"
-    admin = ingest.admin("*")
     expected: dict[str, tuple[str, Expect]] = {}
     for folder in ("fhir", "synthea", "hl7v2"):
         for name, expect in FOLDERS[folder].items():
@@ -37,7 +36,10 @@ async def test_every_sample_reaches_the_topic_as_expected_over_http(
             route = "/hl7v2" if folder == "hl7v2" else "/fhir/r4"
             body = (realdata_dir / folder / name).read_bytes()
             answer = await ingest.client.post(
-                route, content=body, headers=admin, params={"clinic_id": clinic}
+                route,
+                content=body,
+                headers=ingest.bearer("ehr_writer", [clinic], "backfill-1"),
+                params={"clinic_id": clinic},
             )
             if expect.refused is not None:
                 assert answer.status_code == 422, (name, answer.text)

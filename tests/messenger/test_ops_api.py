@@ -202,3 +202,31 @@ async def test_the_sandbox_feed_gives_a_clinics_messages_in_order_from_a_cursor(
         headers=messenger.token("viewer", ["elsewhere"]),
     )
     assert other.status_code == 403
+
+
+async def test_another_clinic_template_reads_as_missing_and_ids_are_not_a_sequence(
+    messenger: Messenger,
+) -> None:
+    clinic, elsewhere = new_clinic(), new_clinic()
+    ids = []
+    for _ in range(3):
+        created = await _create(messenger, clinic, DRAFT)
+        assert created.status_code == 201, created.text
+        ids.append(created.json()["template_id"])
+    # random, not the next numbers of a sequence a clinic could count on
+    assert sorted(ids) != list(range(min(ids), min(ids) + 3))
+    assert all(1 <= i < 2**53 for i in ids)
+    stranger = messenger.token("admin", [elsewhere])
+    nowhere = max(ids) + 1 if max(ids) + 1 not in ids else max(ids) + 2
+    missing = await messenger.client.get(f"/templates/{nowhere}", headers=stranger)
+    assert missing.status_code == 404
+    for method, path in [
+        ("GET", f"/templates/{ids[0]}"),
+        ("PATCH", f"/templates/{ids[0]}"),
+        ("POST", f"/templates/{ids[0]}/approve"),
+        ("POST", f"/templates/{ids[0]}/retire"),
+        ("DELETE", f"/templates/{ids[0]}"),
+    ]:
+        body = {"body": DRAFT["body"]} if method == "PATCH" else None
+        answer = await messenger.client.request(method, path, headers=stranger, json=body)
+        assert (answer.status_code, answer.json()) == (404, missing.json()), (method, path)

@@ -1,6 +1,8 @@
 """Signing in with the practice's identity provider: OpenID Connect, authorization code flow
 with PKCE (S256), state and nonce, the code exchanged at the token endpoint, and the ID token
 checked against the issuer's published keys (JWKS): signature, issuer, audience, expiry, nonce.
+The person's access token from the same exchange is what the console forwards to the services,
+which check it themselves (``shared/jwks.py``): the console holds no signing secret for them.
 
 Only asymmetric algorithms are accepted (an HS256 ID token would be signed with the client
 secret, which a public client does not have). Errors say what failed, never a token or claim.
@@ -14,7 +16,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
@@ -56,6 +58,15 @@ class Transaction:
         return cls(
             str(doc["state"]), str(doc["nonce"]), str(doc["verifier"]), str(doc["next_path"])
         )
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """Who the provider signed in (the ID token's claims) and the access token the console
+    forwards to the services for them (the services validate it against the same JWKS)."""
+
+    claims: dict[str, Any]
+    access_token: str = field(repr=False)
 
 
 def pkce_challenge(verifier: str) -> str:
@@ -151,8 +162,9 @@ class OidcClient:
         sep = "&" if "?" in found.authorization_endpoint else "?"
         return f"{found.authorization_endpoint}{sep}{query}", tx
 
-    async def finish(self, params: Mapping[str, str], tx: Transaction) -> dict[str, Any]:
-        """The validated ID token's claims, from the provider's redirect back to us."""
+    async def finish(self, params: Mapping[str, str], tx: Transaction) -> SignedIn:
+        """The validated ID token's claims and the person's access token, from the provider's
+        redirect back to us."""
         if not hmac.compare_digest(params.get("state", ""), tx.state):
             raise OidcError("this sign-in does not match the one started here; start again")
         if params.get("error"):
@@ -173,7 +185,11 @@ class OidcClient:
         id_token = tokens.get("id_token")
         if not isinstance(id_token, str):
             raise OidcError("the identity provider sent no ID token")
-        return await self.validate(id_token, tx.nonce)
+        access_token = tokens.get("access_token")
+        if not isinstance(access_token, str) or not access_token:
+            # The services are called with the person's own access token, never one of ours.
+            raise OidcError("the identity provider sent no access token")
+        return SignedIn(await self.validate(id_token, tx.nonce), access_token)
 
     async def _key(self, kid: str | None) -> Any:
         stale = bool(self._keys) and time.monotonic() - self._keys_at > KEYS_TTL_S

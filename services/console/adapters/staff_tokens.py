@@ -1,12 +1,9 @@
-"""The credential the console forwards to the services for the signed-in person.
+"""The credential the console forwards for a dev sign-in.
 
-Today the services accept one kind of staff credential, the HS256 token signed with the
-platform's secret (``shared/auth.py``), so the console mints one per sign-in, for the role and
-clinics the sign-in established (a dev sign-in, or the claims of a validated OIDC identity).
-That means the console holds the platform's signing secret: whoever controls the console could
-mint any token. Once the services validate the identity provider's own tokens (issuer, JWKS),
-a ``StaffTokens`` that forwards the person's access token replaces this one and the console
-drops the secret.
+On the dev stack the console signs an HS256 staff token (``shared/auth.py``) for the staff id,
+role and clinics typed on its sign-in page. With OpenID Connect it signs nothing: it forwards the
+person's own access token from the identity provider (``adapters/oidc.py``), which each service
+validates against the provider's keys. Production refuses the dev sign-in and the HS256 secret.
 """
 
 from __future__ import annotations

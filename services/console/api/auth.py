@@ -3,7 +3,8 @@
 - Dev stack (``REVISIT_CONSOLE_DEV_SIGN_IN``; refused in production): a form that names a staff
   id, a role and clinics, and gets a dev token for them.
 - Production: OpenID Connect with the practice's identity provider (``adapters/oidc.py``); the
-  role and clinics come from the ID token's claims.
+  console shows what the ID token's role and clinics allow, and forwards the person's own access
+  token, which each service validates against the provider's keys and scopes by its claims.
 
 Either way the session cookie then holds the credential the console forwards to the services.
 """
@@ -55,13 +56,19 @@ async def sign_in_page(
     return _sign_in_page(request, console, safe_next(next))
 
 
-def _start_session(console: Console, staff: Staff, next_path: str) -> Response:
-    if console.tokens is None:
-        raise HTTPException(503, "the console cannot issue staff credentials (no JWT secret)")
-    ttl = timedelta(hours=console.settings.session_hours)
+def _start_session(
+    console: Console, staff: Staff, next_path: str, access_token: str | None = None
+) -> Response:
+    """A session forwarding ``access_token`` (the identity provider's, for this person), or on
+    the dev stack a dev token the console signs."""
+    if access_token is None:
+        if console.tokens is None:
+            raise HTTPException(503, "the console cannot issue dev credentials (no JWT secret)")
+        ttl = timedelta(hours=console.settings.session_hours)
+        access_token = console.tokens.for_staff(staff, ttl)
     response = RedirectResponse(safe_next(next_path), status_code=303)
     console.sessions.unstash(response)
-    console.sessions.start(response, staff, console.tokens.for_staff(staff, ttl))
+    console.sessions.start(response, staff, access_token)
     return response
 
 
@@ -112,12 +119,14 @@ async def oidc_callback(request: Request, console: ConsoleDep) -> Response:
         return _sign_in_page(request, console, "/", "That sign-in expired: start again.", 400)
     tx = Transaction.from_dict(stashed)
     try:
-        claims = await console.oidc.finish(dict(request.query_params), tx)
+        signed_in = await console.oidc.finish(dict(request.query_params), tx)
         settings = console.settings
-        staff = staff_from_claims(claims, settings.oidc_role_claim, settings.oidc_clinics_claim)
+        staff = staff_from_claims(
+            signed_in.claims, settings.oidc_role_claim, settings.oidc_clinics_claim
+        )
     except (OidcError, ValueError) as exc:
         return _sign_in_page(request, console, tx.next_path, f"Not signed in: {exc}.", 401)
-    return _start_session(console, staff, tx.next_path)
+    return _start_session(console, staff, tx.next_path, signed_in.access_token)
 
 
 @router.post("/sign-out")

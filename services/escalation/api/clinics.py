@@ -16,12 +16,20 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from services.escalation import domain
 from services.escalation.api.deps import EscalationDep, unprocessable
 from services.escalation.domain import AuditEntry, BusinessHours, Hours, PageWhen, RoutingRule
-from services.escalation.notifiers.config import SECRET_ENV_PATTERN, SETTINGS, NotifierKind
+from services.escalation.live_routes import refuse_sandbox_routes
+from services.escalation.notifiers.config import (
+    SECRET_ENV_PATTERN,
+    SETTINGS,
+    NotifierKind,
+    check_destination,
+    secret_env_problem,
+)
 from services.escalation.repository import audit, notifiers, setup
 from services.escalation.workflow import load_setup
 from shared.auth import Admin, CurrentPrincipal, Operator, require_clinic
 from shared.events.common import Id, TimeZoneName
 from shared.events.escalations import CaseType, Severity
+from shared.outbound import OutboundRefused
 
 router = APIRouter(tags=["clinic set-up"])
 ClinicId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^\S+$")]
@@ -119,6 +127,7 @@ async def put_settings(
         if missing := [n for n in body.default_notifiers if n not in known]:
             raise HTTPException(422, f"default_notifiers: not configured: {', '.join(missing)}")
         await setup.update_clinic(session, clinic)
+        await refuse_sandbox_routes(esc.runtime, session, clinic_id)
         entry = AuditEntry("settings_saved", principal.subject, {"time_zone": body.time_zone})
         await audit.add(session, clinic_id, None, now, [entry])
         ctx = await load_setup(session, esc, clinic_id, now)
@@ -168,6 +177,7 @@ async def put_rules(
         if unknown := sorted({r.rotation_id for r in rules} - set(ctx.rotations)):
             raise HTTPException(422, f"rules: unknown rotation_id: {', '.join(unknown)}")
         await setup.replace_rules(session, clinic_id, rules)
+        await refuse_sandbox_routes(esc.runtime, session, clinic_id)
         entry = AuditEntry("routing_rules_saved", principal.subject, {"rules": len(rules)})
         await audit.add(session, clinic_id, None, now, [entry])
     return {"clinic_id": clinic_id, "rules": [_rule_view(r) for r in rules]}
@@ -220,10 +230,18 @@ async def put_notifier(
         raise HTTPException(422, "give secret or secret_env, not both")
     if body.secret is not None and not 1 <= len(body.secret) <= SECRET_MAX:
         raise HTTPException(422, f"secret: 1 to {SECRET_MAX} characters")
+    if body.secret_env is not None and (problem := secret_env_problem(clinic_id, body.secret_env)):
+        raise HTTPException(422, problem)
     try:
-        settings = SETTINGS[body.kind].model_validate(body.settings).model_dump(mode="json")
+        parsed = SETTINGS[body.kind].model_validate(body.settings)
     except ValidationError as exc:
         raise unprocessable(exc, "settings.") from None
+    try:
+        await check_destination(esc.config.outbound_policy(), body.kind, parsed, body.secret)
+    except OutboundRefused as exc:
+        where = "secret" if body.kind == "slack" else "settings"
+        raise HTTPException(422, f"{where}: {exc}") from None
+    settings = parsed.model_dump(mode="json")
     now = esc.clock.now()
     async with esc.runtime.sessions() as session, session.begin():
         await load_setup(session, esc, clinic_id, now)

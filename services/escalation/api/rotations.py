@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from services.escalation.api.deps import EscalationDep
 from services.escalation.domain import AuditEntry, Member, Override, Rotation, escalation_chain
 from services.escalation.domain.rotations import next_handoffs, on_call
+from services.escalation.live_routes import refuse_sandbox_routes
 from services.escalation.repository import audit, notifiers, setup
 from services.escalation.workflow import Escalation
 from shared.auth import Admin, CurrentPrincipal, Operator, Principal, require_clinic
@@ -177,6 +178,7 @@ async def put_rotation(
         if missing := [n for n in body.notifier_ids if n not in known]:
             raise HTTPException(422, f"notifier_ids: not configured: {', '.join(missing)}")
         await setup.upsert_rotation(session, clinic_id, rotation)
+        await refuse_sandbox_routes(esc.runtime, session, clinic_id)
         detail = {"rotation_id": rotation_id, "members": len(rotation.members)}
         await audit.add(
             session, clinic_id, None, now, [AuditEntry("rotation_saved", principal.subject, detail)]

@@ -3,15 +3,24 @@
 A notifier configuration has plain settings (an endpoint URL, an SMTP host) and at most one
 secret: the PagerDuty routing key, the Slack webhook URL, the webhook signing secret or the SMTP
 password. The secret is given either as the NAME of an environment variable of the escalation
-service (``secret_env``, which must start with ``REVISIT_NOTIFIER_`` so that a configuration can
-never make Revisit send another of its own secrets somewhere) or as a value stored in the
-database (``secret``). A stored value is write-only: the API answers ``secret_set: true`` and
-never returns it, and it is never logged. Prefer ``secret_env`` in production.
+service (``secret_env``) or as a value stored in the database with the clinic's configuration
+(``secret``). A stored value is write-only: the API answers ``secret_set: true`` and never
+returns it, and it is never logged.
+
+A ``secret_env`` must lie in the clinic's own namespace, ``REVISIT_NOTIFIER_<CLINIC>__<NAME>``
+(``secret_env_prefix``): never another of Revisit's secrets, never another clinic's. The
+namespace is the clinic id upper-cased with ``-`` as ``_``, defined only for ids of lower-case
+letters, digits and single hyphens, which makes it one clinic's alone (no two such ids share it,
+and none is a prefix of another's since ids have no ``__``); other clinics store their secret.
+
+Every URL and host a notifier connects to passes the outbound allow-list
+(``shared/outbound.py``) when it is saved and again before each delivery.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -28,8 +37,30 @@ from services.escalation.notifiers.pagerduty import EVENTS_URL, PagerDutyNotifie
 from services.escalation.notifiers.sandbox import SandboxNotifier
 from services.escalation.notifiers.slack import SlackNotifier
 from services.escalation.notifiers.webhook import WebhookNotifier
+from shared.outbound import OutboundPolicy, OutboundRefused
 
-SECRET_ENV_PATTERN = r"^REVISIT_NOTIFIER_[A-Z0-9_]{1,64}$"  # noqa: S105 - a name pattern
+SECRET_ENV_PATTERN = r"^REVISIT_NOTIFIER_[A-Z0-9_]{1,160}$"  # noqa: S105 - a name pattern
+_NAMESPACED_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_SECRET_NAME = re.compile(r"^[A-Z0-9][A-Z0-9_]{0,63}$")
+
+
+def secret_env_prefix(clinic_id: str) -> str | None:
+    """The clinic's own namespace of notifier secret variables (None: store the secret)."""
+    if not _NAMESPACED_ID.fullmatch(clinic_id):
+        return None
+    return f"REVISIT_NOTIFIER_{clinic_id.upper().replace('-', '_')}__"
+
+
+def secret_env_problem(clinic_id: str, name: str) -> str | None:
+    """Why ``name`` is not one of the clinic's secret variables, or None when it is."""
+    prefix = secret_env_prefix(clinic_id)
+    if prefix is None:
+        return "secret_env: this clinic id has no variable namespace; give secret instead"
+    if not (name.startswith(prefix) and _SECRET_NAME.fullmatch(name[len(prefix) :])):
+        return f"secret_env: must be {prefix}<NAME> (the clinic's own namespace)"
+    return None
+
+
 HTTP_URL = r"^https?://\S+$"
 
 
@@ -88,6 +119,20 @@ ACTIONS: Mapping[str, frozenset[Action]] = {
 }
 
 
+async def check_destination(
+    policy: OutboundPolicy, kind: NotifierKind, settings: _Settings, secret: str | None
+) -> None:
+    """OutboundRefused unless everything this notifier would connect to is allowed."""
+    if isinstance(settings, PagerDutySettings):
+        await policy.check_url(settings.events_url)
+    elif isinstance(settings, WebhookSettings):
+        await policy.check_url(settings.url)
+    elif isinstance(settings, EmailSettings):
+        await policy.check_host(settings.host, settings.port)
+    elif kind is NotifierKind.slack and secret:
+        await policy.check_url(secret)  # the webhook URL is Slack's secret
+
+
 class NotifierMisconfigured(Exception):
     """The configuration cannot make a notifier (the message names no secret and no URL)."""
 
@@ -119,6 +164,7 @@ class NotifierFactory:
         sessions: async_sessionmaker[AsyncSession],
         env: Mapping[str, str],
         timeout: float,
+        policy: OutboundPolicy,
     ) -> None:
         # httpx logs every request's full URL at INFO, and a Slack webhook URL is a credential.
         logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
@@ -126,14 +172,22 @@ class NotifierFactory:
         self._sessions = sessions
         self._env = env
         self._timeout = timeout
+        self._policy = policy
 
-    def build(self, config: NotifierConfig) -> Notifier:
+    async def build(self, config: NotifierConfig, clinic_id: str) -> Notifier:
+        """The clinic's notifier, after its secret's namespace and its destination are checked."""
         kind = config.kind
         settings = SETTINGS[kind].model_validate(dict(config.settings))
+        if config.secret_env and (problem := secret_env_problem(clinic_id, config.secret_env)):
+            raise NotifierMisconfigured(problem)
         secret = config.secret(self._env)
         if kind in NEEDS_SECRET and not secret:
             where = f"environment variable {config.secret_env}" if config.secret_env else "secret"
             raise NotifierMisconfigured(f"{kind} notifier has no {where} set")
+        try:
+            await check_destination(self._policy, kind, settings, secret)
+        except OutboundRefused as exc:
+            raise NotifierMisconfigured(f"{kind} notifier: {exc}") from None
         if isinstance(settings, PagerDutySettings):
             assert secret is not None
             return PagerDutyNotifier(

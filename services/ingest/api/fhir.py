@@ -28,7 +28,7 @@ from services.ingest.api.common import (
     submit,
 )
 from services.ingest.domain import Refused
-from shared.auth import Operator
+from shared.auth import EhrWriter
 
 router = APIRouter(prefix="/fhir/r4", tags=["FHIR R4"])
 _SCHEMA = {
@@ -74,7 +74,7 @@ _ID = Annotated[str, Path(pattern=r"^[A-Za-z0-9\-.]{1,64}$")]
 )
 async def post_fhir(
     request: Request,
-    principal: Operator,
+    principal: EhrWriter,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     clinic_id: str | None = None,
 ) -> Any:
@@ -93,7 +93,7 @@ async def post_fhir(
 )
 async def put_fhir(
     request: Request,
-    principal: Operator,
+    principal: EhrWriter,
     kind: _KIND,
     resource_id: _ID,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,

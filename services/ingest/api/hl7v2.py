@@ -29,7 +29,7 @@ from services.ingest.api.common import (
 from services.ingest.domain import Problem, Refused
 from services.ingest.handlers import Outcome
 from services.ingest.hl7v2.ack import build_ack
-from shared.auth import Operator
+from shared.auth import EhrWriter
 
 router = APIRouter(tags=["HL7 v2"])
 ER7 = "x-application/hl7-v2+er7"
@@ -68,7 +68,7 @@ _BODY = {
 )
 async def post_hl7v2(
     request: Request,
-    principal: Operator,
+    principal: EhrWriter,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     clinic_id: str | None = None,
 ) -> Any:

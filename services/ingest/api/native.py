@@ -21,7 +21,7 @@ from services.ingest.api.common import (
     submit,
 )
 from services.ingest.domain import Refused
-from shared.auth import Operator
+from shared.auth import EhrWriter
 
 router = APIRouter(tags=["native JSON"])
 _BODY = {
@@ -70,7 +70,7 @@ _BODY = {
 )
 async def post_events(
     request: Request,
-    principal: Operator,
+    principal: EhrWriter,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     clinic_id: str | None = None,
 ) -> Any:

@@ -139,11 +139,33 @@ app.kubernetes.io/component: {{ .name }}
 {{ include "revisit.secretEnv" (dict "root" .root "name" "REVISIT_METRICS_TOKEN" "key" $v.secrets.metricsTokenKey "optional" true) }}
 {{ include "revisit.databaseEnv" .root }}
 {{ include "revisit.kafkaEnv" .root }}
-{{ include "revisit.secretEnv" (dict "root" .root "name" "REVISIT_JWT_SECRET" "key" $v.secrets.jwtSecretKey) }}
+# Staff tokens: the identity provider's, checked against its keys (no HS256 secret here).
+- name: REVISIT_JWT_SECRET
+  value: ""
 - name: REVISIT_JWT_ISSUER
   value: {{ $v.config.jwtIssuer | quote }}
 - name: REVISIT_JWT_AUDIENCE
   value: {{ $v.config.jwtAudience | quote }}
+- name: REVISIT_OIDC_ISSUER
+  value: {{ $v.config.oidc.issuer | default $v.console.oidc.issuer | quote }}
+- name: REVISIT_OIDC_AUDIENCE
+  value: {{ $v.config.oidc.audience | quote }}
+- name: REVISIT_OIDC_JWKS_URL
+  value: {{ $v.config.oidc.jwksUrl | quote }}
+- name: REVISIT_OIDC_ALGORITHMS
+  value: {{ $v.config.oidc.algorithms | quote }}
+- name: REVISIT_OIDC_ROLE_CLAIM
+  value: {{ $v.config.oidc.roleClaim | quote }}
+- name: REVISIT_OIDC_CLINICS_CLAIM
+  value: {{ $v.config.oidc.clinicsClaim | quote }}
+- name: REVISIT_OIDC_JWKS_TTL_S
+  value: "600"
+- name: REVISIT_TOKEN_LEEWAY_S
+  value: "60"
+- name: REVISIT_TOKEN_MAX_HOURS
+  value: {{ $v.config.tokenMaxHours | quote }}
+- name: REVISIT_TOKEN_REVOCATION_CACHE_S
+  value: "5"
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ $v.telemetry.otlpEndpoint | quote }}
 - name: OTEL_SERVICE_NAMESPACE
