@@ -136,7 +136,7 @@ def _clock(args: argparse.Namespace) -> int:
     from shared.clock import advance_clock, current_time, set_clock
 
     async def run() -> str:
-        engine = create_async_engine(_clock_database_url(args.data_dir))
+        engine = create_async_engine(_clock_database_url(args.data_dir), hide_parameters=True)
         try:
             if args.action == "advance":
                 delta = timedelta(days=args.days, hours=args.hours, minutes=args.minutes)
