@@ -178,8 +178,8 @@ def entries_for(
         if name not in ("patient_key", "clinic_id")
     )
     clinic = params.get("clinic_id") or query.get("clinic_id")
-    if not clinic and clinics is not None and len(clinics) == 1:
-        clinic = next(iter(clinics))
+    # The clinic whose data was touched: named, else the patient's, else the caller's only one.
+    fallback = next(iter(clinics)) if clinics is not None and len(clinics) == 1 else None
     client = scope.get("client")
     method = str(scope.get("method", ""))
     base = {
@@ -196,7 +196,7 @@ def entries_for(
         "status": status,
     }
     return [
-        {**base, "patient_key": patient, "clinic_id": clinic or _clinic_of(patient)}
+        {**base, "patient_key": patient, "clinic_id": clinic or _clinic_of(patient) or fallback}
         for patient in patients or [None]  # type: ignore[list-item]
     ]
 

@@ -31,6 +31,7 @@ from shared.clock import Clock, ControlledClock, SystemClock
 from shared.config import RevisitSettings
 from shared.consumer import ConsumerRunner, Subscription, attach
 from shared.db import make_engine, make_sessions, plain_dsn
+from shared.erasure_api import router as erasure_router
 from shared.inbox import Inbox
 from shared.kafka import make_broker, make_producer
 from shared.loops import Loops
@@ -108,6 +109,7 @@ def build_app(spec: ServiceSpec, settings: RevisitSettings) -> FastAPI:
     app.include_router(health_router(spec))
     app.include_router(admin_router)
     app.include_router(audit_router)
+    app.include_router(erasure_router)
     for router in spec.routers:
         app.include_router(router)
     app.add_middleware(AuditMiddleware, service=spec.name)
@@ -166,7 +168,7 @@ async def run_service(spec: ServiceSpec, settings: RevisitSettings) -> AsyncIter
     runtime.loops.add("audit", audit.run)
     sweeps = retention.standard(spec.name, spec.schema, engine, settings.retention)
     runtime.extras["retention"] = sweeps
-    runtime.loops.add("retention", sweeps.run)
+    runtime.loops.add("pruning", sweeps.run)
     handlers = spec.timer_handlers(runtime)
     if handlers:
         runtime.loops.add("timers", timer_poller(runtime, handlers).run)
