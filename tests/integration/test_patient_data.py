@@ -148,9 +148,7 @@ async def _where_found(world: World, value: str) -> list[str]:
     async with world.engine.connect() as conn:
         for schema, table, column, kind in await _text_columns(world):
             as_text = (
-                f"encode({column}, 'escape')"
-                if kind == "bytea"
-                else f"CAST({column} AS text)"
+                f"encode({column}, 'escape')" if kind == "bytea" else f"CAST({column} AS text)"
             )
             sql = f'SELECT count(*) FROM {schema}."{table}" WHERE {as_text} LIKE :v'
             if (await conn.execute(text(sql), {"v": f"%{value}%"})).scalar():
