@@ -57,6 +57,8 @@ class Verdict:
     rows: int
     first_bad_id: int | None = None
     problem: str = ""
+    # The chain's last hash: kept elsewhere, it shows later whether the whole log was rewritten.
+    head: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +66,7 @@ class Verdict:
             "rows": self.rows,
             "first_bad_id": self.first_bad_id,
             "problem": self.problem,
+            "head": self.head,
         }
 
 
@@ -92,9 +95,10 @@ async def verify(engine: AsyncEngine, *, chunk: int = 5000) -> Verdict:
                 expected_prev, after = bytes(row.hash), row.id
             if len(rows) < chunk:
                 break
+    last = bytes(head.last_hash).hex()
     if expected_prev != bytes(head.last_hash):
-        return Verdict(False, seen, head.last_id, "rows at the end of the log are missing")
-    return Verdict(True, seen)
+        return Verdict(False, seen, head.last_id, "rows at the end of the log are missing", last)
+    return Verdict(True, seen, head=last)
 
 
 async def _hashed(conn: AsyncConnection, after: int, limit: int) -> list[Any]:

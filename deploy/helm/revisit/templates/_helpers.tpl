@@ -140,6 +140,7 @@ app.kubernetes.io/component: {{ .name }}
 {{ include "revisit.databaseEnv" .root }}
 {{ include "revisit.kafkaEnv" .root }}
 {{ include "revisit.secretEnv" (dict "root" .root "name" "REVISIT_JWT_SECRET" "key" $v.secrets.jwtSecretKey) }}
+{{ include "revisit.secretEnv" (dict "root" .root "name" "REVISIT_PSEUDONYM_KEY" "key" $v.secrets.pseudonymKeyKey) }}
 - name: REVISIT_JWT_ISSUER
   value: {{ $v.config.jwtIssuer | quote }}
 - name: REVISIT_JWT_AUDIENCE
