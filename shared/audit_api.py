@@ -14,7 +14,12 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from shared import audit_log
 from shared.auth import Admin, require_clinic
 
-router = APIRouter(prefix="/admin/audit", tags=["admin"])
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing, malformed, expired or revoked credential"},
+    403: {"description": "not an admin of that clinic (or, to verify, of every clinic)"},
+    422: {"description": "invalid request: names what is wrong"},
+}
+router = APIRouter(prefix="/admin/audit", tags=["admin"], responses=_ANSWERS)
 
 
 @router.get("", summary="Who read or changed a clinic's patient data, oldest first")

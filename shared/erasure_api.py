@@ -15,7 +15,12 @@ from shared.audit import note_patients
 from shared.auth import Admin, require_clinic
 from shared.erasure import erase_patient
 
-router = APIRouter(prefix="/admin/patients", tags=["admin"])
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing, malformed, expired or revoked credential"},
+    403: {"description": "not an admin of that clinic"},
+    422: {"description": "invalid request: names what is wrong"},
+}
+router = APIRouter(prefix="/admin/patients", tags=["admin"], responses=_ANSWERS)
 
 
 class ErasureRequest(BaseModel):

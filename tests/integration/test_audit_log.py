@@ -7,7 +7,9 @@ log every other test shares.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from revisit import cli
 from revisit.migrate import _upgrade, migration_locations
 from shared import audit_log
 from shared.audit import AuditWriter
@@ -199,3 +202,19 @@ async def test_a_clinic_query_finds_rows_by_patient_subject_and_time(owner: Asyn
     )
     assert later == []
     assert len(await audit_log.find(owner, audit_log.AuditQuery("clinic-a", since=before))) == 2
+
+
+async def test_the_cli_queries_a_clinic_and_verify_exits_1_on_a_tampered_log(
+    owner: AsyncEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await write(owner, entry(1, patient="clinic-a:p-7"), entry(2, patient="clinic-b:p-7"))
+    monkeypatch.setenv("DATABASE_URL", owner.url.render_as_string(hide_password=False))
+    query = ["audit", "query", "--clinic", "clinic-a"]
+    assert await asyncio.to_thread(cli.main, query) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["clinic_id"], r["patient_key"]) for r in printed] == [("clinic-a", "clinic-a:p-7")]
+    assert await asyncio.to_thread(cli.main, ["audit", "verify"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    await _tamper(owner, "UPDATE audit.events SET status = 204")
+    assert await asyncio.to_thread(cli.main, ["audit", "verify"]) == 1
+    assert "changed" in json.loads(capsys.readouterr().out)["problem"]

@@ -11,12 +11,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import getpass
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from revisit import cli
 from shared import audit_log
 from shared.phi import pseudonym
 from tests.integration.patient_world import (
@@ -196,3 +200,18 @@ async def test_erasure_leaves_nothing_identifying_but_keeps_counts_and_the_audit
         {"subject": "privacy-officer", "route": "/admin/patients/erase", "status": 200}
     ]
     assert (await audit_log.verify(world.engine)).ok
+
+
+async def test_the_cli_erases_too_and_the_audit_log_says_who(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", world.dsn)
+    argv = ["patient", "erase", world.patient.clinic, "never-seen-9"]
+    assert await asyncio.to_thread(cli.main, argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == {"patient_key": f"{world.patient.clinic}:never-seen-9", "rows": {}}
+    recorded = await world.rows(
+        "SELECT subject, action FROM audit.events WHERE patient_key = :k",
+        k=f"{world.patient.clinic}:never-seen-9",
+    )
+    assert recorded == [{"subject": f"cli:{getpass.getuser()}", "action": "erase"}]

@@ -129,6 +129,14 @@ app.kubernetes.io/component: {{ .name }}
   value: {{ $v.config.pollIntervalMs | quote }}
 - name: REVISIT_TIMER_MAX_ATTEMPTS
   value: {{ $v.config.timerMaxAttempts | quote }}
+- name: REVISIT_AUDIT_RETENTION_DAYS
+  value: {{ $v.config.auditRetentionDays | quote }}
+- name: REVISIT_INBOX_RETENTION_DAYS
+  value: {{ $v.config.inboxRetentionDays | quote }}
+- name: REVISIT_MESSAGE_BODY_RETENTION_DAYS
+  value: {{ $v.config.messageBodyRetentionDays | quote }}
+- name: REVISIT_RETENTION_SWEEP_SECONDS
+  value: {{ $v.config.retentionSweepSeconds | quote }}
 - name: REVISIT_DEFAULT_TIME_ZONE
   value: {{ $v.config.defaultTimeZone | quote }}
 {{- if and (eq .name "escalation") $v.console.enabled }}
