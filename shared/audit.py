@@ -89,6 +89,7 @@ class AuditWriter:
         self.max_pending = max_pending
         self._pending: deque[dict[str, Any]] = deque()
         self._wake = asyncio.Event()
+        self._flushing = asyncio.Lock()
         self._backoff = Backoff(base=0.5, cap=10.0)
 
     def record(self, entry: dict[str, Any]) -> None:
@@ -107,18 +108,23 @@ class AuditWriter:
     async def flush(self) -> int:
         """Write everything pending now (in batches); the number of rows written."""
         written = 0
-        while self._pending:
-            batch = [self._pending[i] for i in range(min(self.batch_size, len(self._pending)))]
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    text("SELECT audit.append(CAST(:entries AS jsonb))"),
-                    {"entries": json.dumps(batch, default=str)},
-                )
-            for _ in batch:
-                self._pending.popleft()
-            written += len(batch)
-            ROWS_WRITTEN.labels(self.service).inc(len(batch))
-            PENDING.labels(self.service).set(len(self._pending))
+        # One flush at a time (the loop's, a shutdown's, a test's), so no row goes twice.
+        async with self._flushing:
+            while self._pending:
+                size = min(self.batch_size, len(self._pending))
+                batch = [self._pending.popleft() for _ in range(size)]
+                try:
+                    async with self.engine.begin() as conn:
+                        await conn.execute(
+                            text("SELECT audit.append(CAST(:entries AS jsonb))"),
+                            {"entries": json.dumps(batch, default=str)},
+                        )
+                except BaseException:
+                    self._pending.extendleft(reversed(batch))  # kept, in order, for the retry
+                    raise
+                written += len(batch)
+                ROWS_WRITTEN.labels(self.service).inc(len(batch))
+                PENDING.labels(self.service).set(len(self._pending))
         return written
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -65,6 +65,8 @@ _QUOTED = (
     (re.compile(r"Failing row contains \(.*?\)\.?(?=\s*(?:\n|\Z|\[|\())", re.S), "Failing row …"),
     # pydantic: "input_value='Ana Lopez', input_type=str"
     (re.compile(r"input_value=(?:'[^']*'|\"[^\"]*\"|\{.*?\}|\[.*?\]|[^,\]]*)"), "input_value=…"),
+    # asyncpg, before sending: "invalid input for query argument $1: '1979-03-14' (...)"
+    (re.compile(r"(invalid input for query argument \$\d+): .*?(?= \(|\n|\Z)"), r"\1: …"),
     # PostgreSQL: 'invalid input syntax for type date: "1984-02-30"'
     (re.compile(r"invalid input syntax for type (\w+): \"[^\"]*\""), r"invalid input for \1"),
 )
