@@ -23,17 +23,16 @@ from sqlalchemy import text
 from revisit import cli
 from shared import audit_log
 from shared.phi import pseudonym
-from tests.integration.patient_world import (
-    World,
+from tests.integration.patient_story import (
     audit_flushed,
     first_message_sent,
     metrics_counted,
     patient_replies_by_sms,
-    running_world,
     seed_patient,
     set_up_practice,
     staff_read_and_write,
 )
+from tests.integration.patient_world import World, running_world
 
 pytestmark = pytest.mark.integration
 
