@@ -12,7 +12,9 @@ What happens to the patient's rows:
   (their bytes dropped; the de-duplication row kept under a hashed key);
 - re-keyed: the metrics read model keeps its rows (so counts, funnels and pilot figures stay
   what they were) under a random key that nothing else carries;
-- kept: the audit log, which records the erasure itself (who, when, from where).
+- kept: the audit log, which records the erasure itself (who, when, from where), and an
+  opt-out the patient had made, under a hash of their key (messenger.erased_opt_outs), so the
+  EHR sending their record again never makes them reachable.
 
 Events already on Kafka topics are not touched: they age out with the topics' retention.
 """
@@ -79,6 +81,18 @@ PLAN: tuple[tuple[str, str], ...] = (
         "messenger",
         "DELETE FROM messenger.sends WHERE sequence_id IN "
         f"(SELECT sequence_id FROM messenger.outgoing WHERE {_PK} AND sequence_id IS NOT NULL)",
+    ),
+    # An opt-out outlives the erasure (under a hash of the key), so the EHR sending the record
+    # again never makes a patient who said STOP reachable.
+    (
+        "messenger",
+        "INSERT INTO messenger.erased_opt_outs (key_hash, clinic_id, opted_out_sms, "
+        "opted_out_email) SELECT encode(sha256(convert_to(patient_key, 'UTF8')), 'hex'), "
+        "clinic_id, opted_out_sms, opted_out_email FROM messenger.contacts "
+        f"WHERE {_PK} AND (opted_out_sms OR opted_out_email) ON CONFLICT (key_hash) DO UPDATE "
+        "SET opted_out_sms = messenger.erased_opt_outs.opted_out_sms OR EXCLUDED.opted_out_sms, "
+        "opted_out_email = messenger.erased_opt_outs.opted_out_email "
+        "OR EXCLUDED.opted_out_email",
     ),
     *(
         ("messenger", f"DELETE FROM messenger.{table} WHERE {_PK}")
@@ -162,7 +176,7 @@ def _needles(patient_id: str) -> list[str]:
 
 def _table(statement: str) -> str:
     words = statement.split()
-    return words[2] if words[0] == "DELETE" else words[1]
+    return words[2] if words[0] in ("DELETE", "INSERT") else words[1]
 
 
 async def erase_patient(
