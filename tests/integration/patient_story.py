@@ -154,6 +154,9 @@ async def staff_read_and_write(world: World) -> None:
     operator = world.staff("operator", subject="nurse-ivo")
     read = await messenger.get(f"/inbox/conversations/{p.patient_key}", headers=operator)
     assert read.status_code == 200, read.text
+    for service, path in ((messenger, "/inbox"), (escalation, "/cases")):
+        listed = await service.get(path, params={"clinic_id": p.clinic}, headers=operator)
+        assert listed.status_code == 200, listed.text
     reply = await messenger.post(
         f"/inbox/conversations/{p.patient_key}/replies",
         json={
