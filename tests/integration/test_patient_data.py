@@ -117,6 +117,9 @@ async def test_every_read_and_change_is_in_the_audit_log_with_who_what_where_and
         "nurse-ivo",
         200,
     ) in seen
+    # A case's routes name the case's patient too (the path names only the case).
+    assert ("escalation", "POST", "/cases/{escalation_id}/notes", "nurse-ivo", 201) in seen
+    assert ("escalation", "GET", "/cases/{escalation_id}", "nurse-ivo", 200) in seen
     # Lists name every patient whose details they showed.
     assert ("escalation", "GET", "/cases", "nurse-ivo", 200) in seen
     assert ("messenger", "GET", "/inbox", "nurse-ivo", 200) in seen

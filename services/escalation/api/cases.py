@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from services.escalation import actions
-from services.escalation.api.deps import NOT_FOUND, NOTE_MAX, EscalationDep
+from services.escalation.api.deps import NOT_FOUND, NOTE_MAX, EscalationDep, audit_case_patient
 from services.escalation.domain import OPEN_STATES, Case, CaseConflict, CaseState
 from services.escalation.repository import audit, cases, pages
 from services.escalation.workflow import CaseNotFound, Escalation
@@ -22,7 +22,7 @@ from shared.auth import CurrentPrincipal, Operator, Principal, require_clinic
 from shared.events.common import Id
 from shared.events.escalations import Outcome, Severity
 
-router = APIRouter(tags=["cases"])
+router = APIRouter(tags=["cases"], dependencies=[Depends(audit_case_patient)])
 CaseId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^\S+$")]
 _STATES = {
     "open": sorted(s.value for s in OPEN_STATES),
