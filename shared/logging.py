@@ -122,9 +122,15 @@ def redact_fields(fields: Mapping[Any, Any], _depth: int = 0) -> dict[str, Any]:
     return clean
 
 
+# Fields that carry an error's text by convention: scrubbed like an exception.
+_ERROR_FIELDS = frozenset({"error", "exception", "detail", "last_error", "failure"})
+
+
 def _field_value(name: str, value: Any, depth: int = 0) -> Any:
     if is_phi_key(name):
         return REDACTED
+    if isinstance(value, str) and name in _ERROR_FIELDS:
+        return scrub_exception(value)
     if isinstance(value, str) and is_patient_key_field(name):
         # The key embeds the EHR's record number: logs carry its keyed hash instead.
         return pseudonym(value)

@@ -66,7 +66,10 @@ def test_a_logged_exception_carries_no_quoted_values(lines: io.StringIO) -> None
     try:
         raise RuntimeError(DRIVER_ERROR)
     except RuntimeError:
-        get_logger("t").exception("contact not saved", extra={"patient_key": "clinic-a:MRN-88231"})
+        get_logger("t").exception(
+            "contact not saved",
+            extra={"patient_key": "clinic-a:MRN-88231", "error": VALIDATION_ERROR},
+        )
     entry = json.loads(lines.getvalue())
     assert "duplicate key" in entry["exception"]
     for value in PLANTED:
