@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
+from revisit.audit_cli import AuditUsageError
 from revisit.backfill_cli import add_backfill_command
 
 
@@ -136,7 +137,7 @@ def _clock(args: argparse.Namespace) -> int:
     from shared.clock import advance_clock, current_time, set_clock
 
     async def run() -> str:
-        engine = create_async_engine(_clock_database_url(args.data_dir))
+        engine = create_async_engine(_clock_database_url(args.data_dir), hide_parameters=True)
         try:
             if args.action == "advance":
                 delta = timedelta(days=args.days, hours=args.hours, minutes=args.minutes)
@@ -359,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     from revisit.dlq import add_parser as add_dlq_parser  # light: its work imports lazily
 
     add_dlq_parser(sub, _instant, UsageError)
+    from revisit.audit_cli import add_parsers as add_audit_parsers
+
+    add_audit_parsers(sub, _instant)
 
     apikey = sub.add_parser("apikey", help="integration API keys ($DATABASE_URL)")
     apikey_sub = apikey.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -385,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.handler(args)
-    except UsageError as exc:
+    except (UsageError, AuditUsageError) as exc:
         parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
     except KeyboardInterrupt:
         return 130

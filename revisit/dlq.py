@@ -76,7 +76,7 @@ async def _run(args: argparse.Namespace) -> str:
     from shared.dlq import DeadLetters
 
     url, bootstrap = _locations(args.data_dir)
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, hide_parameters=True)
     letters = DeadLetters(bootstrap, engine)
     actor = f"cli:{getpass.getuser()}"
     try:

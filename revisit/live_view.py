@@ -101,7 +101,7 @@ async def _live(
     from simulator.snapshot import PracticeSummary, collect_snapshot
 
     token = str(creds["admin_token"])
-    engine = create_async_engine(dsn, pool_size=1)
+    engine = create_async_engine(dsn, pool_size=1, hide_parameters=True)
     feed = _Feed(base["messenger"])
     practice = PracticeSummary(clinic_name=default_clinic().name, patients=patients)
     headers = {"Authorization": f"Bearer {token}"}

@@ -22,7 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def migration_locations() -> dict[str, Path]:
     """Schema name -> folder of its Alembic history, in the order they must run."""
-    locations = {"platform": ROOT / "shared" / "migrations"}
+    locations = {
+        "platform": ROOT / "shared" / "migrations",
+        "audit": ROOT / "shared" / "audit_migrations",
+    }
     for name in SERVICE_NAMES:
         locations[name] = ROOT / "services" / name / "migrations"
     return locations
@@ -36,7 +39,7 @@ def _upgrade(connection: Any, location: Path, revision: str) -> None:
 
 
 async def migrate_all(database_url: str, revision: str = "head") -> None:
-    engine = create_async_engine(database_url)
+    engine = create_async_engine(database_url, hide_parameters=True)
     try:
         for schema, location in migration_locations().items():
             async with engine.begin() as conn:

@@ -254,7 +254,9 @@ async def current_principal(
     if not callable(authenticator):
         # Fail closed: an app wired without an authenticator must not serve protected routes.
         raise RuntimeError("app.state.authenticator is not set; call build_authenticator()")
-    return await cast(Callable[[Request], Awaitable[Principal]], authenticator)(request)
+    principal = await cast(Callable[[Request], Awaitable[Principal]], authenticator)(request)
+    request.state.principal = principal  # who the audit log records (shared.audit)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -94,6 +94,22 @@ class TelemetrySettings(BaseSettings):
     otel_exporter_otlp_endpoint: str = ""
     otel_service_namespace: str = "revisit"
     log_level: str = "INFO"
+    # Keys the hash that stands for a patient_key in logs, traces and exemplars (shared.phi).
+    revisit_pseudonym_key: str = Field(default="", description="HMAC key for pseudonyms")
+
+
+class RetentionSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    # HIPAA keeps required documentation six years; the audit log defaults to that.
+    revisit_audit_retention_days: int = Field(default=2190, ge=30, le=36_500)
+    # Longer than any topic keeps its events (Kafka's default is 7 days), so a redelivery is
+    # always still recognised.
+    revisit_inbox_retention_days: int = Field(default=30, ge=1, le=3650)
+    # Message words (sent and received) stay readable to staff this long, then are removed;
+    # the rows (when, which channel, what happened) stay for the figures.
+    revisit_message_body_retention_days: int = Field(default=365, ge=1, le=36_500)
+    revisit_retention_sweep_seconds: float = Field(default=3600, ge=1, le=86_400)
 
 
 class RevisitSettings(BaseSettings):
@@ -119,11 +135,14 @@ class RevisitSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> RevisitSettings:
         if self.revisit_profile == "production":
             _production_identity(self.auth)
+            if len(self.telemetry.revisit_pseudonym_key) < 32:
+                raise ValueError("REVISIT_PSEUDONYM_KEY must be set (32+ characters) in production")
         if not self.db.database_url:
             raise ValueError("DATABASE_URL is not set (revisit dev sets it for the embedded stack)")
         if not self.kafka.kafka_bootstrap_servers:

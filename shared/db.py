@@ -26,6 +26,8 @@ def make_engine(settings: DatabaseSettings, *, application_name: str = "revisit"
         max_overflow=settings.database_pool_size,
         pool_pre_ping=True,
         echo=settings.database_echo,
+        # Bound parameters are patient data: keep them out of error text and tracebacks.
+        hide_parameters=True,
         connect_args={"server_settings": {"application_name": application_name}},
     )
 

@@ -22,6 +22,8 @@ from typing import Any, TextIO
 
 from opentelemetry import trace
 
+from shared.phi import is_patient_key_field, pseudonym, scrub_exception
+
 REDACTED = "[redacted]"
 
 # Field names that name PHI. Matched after lower-casing and turning "-" into "_", so
@@ -116,8 +118,23 @@ def redact_fields(fields: Mapping[Any, Any], _depth: int = 0) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for key, value in fields.items():
         name = str(key)
-        clean[name] = REDACTED if is_phi_key(name) else sanitize(value, _depth)
+        clean[name] = _field_value(name, value, _depth)
     return clean
+
+
+# Fields that carry an error's text by convention: scrubbed like an exception.
+_ERROR_FIELDS = frozenset({"error", "exception", "detail", "last_error", "failure"})
+
+
+def _field_value(name: str, value: Any, depth: int = 0) -> Any:
+    if is_phi_key(name):
+        return REDACTED
+    if isinstance(value, str) and name in _ERROR_FIELDS:
+        return scrub_exception(value)
+    if isinstance(value, str) and is_patient_key_field(name):
+        # The key embeds the EHR's record number: logs carry its keyed hash instead.
+        return pseudonym(value)
+    return sanitize(value, depth)
 
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
@@ -155,11 +172,11 @@ class JsonFormatter(logging.Formatter):
                 continue
             # Fixed fields win; a clashing extra is kept under a prefixed name, not dropped.
             out_key = f"extra_{key}" if key in _RESERVED_OUTPUT else key
-            entry[out_key] = REDACTED if is_phi_key(key) else sanitize(value)
+            entry[out_key] = _field_value(key, value)
         if record.exc_info:
-            entry["exception"] = scrub_text(self.formatException(record.exc_info))
+            entry["exception"] = scrub_exception(self.formatException(record.exc_info))
         elif record.exc_text:
-            entry["exception"] = scrub_text(record.exc_text)
+            entry["exception"] = scrub_exception(record.exc_text)
         if record.stack_info:
             entry["stack"] = scrub_text(self.formatStack(record.stack_info))
         return json.dumps(entry, ensure_ascii=False, default=str)

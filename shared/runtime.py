@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,12 +22,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared import pipeline_metrics as pm
+from shared import retention
 from shared.admin import router as admin_router
+from shared.audit import AuditMiddleware, AuditWriter
+from shared.audit_api import router as audit_router
 from shared.auth import ApiKeyLookup, build_authenticator
 from shared.clock import Clock, ControlledClock, SystemClock
 from shared.config import RevisitSettings
 from shared.consumer import ConsumerRunner, Subscription, attach
 from shared.db import make_engine, make_sessions, plain_dsn
+from shared.erasure_api import router as erasure_router
 from shared.inbox import Inbox
 from shared.kafka import make_broker, make_producer
 from shared.loops import Loops
@@ -78,9 +83,11 @@ class ServiceSpec:
 
 
 def build_app(spec: ServiceSpec, settings: RevisitSettings) -> FastAPI:
+    from shared.phi import configure_pseudonym_key
     from shared.telemetry import instrument_fastapi, setup_tracing
 
     setup_tracing(spec.name, settings.telemetry)
+    configure_pseudonym_key(pseudonym_key(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,6 +99,7 @@ def build_app(spec: ServiceSpec, settings: RevisitSettings) -> FastAPI:
             app.state.authenticator = build_authenticator(
                 settings.auth, lookup, profile=settings.revisit_profile, revoked=revoked
             )
+            app.state.audit = runtime.extras["audit"]
             yield
 
     app = FastAPI(
@@ -105,10 +113,22 @@ def build_app(spec: ServiceSpec, settings: RevisitSettings) -> FastAPI:
     app.include_router(health_router(spec))
     app.include_router(admin_router)
     app.include_router(revocation_router)
+    app.include_router(audit_router)
+    app.include_router(erasure_router)
     for router in spec.routers:
         app.include_router(router)
+    app.add_middleware(AuditMiddleware, service=spec.name)
     instrument_fastapi(app)
     return app
+
+
+def pseudonym_key(settings: RevisitSettings) -> str:
+    """The configured key; outside production, one derived from the staff-token secret so
+    every service of a dev stack agrees (production requires its own key)."""
+    if settings.telemetry.revisit_pseudonym_key:
+        return settings.telemetry.revisit_pseudonym_key
+    secret = settings.auth.revisit_jwt_secret
+    return hashlib.sha256(f"revisit-pseudonym:{secret}".encode()).hexdigest() if secret else ""
 
 
 @contextlib.asynccontextmanager
@@ -148,6 +168,12 @@ async def run_service(spec: ServiceSpec, settings: RevisitSettings) -> AsyncIter
     if isinstance(clock, ControlledClock):
         runtime.loops.add("clock", clock.follow)
     runtime.extras["relay"] = relay
+    audit = AuditWriter(engine, spec.name)
+    runtime.extras["audit"] = audit
+    runtime.loops.add("audit", audit.run)
+    sweeps = retention.standard(spec.name, spec.schema, engine, settings.retention)
+    runtime.extras["retention"] = sweeps
+    runtime.loops.add("pruning", sweeps.run)
     handlers = spec.timer_handlers(runtime)
     if handlers:
         runtime.loops.add("timers", timer_poller(runtime, handlers).run)

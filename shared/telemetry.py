@@ -34,6 +34,7 @@ from opentelemetry.util.types import AttributeValue
 
 from shared.config import TelemetrySettings
 from shared.logging import is_phi_key, scrub_text
+from shared.phi import is_patient_key_field, pseudonym, scrub_exception
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -60,7 +61,11 @@ def safe_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Attribute
     for key, value in (attributes or {}).items():
         if is_phi_key(key):
             continue
-        if isinstance(value, str):
+        if isinstance(value, str) and is_patient_key_field(key):
+            clean[key] = pseudonym(value)
+        elif key in _EXCEPTION_TEXT and isinstance(value, str):
+            clean[key] = scrub_exception(value)
+        elif isinstance(value, str):
             clean[key] = scrub_text(value)
         elif isinstance(value, bool | int | float):
             clean[key] = value
@@ -74,17 +79,38 @@ def safe_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Attribute
     return clean
 
 
+# Exception events carry the exception's text and traceback: values quoted in them go.
+_EXCEPTION_TEXT = frozenset({"exception.message", "exception.stacktrace"})
+# A request's path and query can name a patient (/patients/{patient_key}/...): spans keep the
+# route template instead, which says what was asked without saying about whom.
+_URL_ATTRIBUTES = ("http.target", "http.url", "url.path", "url.full", "url.query")
+
+
+def _without_identifiers_in_urls(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    found = dict(attributes or {})
+    if not any(name in found for name in _URL_ATTRIBUTES):
+        return found
+    route = found.get("http.route")
+    for name in _URL_ATTRIBUTES:
+        if name in found:
+            if route and name in ("http.target", "url.path"):
+                found[name] = route
+            else:
+                del found[name]
+    return found
+
+
 def _safe_span(span: ReadableSpan) -> ReadableSpan:
     # Finished spans are immutable, so the guard builds a cleaned copy for the exporter.
     status = span.status
     if status.description:
-        status = Status(status.status_code, scrub_text(status.description))
+        status = Status(status.status_code, scrub_exception(status.description))
     return ReadableSpan(
         name=scrub_text(span.name),
         context=span.context,
         parent=span.parent,
         resource=span.resource,
-        attributes=safe_attributes(span.attributes),
+        attributes=safe_attributes(_without_identifiers_in_urls(span.attributes)),
         events=[
             Event(event.name, safe_attributes(event.attributes), event.timestamp)
             for event in span.events

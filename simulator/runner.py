@@ -134,7 +134,7 @@ async def set_up(
     scheduling_token: str = "",
     start: datetime | None = None,
 ) -> SimulatorSetup:
-    engine = create_async_engine(database_url, pool_size=2)
+    engine = create_async_engine(database_url, pool_size=2, hide_parameters=True)
     now, _ = await current_time(engine)
     anchor = load_anchor(anchor_path, seed, patients) if anchor_path else None
     if anchor is None:

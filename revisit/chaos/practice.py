@@ -258,7 +258,9 @@ async def set_up_practice(
         api_key=creds["api_key"],
         token=creds["admin_token"],
     )
-    engine = create_async_engine(started.backing.dsn, pool_size=3, pool_pre_ping=True)
+    engine = create_async_engine(
+        started.backing.dsn, pool_size=3, pool_pre_ping=True, hide_parameters=True
+    )
     now, _ = await current_time(engine)
     begin = now.replace(minute=0, second=0, microsecond=0)
     await set_clock(engine, begin, rate=0)

@@ -38,7 +38,7 @@ async def issue_key(
 
 async def create_api_key(database_url: str, clinic_id: str, label: str) -> str:
     """Create a key for ``clinic_id`` (CLI and dev stack); returns the plaintext."""
-    engine = create_async_engine(database_url)
+    engine = create_async_engine(database_url, hide_parameters=True)
     try:
         async with AsyncSession(engine) as session, session.begin():
             issued = await issue_key(session, clinic_id, label, created_by="cli")

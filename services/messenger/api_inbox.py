@@ -23,6 +23,7 @@ from services.messenger.domain.staff_reply import (
     needs_a_person,
     staff_reply_id,
 )
+from shared.audit import note_patients
 from shared.auth import CurrentPrincipal, Operator, require_clinic
 from shared.events.common import Channel
 from shared.runtime import Runtime
@@ -63,11 +64,9 @@ async def inbox(
     runtime, _ = _parts(request)
     async with runtime.sessions() as session:
         if view == "handled":
-            return {
-                "clinic_id": clinic_id,
-                "view": view,
-                "conversations": await inbox_store.handled(session, clinic_id, limit),
-            }
+            handled = await inbox_store.handled(session, clinic_id, limit)
+            note_patients(request, (str(c["patient_key"]) for c in handled))
+            return {"clinic_id": clinic_id, "view": view, "conversations": handled}
         mine = principal.subject if view == "mine" else None
         rows = await inbox_store.waiting(session, clinic_id, assigned_to=mine, limit=limit)
     found = []
@@ -86,6 +85,7 @@ async def inbox(
                 "assigned_to": row["assigned_to"],
             }
         )
+    note_patients(request, (c["patient_key"] for c in found))  # whose words were shown
     return {"clinic_id": clinic_id, "view": view, "conversations": found}
 
 

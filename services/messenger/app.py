@@ -25,6 +25,7 @@ from services.messenger import (
     template_store,
     webhooks,
 )
+from services.messenger.body_retention import body_job
 from services.messenger.booking import BookingWork
 from services.messenger.booking_timers import booking_timers
 from services.messenger.context import MessengerContext
@@ -161,6 +162,7 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
         runtime.loops.add("dispatcher", dispatcher.run)
         if isinstance(ctx.scheduling, ClinicScheduling):
             runtime.loops.add("chart-writer", ChartWriter(runtime, ctx.scheduling).run)
+        runtime.extras["retention"].add("message_bodies", body_job(runtime))
 
     async def on_stop(runtime: Runtime) -> None:
         # The dispatcher and the chart writer have stopped with the other loops by now: the

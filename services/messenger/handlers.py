@@ -30,6 +30,14 @@ def contacts_handler(runtime: Runtime) -> BatchHandler:
                 if isinstance(d.envelope.payload, PatientUpserted)
             ],
         )
+        await repository.keep_erased_opt_outs(
+            session,
+            [
+                d.envelope.patient_key
+                for d in deliveries
+                if isinstance(d.envelope.payload, PatientUpserted)
+            ],
+        )
         for d in deliveries:
             p = d.envelope.payload
             if isinstance(p, PatientUpserted):

@@ -81,6 +81,21 @@ async def upsert_contacts(
         await session.execute(_UPSERT_CONTACT, [_contact_row(c, pk, p) for c, pk, p in cards])
 
 
+_KEEP_ERASED_OPT_OUTS = text(
+    f"UPDATE {SCHEMA}.contacts c SET opted_out_sms = c.opted_out_sms OR e.opted_out_sms, "
+    "opted_out_email = c.opted_out_email OR e.opted_out_email "
+    f"FROM {SCHEMA}.erased_opt_outs e WHERE c.patient_key = ANY(:keys) "
+    "AND e.key_hash = encode(sha256(convert_to(c.patient_key, 'UTF8')), 'hex') "
+    "AND (e.opted_out_sms > c.opted_out_sms OR e.opted_out_email > c.opted_out_email)"
+)
+
+
+async def keep_erased_opt_outs(session: AsyncSession, patient_keys: Sequence[str]) -> None:
+    """A card made again for a patient erased after opting out is opted out again."""
+    if patient_keys:
+        await session.execute(_KEEP_ERASED_OPT_OUTS, {"keys": list(patient_keys)})
+
+
 async def _ensure_contact(session: AsyncSession, clinic_id: str, patient_key: str) -> None:
     # Consent can arrive before demographics; the card exists so the ledger has a home.
     await session.execute(

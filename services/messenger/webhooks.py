@@ -25,6 +25,7 @@ from services.messenger.providers.twilio import (
     status_callback_outcome,
     validate_signature,
 )
+from shared.audit import note_patients, note_subject
 from shared.events.common import Channel
 from shared.events.messages import MessageDelivered, MessageFailed
 from shared.runtime import Runtime
@@ -74,8 +75,11 @@ async def twilio_sms(request: Request) -> Response:
         to_address=to,
         body=form.get("Body", ""),
     )
+    note_subject(request, "provider:twilio")
     async with runtime.sessions() as session, session.begin():
-        await inbound.receive(runtime, ctx, session, message)
+        received = await inbound.receive(runtime, ctx, session, message)
+    if received.patient_key:
+        note_patients(request, [received.patient_key])
     # Answers go out through the API (recorded, rate-limited), not as TwiML.
     return Response(EMPTY_TWIML, media_type="application/xml")
 
@@ -159,6 +163,7 @@ async def email_inbound(request: Request, email: InboundEmail) -> dict[str, Any]
     presented = request.headers.get("x-revisit-email-secret", "")
     if not secret or not hmac.compare_digest(secret.encode(), presented.encode()):
         raise HTTPException(401, "missing or wrong X-Revisit-Email-Secret")
+    note_subject(request, "provider:email")
     sender = parseaddr(email.sender)[1]
     to = parseaddr(email.to or "")[1] or None
     if not sender:
@@ -183,6 +188,8 @@ async def email_inbound(request: Request, email: InboundEmail) -> dict[str, Any]
                 patient_key=patient_key,
             ),
         )
+    if result.patient_key:
+        note_patients(request, [result.patient_key])
     return {
         "message_id": result.message_id,
         "matched": result.patient_key is not None,

@@ -372,7 +372,7 @@ def test_every_setting_a_service_reads_is_set_in_its_pod(default_render: dict[st
         assert env["REVISIT_PORT"]["value"] == str(DEFAULT_PORTS[name])
         assert env["REVISIT_PROFILE"]["value"] == "production"
         assert env["KAFKA_ENABLE_IDEMPOTENCE"]["value"] == "true"
-        for secret in ("DATABASE_URL", "REVISIT_METRICS_TOKEN"):
+        for secret in ("DATABASE_URL", "REVISIT_PSEUDONYM_KEY", "REVISIT_METRICS_TOKEN"):
             ref = env[secret]["valueFrom"]["secretKeyRef"]
             assert (ref["name"], ref["key"]) == ("revisit", secret), name
             assert "value" not in env[secret]

@@ -180,6 +180,7 @@ def production(**env: str) -> RevisitSettings:
         auth=auth,
         db={"database_url": "postgresql+asyncpg://x/y"},  # type: ignore[arg-type]
         kafka={"kafka_bootstrap_servers": "k:9092"},  # type: ignore[arg-type]
+        telemetry={"revisit_pseudonym_key": "p" * 32},  # type: ignore[arg-type]
     )
 
 

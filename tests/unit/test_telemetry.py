@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import shared.telemetry as telemetry
 from shared.config import TelemetrySettings
+from shared.phi import pseudonym
 from shared.telemetry import (
     attach_exporter,
     build_tracer_provider,
@@ -136,7 +137,7 @@ def test_phi_never_leaves_the_process_in_span_attributes_or_events(
         span.add_event("bounced", {"email": "a@b.example", "reason": "call 555-123-4567"})
         span.record_exception(ValueError("unknown +15551234567"))
     (exported,) = spans.get_finished_spans()
-    assert exported.attributes == {"patient_key": "c1:p1", "note": "to [email]"}
+    assert exported.attributes == {"patient_key": pseudonym("c1:p1"), "note": "to [email]"}
     bounced, exception = exported.events
     assert bounced.attributes == {"reason": "call [phone]"}
     assert exception.attributes is not None

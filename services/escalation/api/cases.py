@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from services.escalation import actions
-from services.escalation.api.deps import NOT_FOUND, NOTE_MAX, EscalationDep
+from services.escalation.api.deps import NOT_FOUND, NOTE_MAX, EscalationDep, audit_case_patient
 from services.escalation.domain import OPEN_STATES, Case, CaseConflict, CaseState
 from services.escalation.repository import audit, cases, pages
 from services.escalation.workflow import CaseNotFound, Escalation
+from shared.audit import note_patients
 from shared.auth import CurrentPrincipal, Operator, Principal, require_clinic
 from shared.events.common import Id
 from shared.events.escalations import Outcome, Severity
 
-router = APIRouter(tags=["cases"])
+router = APIRouter(tags=["cases"], dependencies=[Depends(audit_case_patient)])
 CaseId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^\S+$")]
 _STATES = {
     "open": sorted(s.value for s in OPEN_STATES),
@@ -60,6 +61,7 @@ def _aged(esc: Escalation, row: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/cases", summary="The queue: cases by severity, then age")
 async def queue(
+    request: Request,
     esc: EscalationDep,
     principal: CurrentPrincipal,
     clinic_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
@@ -79,6 +81,7 @@ async def queue(
             severity=severity.value if severity else None,
             limit=limit,
         )
+    note_patients(request, (str(r["patient_key"]) for r in rows))  # whose cases were listed
     return {"cases": [_aged(esc, r) for r in rows]}
 
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict
 
 from services.escalation.api.cases import CaseId
-from services.escalation.api.deps import NOT_FOUND, NOTE_MAX, EscalationDep
+from services.escalation.api.deps import NOT_FOUND, NOTE_MAX, EscalationDep, audit_case_patient
 from services.escalation.domain import AuditEntry
 from services.escalation.repository import audit, cases, notes
 from services.escalation.workflow import Escalation
 from shared.auth import CurrentPrincipal, Operator, Principal
 
-router = APIRouter(tags=["cases"])
+router = APIRouter(tags=["cases"], dependencies=[Depends(audit_case_patient)])
 
 
 class NoteRequest(BaseModel):

@@ -143,6 +143,14 @@ async def exists(session: AsyncSession, escalation_id: str) -> bool:
     return row is not None
 
 
+async def patient_of(session: AsyncSession, escalation_id: str) -> str | None:
+    found = await session.execute(
+        text(f"SELECT patient_key FROM {SCHEMA}.cases WHERE escalation_id = :e"),
+        {"e": escalation_id},
+    )
+    return found.scalar()
+
+
 async def get(session: AsyncSession, escalation_id: str) -> Case | None:
     row = (
         await session.execute(

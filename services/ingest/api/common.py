@@ -15,6 +15,7 @@ from services.ingest.domain import Problem
 from services.ingest.handlers import Outcome
 from services.ingest.ingestion import Ingestion, ingestion_of
 from services.ingest.submissions import Submission
+from shared.audit import note_patients
 from shared.auth import AuthError, Principal, require_clinic
 from shared.runtime import Runtime
 from shared.telemetry import current_trace_id
@@ -72,8 +73,20 @@ def ingest_of(request: Request) -> Ingestion:
     return ingestion_of(runtime_of(request))
 
 
-async def submit(ingestion: Ingestion, submissions: Sequence[Submission]) -> list[Outcome]:
+async def submit(
+    ingestion: Ingestion, submissions: Sequence[Submission], request: Request
+) -> list[Outcome]:
     """One body, all or nothing, committed with whatever else arrives meanwhile."""
+    # The audit log records which patients a message wrote about (the path names none).
+    note_patients(
+        request,
+        (
+            f"{sub.clinic_id}:{draft.patient_id}"
+            for sub in submissions
+            if sub.mapped is not None
+            for draft in sub.mapped.drafts
+        ),
+    )
     try:
         return await ingestion.batcher.submit(submissions, all_or_nothing=True)
     except Unavailable:

@@ -120,7 +120,7 @@ async def _ingest(
         submission = submissions.fhir(raw, clinic, idempotency_key, ctx, path)
     except Refused as exc:
         return problem_response(400, exc.problems, fhir=as_fhir)
-    outcomes = await submit(ingestion, [submission])
+    outcomes = await submit(ingestion, [submission], request)
     if not all(o.ok for o in outcomes):
         problems = [p for o in outcomes for p in o.problems]
         return problem_response(refusal_status(outcomes), problems, fhir=as_fhir)

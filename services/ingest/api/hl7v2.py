@@ -85,7 +85,7 @@ async def post_hl7v2(
         if er7:
             return PlainTextResponse(build_ack(None, "AR", exc.problems), media_type=ER7)
         return problem_response(400, exc.problems)
-    outcomes = await submit(ingestion, subs)
+    outcomes = await submit(ingestion, subs, request)
     if er7:
         texts = [s.raw.decode("utf-8", "replace") for s in subs]
         return PlainTextResponse(_acks(texts, outcomes), media_type=ER7)

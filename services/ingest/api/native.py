@@ -90,7 +90,7 @@ async def post_events(
         submission = submissions.native(raw, clinic, idempotency_key, ctx)
     except Refused as exc:
         return problem_response(400, exc.problems)
-    outcomes = await submit(ingestion, [submission])
+    outcomes = await submit(ingestion, [submission], request)
     if not all(o.ok for o in outcomes):
         return problem_response(refusal_status(outcomes), [p for o in outcomes for p in o.problems])
     return accepted_response(outcomes)

@@ -169,7 +169,7 @@ async def check_clinic(
 ) -> list[CheckLine] | None:
     """The command line's check: the connection from the database, secrets from this process's
     environment (run it where the messenger runs). None when the clinic has no connection."""
-    engine = create_async_engine(database_url)
+    engine = create_async_engine(database_url, hide_parameters=True)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     try:
         async with sessions() as session:

@@ -129,6 +129,14 @@ app.kubernetes.io/component: {{ .name }}
   value: {{ $v.config.pollIntervalMs | quote }}
 - name: REVISIT_TIMER_MAX_ATTEMPTS
   value: {{ $v.config.timerMaxAttempts | quote }}
+- name: REVISIT_AUDIT_RETENTION_DAYS
+  value: {{ $v.config.auditRetentionDays | quote }}
+- name: REVISIT_INBOX_RETENTION_DAYS
+  value: {{ $v.config.inboxRetentionDays | quote }}
+- name: REVISIT_MESSAGE_BODY_RETENTION_DAYS
+  value: {{ $v.config.messageBodyRetentionDays | quote }}
+- name: REVISIT_RETENTION_SWEEP_SECONDS
+  value: {{ $v.config.retentionSweepSeconds | quote }}
 - name: REVISIT_DEFAULT_TIME_ZONE
   value: {{ $v.config.defaultTimeZone | quote }}
 {{- if and (eq .name "escalation") $v.console.enabled }}
@@ -142,6 +150,7 @@ app.kubernetes.io/component: {{ .name }}
 # Staff tokens: the identity provider's, checked against its keys (no HS256 secret here).
 - name: REVISIT_JWT_SECRET
   value: ""
+{{ include "revisit.secretEnv" (dict "root" .root "name" "REVISIT_PSEUDONYM_KEY" "key" $v.secrets.pseudonymKeyKey) }}
 - name: REVISIT_JWT_ISSUER
   value: {{ $v.config.jwtIssuer | quote }}
 - name: REVISIT_JWT_AUDIENCE
