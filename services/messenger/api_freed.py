@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.messenger import freed_store
+from services.messenger import freed_store, waitlist_store
 from shared.auth import CurrentPrincipal, Operator, require_clinic
 from shared.events.common import Id, ServiceLine
 from shared.runtime import Runtime
@@ -77,7 +77,7 @@ async def list_waitlist(
     """Who is waiting for an earlier time, longest first (the order they are offered in)."""
     require_clinic(principal, clinic_id)
     async with _runtime(request).sessions() as session:
-        return [_entry(r) for r in await freed_store.waitlist(session, clinic_id)]
+        return [_entry(r) for r in await waitlist_store.waitlist(session, clinic_id)]
 
 
 @router.post("/waitlist/{clinic_id}", status_code=201)
@@ -91,7 +91,7 @@ async def add_to_waitlist(
         raise HTTPException(422, "patient_key: the patient belongs to another clinic")
     runtime = _runtime(request)
     async with runtime.sessions() as session, session.begin():
-        row, created = await freed_store.add_to_waitlist(
+        row, created = await waitlist_store.add_to_waitlist(
             session,
             clinic_id=clinic_id,
             patient_key=body.patient_key,
@@ -111,10 +111,10 @@ async def remove_from_waitlist(
     require_clinic(principal, clinic_id)
     runtime = _runtime(request)
     async with runtime.sessions() as session, session.begin():
-        found = await freed_store.waitlist_entry(session, entry_id)
+        found = await waitlist_store.waitlist_entry(session, entry_id)
         if found is None or found["clinic_id"] != clinic_id:
             raise HTTPException(404, "no such waitlist entry in this clinic")
-        row = await freed_store.remove_from_waitlist(
+        row = await waitlist_store.remove_from_waitlist(
             session, entry_id, at=runtime.clock.now(), by=principal.subject
         )
     assert row is not None
@@ -128,7 +128,7 @@ async def set_price(
     """The practice's price for a service: what a refilled slot of it keeps (revenue kept)."""
     require_clinic(principal, clinic_id)
     async with _runtime(request).sessions() as session, session.begin():
-        await freed_store.set_price(
+        await waitlist_store.set_price(
             session, clinic_id, service_line.value, body.price_cents, body.currency
         )
     return {"clinic_id": clinic_id, "service_line": service_line.value, **body.model_dump()}

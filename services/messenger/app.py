@@ -18,6 +18,7 @@ from services.messenger import (
     api_inbox,
     api_previews,
     api_templates,
+    freed_offers,
     freed_slots,
     handlers,
     held,
@@ -164,7 +165,7 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
             held.HELD_TIMER: held.timer_handler(plan),
             **SecondReading(runtime, ctx).handlers(),
             freed_slots.FIND: freed_slots.FindFreedSlot(runtime, ctx),
-            freed_slots.NEXT: freed_slots.next_batch_handler(runtime, ctx),
+            freed_offers.NEXT: freed_offers.next_batch_handler(runtime, ctx),
         }
 
     async def on_start(runtime: Runtime) -> None:

@@ -19,12 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messenger import (
     conversations,
-    freed_store,
     held,
     links,
     queue,
     repository,
     template_store,
+    waitlist_store,
 )
 from services.messenger import practices as practices_store
 from services.messenger.context import MessengerContext
@@ -276,7 +276,7 @@ async def plan_sends(
     await queue.enqueue(session, queued)
     await conversations.remember_steps(session, [contexts[m.message_id] for m in queued])
     # The policy freed-slot offers are held to: the one the sequencer put in the latest steps.
-    await freed_store.remember_policies(
+    await waitlist_store.remember_policies(
         session, {d.envelope.clinic_id: c.policy for d, c in commands}, now
     )
     await runtime.outbox.stage_batch(
