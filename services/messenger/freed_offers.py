@@ -5,6 +5,7 @@ the slot is still on offer, and the offers closed once its time is too near."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -13,11 +14,19 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.messenger import freed_booking, freed_store, queue, repository, waitlist_store
+from services.messenger import (
+    freed_booking,
+    freed_store,
+    queue,
+    repository,
+    template_store,
+    waitlist_store,
+)
 from services.messenger import practices as practices_store
 from services.messenger.context import MessengerContext
+from services.messenger.domain import freed_slot_words as words
 from services.messenger.domain.booking import slot_time
-from services.messenger.domain.checks import WEEK
+from services.messenger.domain.checks import WEEK, SendWindow
 from services.messenger.domain.conversation import OfferedSlot
 from services.messenger.domain.freed_slots import (
     Candidate,
@@ -25,17 +34,24 @@ from services.messenger.domain.freed_slots import (
     Source,
     rank,
 )
-from services.messenger.domain.system_messages import Reply, text_of
-from services.messenger.domain.templates import service_name
+from services.messenger.domain.linter import lint_final
+from services.messenger.domain.templates import (
+    MissingFact,
+    Rendered,
+    Template,
+    render,
+    select_template,
+    service_name,
+)
 from shared.events import new_event
-from shared.events.common import ServiceLine
+from shared.events.common import ClinicalUrgency, ServiceLine
 from shared.events.messages import OfferSource, SlotOffered
 from shared.runtime import Runtime
 from shared.timers import Timer, TimerHandler
 
 NEXT = freed_booking.NEXT
 OFFER_NAMESPACE = uuid.UUID("0c7e5d3a-91b4-4f2e-8a6d-5e2b7c1f9d04")
-SUBJECTS = {"en": "An earlier time opened", "es": "Se liberó un horario"}
+log = logging.getLogger(__name__)
 
 
 def offer_message_id(offer_id: str, patient_key: str) -> str:
@@ -89,6 +105,7 @@ async def offer_batch(
     recent = await queue.recent_outreach(session, keys, now - WEEK)
     escalated = await repository.with_open_escalations(session, keys)
     earlier = await freed_store.offers(session, offer_id)
+    policy = await waitlist_store.policy(session, clinic_id)
     candidates = [
         Candidate(
             c["patient_key"],
@@ -105,7 +122,7 @@ async def offer_batch(
     picks, _skipped = rank(
         slot,
         candidates,
-        policy=await waitlist_store.policy(session, clinic_id),
+        policy=policy,
         now=now,
         batch_size=settings.freed_slot_batch_size,
         already_offered=frozenset(o["patient_key"] for o in earlier),
@@ -120,20 +137,30 @@ async def offer_batch(
         slot.start - timedelta(minutes=settings.freed_slot_lead_minutes),
     )
     offered = OfferedSlot(slot.slot_id, slot.start, slot.provider_id, slot.location_id)
+    approved = await template_store.approved_for(session, [clinic_id], [words.WORKFLOW])
     messages, rows, events = [], [], []
     for pick in picks:
         card = cards[pick.patient_key]
-        language = card.lang
         zone = ZoneInfo(
             card.time_zone or practice.time_zone or runtime.settings.revisit_default_time_zone
+        )
+        template = select_template(
+            approved.get((clinic_id, words.WORKFLOW, words.STEP, pick.channel.value))
+            or approved.get((None, words.WORKFLOW, words.STEP, pick.channel.value), []),
+            language=card.lang,
+            tone=words.TONE,
+            urgency=ClinicalUrgency.routine,
         )
         values: dict[str, str | None] = {
             "practice_name": practice.name,
             "practice_phone": practice.phone,
             "provider_name": names.get((clinic_id, slot.provider_id or "")),
-            "service_name": service_name(slot.service_line, language),
-            "slot_time": slot_time(slot.start, zone, language),
+            "service_name": service_name(slot.service_line, card.lang),
+            "slot_time": slot_time(slot.start, zone, template.language if template else card.lang),
         }
+        rendered = _words(ctx, template, values, practice.name)
+        if template is None or rendered is None:
+            continue  # no approved words, or a fact they state unknown: not offered
         provider = ctx.provider_for(pick.channel)
         message_id = offer_message_id(offer_id, pick.patient_key)
         messages.append(
@@ -142,16 +169,19 @@ async def offer_batch(
                 idempotency_key=message_id,
                 clinic_id=clinic_id,
                 patient_key=pick.patient_key,
-                kind="reply",
+                kind="offer",
                 channel=pick.channel.value,
                 provider=provider.name,
                 sender=provider.sender,
                 address=card.address(pick.channel) or "",
-                body=text_of(Reply.freed_slot_offer, language, values),
-                subject=SUBJECTS[language] if pick.channel.value == "email" else None,
+                body=rendered.body,
+                subject=rendered.subject,
                 created_at=now,
-                reply_kind=Reply.freed_slot_offer.value,
+                template_key=f"{words.WORKFLOW}.{words.STEP}",
+                template_id=template.template_id,
+                purpose=pick.purpose.value,
                 expires_at=expires,
+                send_window=SendWindow(policy, None, card.home_state).to_json(),
             )
         )
         await freed_store.offer_in_conversation(
@@ -177,8 +207,42 @@ async def offer_batch(
         events.append(
             new_event(offer, clinic_id=clinic_id, patient_key=pick.patient_key, occurred_at=now)
         )
+    if not messages:
+        return 0
     await queue.enqueue(session, messages)
     await freed_store.record_offers(session, rows)
     await freed_store.update_freed(session, offer_id, now, batches=batch)
     await runtime.outbox.stage(session, events)
-    return len(picks)
+    return len(messages)
+
+
+def _words(
+    ctx: MessengerContext,
+    template: Template | None,
+    values: dict[str, str | None],
+    practice_name: str | None,
+) -> Rendered | None:
+    """The approved words with the facts filled in and linted again, or None: a missing fact
+    or a rule broken by the final text means no offer, never words with a stand-in."""
+    if template is None:
+        return None
+    try:
+        rendered = render(template, values)
+    except MissingFact as exc:
+        log.warning(
+            "freed slot words refused", extra={"reason": "missing_fact", "detail": exc.variable}
+        )
+        return None
+    issues = lint_final(
+        template,
+        rendered,
+        sms_max_chars=ctx.settings.sms_max_chars,
+        first_contact_max_chars=ctx.settings.sms_first_max_chars,
+        names=(practice_name, values.get("provider_name")),
+    )
+    if issues:
+        log.warning(
+            "freed slot words refused", extra={"reason": "words_refused", "detail": issues[0].rule}
+        )
+        return None
+    return rendered

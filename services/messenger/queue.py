@@ -50,7 +50,7 @@ class QueuedMessage:
     idempotency_key: str
     clinic_id: str
     patient_key: str
-    kind: str  # step | reply
+    kind: str  # step | reply | offer (a freed slot offered: checked again like a step)
     channel: str
     provider: str
     sender: str
@@ -208,8 +208,8 @@ async def recent_outreach(
     rows = (
         await session.execute(
             text(
-                f"SELECT patient_key, created_at FROM {SCHEMA}.outgoing WHERE (kind = 'step' "
-                "OR reply_kind = 'freed_slot_offer') "
+                f"SELECT patient_key, created_at FROM {SCHEMA}.outgoing "
+                "WHERE kind IN ('step', 'offer') "
                 "AND patient_key = ANY(:pks) AND created_at > :since "
                 "AND status IN ('queued', 'sending', 'sent', 'unknown')"
             ),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.messenger.domain import freed_slot_words as words
 from services.messenger.domain.booking import slot_time
 from services.messenger.domain.checks import ContactCard
 from services.messenger.domain.freed_slots import (
@@ -19,9 +22,9 @@ from services.messenger.domain.freed_slots import (
     order,
     rank,
 )
-from services.messenger.domain.linter import lint_final
+from services.messenger.domain.linter import lint, lint_final
 from services.messenger.domain.system_messages import Reply, as_template, text_of
-from services.messenger.domain.templates import Rendered
+from services.messenger.domain.templates import MissingFact, Rendered, render
 from shared.events.common import Channel, ServiceLine
 from shared.outreach_policy import DEFAULT_POLICY, OutreachPolicy
 
@@ -171,17 +174,36 @@ def test_the_offer_states_the_true_reason_in_both_languages_and_passes_the_linte
         "service_name": "skin check",
         "slot_time": slot_time(NOW, ZoneInfo(ZONE), "en"),
     }
-    en = text_of(Reply.freed_slot_offer, "en", values)
+    library = {(t.channel, t.language): t for t in words.templates()}
+    assert set(library) == {(c, lang) for c in Channel for lang in ("en", "es")}
+    en = render(library[(Channel.sms, "en")], values).body
     assert en.startswith("Lakeside Skin: an earlier time opened with Dr. Okafor on Wed Mar 4")
-    es = text_of(Reply.freed_slot_offer, "es", {**values, "service_name": "revisión de piel"})
+    es_values = {**values, "service_name": "revisión de piel"}
+    es = render(library[(Channel.sms, "es")], es_values).body
     assert "se liberó un horario más pronto con Dr. Okafor el" in es
-    unnamed = text_of(Reply.freed_slot_offer, "en", {**values, "provider_name": None})
+    unnamed = render(library[(Channel.sms, "en")], {**values, "provider_name": None}).body
     assert "an earlier time opened on Wed Mar 4" in unnamed
-    for reply in (Reply.freed_slot_offer, Reply.freed_slot_gone):
-        for language in ("en", "es"):
-            words = Rendered(text_of(reply, language, values))
-            names = ("Lakeside Skin", "Dr. Okafor")
-            assert lint_final(as_template(reply, language), words, names=names) == []
+    # A fact the words state is never filled in with a stand-in.
+    with pytest.raises(MissingFact):
+        render(library[(Channel.sms, "en")], {**values, "slot_time": None})
+    names = ("Lakeside Skin", "Dr. Okafor")
+    for template in library.values():
+        assert lint(template) == [], template
+        assert lint_final(template, render(template, values), names=names) == []
+    for language in ("en", "es"):
+        gone = Rendered(text_of(Reply.freed_slot_gone, language, values))
+        assert lint_final(as_template(Reply.freed_slot_gone, language), gone, names=names) == []
+
+
+def test_the_linter_refuses_a_clinic_version_with_a_diagnosis_or_a_stand_in_variable() -> None:
+    sms = next(t for t in words.templates() if t.channel is Channel.sms and t.language == "en")
+    worse = replace(sms, body=sms.body.replace("your {service_name}", "your melanoma check"))
+    assert {i.rule for i in lint(worse)} == {"condition_word"}
+    odd = replace(sms, body=sms.body + " {slot_list}")
+    assert {i.rule for i in lint(odd)} == {"variable"}
+    # Only the freed-slot workflow may state a time; a step template may not.
+    step = replace(sms, workflow_key="follow_up")
+    assert {i.rule for i in lint(step)} == {"variable"}
 
 
 # --- properties --------------------------------------------------------------------------------

@@ -73,6 +73,7 @@ class Pick:
     patient_key: str
     channel: Channel
     source: Source
+    purpose: Purpose = Purpose.care  # marketing needs the consent the dispatcher checks again
 
 
 class SkipReason(StrEnum):
@@ -186,5 +187,5 @@ def rank(
             assert reason is not None
             skipped[c.patient_key] = reason
             continue
-        picks.append(Pick(c.patient_key, channel, c.source))
+        picks.append(Pick(c.patient_key, channel, c.source, purpose_of(slot, c)))
     return picks, skipped

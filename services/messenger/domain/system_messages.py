@@ -37,7 +37,6 @@ class Reply(StrEnum):
     wrong_number_ack = "wrong_number_ack"
     booking_ack = "booking_ack"
     booking_by_staff = "booking_by_staff"
-    freed_slot_offer = "freed_slot_offer"
     freed_slot_gone = "freed_slot_gone"
 
 
@@ -146,16 +145,8 @@ TEXTS: dict[Reply, dict[str, str]] = {
         "en": "Sorry, that time was just taken. We will send you other open times shortly.",
         "es": "Lo sentimos, ese horario se acaba de ocupar. Le enviaremos otros horarios en breve.",
     },
-    # A freed slot, offered to a few patients at once: the true reason (a time opened), whose
-    # time and when, how to take it; the first reply gets it, and the others are told it went.
-    Reply.freed_slot_offer: {
-        "en": "{practice_name}: an earlier time opened[[ with {provider_name}]] on {slot_time} "
-        "for your {service_name}. Reply 1 to take it (it goes to the first reply) or call "
-        "{practice_phone}. Reply STOP to opt out.",
-        "es": "{practice_name}: se liberó un horario más pronto[[ con {provider_name}]] el "
-        "{slot_time} para su {service_name}. Responda 1 para tomarlo (será para la primera "
-        "respuesta) o llame al {practice_phone}. Responda STOP para no recibir mensajes.",
-    },
+    # A freed slot offered to several patients (its words are approved templates, see
+    # freed_slot_words): the others hear that the time went, and how to find another.
     Reply.freed_slot_gone: {
         "en": "Sorry, the time on {slot_time} has already been taken. To find another time, "
         "reply BOOK or call {practice_phone}.",
