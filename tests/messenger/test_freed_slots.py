@@ -257,6 +257,12 @@ async def test_a_cancelled_nine_oclock_goes_to_the_waitlist_first_and_the_first_
         MESSAGES.name, who["canceller"], lambda es: "SlotFreed" in types_of(es), timeout=15
     )
     assert [e.payload.appointment_id for e in freed if e.type == "SlotFreed"] == [appointment]
+    listing = await messenger.client.get(
+        f"/freed-slots/{clinic}", headers=messenger.token("viewer", [clinic])
+    )
+    [shown] = listing.json()["freed_slots"]
+    assert shown["status"] == "refilled" and shown["price_cents"] == 18000
+    assert {o["patient_key"]: o["status"] for o in shown["offers"]} == statuses
 
 
 async def test_a_booking_of_that_time_from_the_ehr_withdraws_every_offer(
@@ -300,3 +306,52 @@ async def test_a_booking_of_that_time_from_the_ehr_withdraws_every_offer(
     assert not await messenger.scalar(
         "SELECT count(*) FROM messenger.sandbox_bookings WHERE patient_key = :pk", pk=offered[0]
     )
+
+
+async def test_the_waitlist_is_kept_by_staff_of_the_clinic_only(messenger: Messenger) -> None:
+    clinic, other = new_clinic(), new_clinic()
+    patient, _ = await messenger.new_patient(clinic)
+    operator = messenger.token("operator", [clinic])
+    first = await waitlist(messenger, clinic, patient)
+    assert first["created"] is True and first["entry"]["added_by"] == "operator-1"
+    again = await messenger.client.post(
+        f"/waitlist/{clinic}",
+        json={"patient_key": patient, "service_line": "skin_check"},
+        headers=operator,
+    )
+    assert again.status_code == 201 and again.json()["created"] is False
+    assert again.json()["entry"]["entry_id"] == first["entry"]["entry_id"]
+
+    refusals = [
+        # another clinic's staff, a viewer, a patient of another clinic, an unknown service
+        (messenger.token("operator", [other]), {"patient_key": patient}, 403),
+        (messenger.token("viewer", [clinic]), {"patient_key": patient}, 403),
+        (operator, {"patient_key": f"{other}:pt-1"}, 422),
+        (operator, {"patient_key": patient, "service_line": "tattoo"}, 422),
+        (operator, {"patient_key": patient, "note": "call after 5"}, 422),
+    ]
+    for headers, body, status in refusals:
+        response = await messenger.client.post(f"/waitlist/{clinic}", json=body, headers=headers)
+        assert response.status_code == status, (body, response.text)
+    unknown = await messenger.client.post(
+        f"/waitlist/{clinic}", json={"patient_key": patient, "service_line": "tattoo"},
+        headers=operator,
+    )  # fmt: skip
+    assert "service_line" in unknown.text and "tattoo" not in unknown.json()["detail"][0]["msg"]
+
+    listing = await messenger.client.get(
+        f"/waitlist/{clinic}", headers=messenger.token("viewer", [clinic])
+    )
+    assert [e["patient_key"] for e in listing.json()] == [patient]
+    entry = first["entry"]["entry_id"]
+    assert (
+        await messenger.client.delete(
+            f"/waitlist/{other}/{entry}", headers=messenger.token("operator", [other])
+        )
+    ).status_code == 404
+    removed = await messenger.client.delete(f"/waitlist/{clinic}/{entry}", headers=operator)
+    assert removed.status_code == 200 and removed.json()["removed_at"]
+    listing = await messenger.client.get(f"/waitlist/{clinic}", headers=operator)
+    assert listing.json() == []
+    slots = await messenger.client.get(f"/freed-slots/{clinic}", headers=operator)
+    assert slots.status_code == 200 and slots.json() == {"freed_slots": []}
