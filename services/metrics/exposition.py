@@ -3,7 +3,8 @@
 Read-model figures come from Postgres on each scrape, so every replica reports the same values
 (dashboards take ``max without (instance)``); lag and DLQ figures come from the last background
 sample. Labels: clinic_id, segment, workflow, pilot_id, arm, stage, phase, intent, barrier,
-channel, status, reason, severity, service, group, topic. Never a patient key.
+channel, status, reason, severity, service, group, topic, service_line, outcome. Never a patient
+key.
 """
 
 from __future__ import annotations
