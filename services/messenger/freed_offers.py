@@ -105,6 +105,7 @@ async def offer_batch(
     recent = await queue.recent_outreach(session, keys, now - WEEK)
     escalated = await repository.with_open_escalations(session, keys)
     earlier = await freed_store.offers(session, offer_id)
+    holding = await freed_store.holding_offers(session, keys, now)
     policy = await waitlist_store.policy(session, clinic_id)
     candidates = [
         Candidate(
@@ -116,6 +117,7 @@ async def offer_batch(
             marketing=bool(c["marketing"]),
             recent_sends=tuple(recent.get(c["patient_key"], ())),
             escalation_open=c["patient_key"] in escalated,
+            offer_open=c["patient_key"] in holding,
         )
         for c in found
     ]

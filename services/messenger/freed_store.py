@@ -206,3 +206,19 @@ async def on_offer_with_slot(
         {"c": clinic_id, "s": slot_id},
     )
     return [dict(r._mapping) for r in rows]
+
+
+async def holding_offers(
+    session: AsyncSession, patient_keys: Sequence[str], now: datetime
+) -> set[str]:
+    """Patients holding times offered to them that are still open."""
+    if not patient_keys:
+        return set()
+    rows = await session.execute(
+        text(
+            f"SELECT patient_key FROM {SCHEMA}.conversations WHERE patient_key = ANY(:pks) "
+            "AND offer_expires_at > :now AND jsonb_array_length(offer) > 0"
+        ),
+        {"pks": list(patient_keys), "now": now},
+    )
+    return {r[0] for r in rows}

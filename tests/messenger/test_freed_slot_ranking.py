@@ -111,6 +111,7 @@ def test_who_is_passed_over_and_why() -> None:
             waiting("c1:wrong", wrong_number_phone="+15555550100"),
             Candidate("c1:case", Source.waitlist, card("c1:case"), escalation_open=True),
             Candidate("c1:busy", Source.waitlist, card("c1:busy"), recent_sends=(NOW,)),
+            Candidate("c1:choosing", Source.waitlist, card("c1:choosing"), offer_open=True),
             Candidate("c1:nocard", Source.segment, None),
             member("c1:already", 2),
         ],
@@ -126,6 +127,7 @@ def test_who_is_passed_over_and_why() -> None:
         "c1:wrong": SkipReason.wrong_number,
         "c1:case": SkipReason.escalation_open,
         "c1:busy": SkipReason.frequency_cap,
+        "c1:choosing": SkipReason.offer_open,
         "c1:nocard": SkipReason.no_contact,
         "c1:already": SkipReason.already_offered,
     }

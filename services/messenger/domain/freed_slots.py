@@ -10,7 +10,8 @@ Nobody is offered who may not be messaged now: the same checks and the same outr
 every step (``shared.outreach_policy``): an opt-out on the channel, no marketing consent for a
 cosmetic service, quiet hours in the patient's zone, the frequency caps, a deceased or inactive
 patient, a number reported as wrong, an open case with a person. The patient who cancelled is
-never offered their own slot back, and no patient is offered the same slot twice.
+never offered their own slot back, no patient is offered the same slot twice, and a patient
+holding other times just offered (a booking by text under way) is not interrupted.
 
 Pure: no clock, no I/O.
 """
@@ -66,6 +67,7 @@ class Candidate:
     marketing: bool = False  # the segment needs marketing consent
     recent_sends: tuple[datetime, ...] = ()
     escalation_open: bool = False
+    offer_open: bool = False  # holding other times just offered: their choice is not cut short
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class SkipReason(StrEnum):
     opted_out = "opted_out"
     no_consent = "no_consent"
     escalation_open = "escalation_open"
+    offer_open = "offer_open"
     quiet_hours = "quiet_hours"
     frequency_cap = "frequency_cap"
 
@@ -133,6 +136,8 @@ def refusal(
         return None, SkipReason.patient_inactive
     if c.escalation_open:
         return None, SkipReason.escalation_open
+    if c.offer_open:
+        return None, SkipReason.offer_open
     purpose = purpose_of(slot, c)
     opted_out = {ch for ch in Channel if card.opted_out(ch)}
     consent = {ch for ch in Channel if card.marketing(ch)}
