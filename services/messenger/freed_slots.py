@@ -52,7 +52,7 @@ def ehr_handler(runtime: Runtime, ctx: MessengerContext) -> BatchHandler:
         lead = timedelta(minutes=ctx.settings.freed_slot_lead_minutes)
         for d in deliveries:
             p, clinic_id = d.envelope.payload, d.envelope.clinic_id
-            if isinstance(p, AppointmentCancelled):
+            if isinstance(p, AppointmentCancelled) and ctx.settings.freed_slots:
                 # An entry made in error freed nothing; a time about to begin cannot be refilled.
                 if p.reason_code is CancellationReason.entered_in_error or p.start <= now + lead:
                     continue
