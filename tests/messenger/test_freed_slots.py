@@ -355,3 +355,112 @@ async def test_the_waitlist_is_kept_by_staff_of_the_clinic_only(messenger: Messe
     assert listing.json() == []
     slots = await messenger.client.get(f"/freed-slots/{clinic}", headers=operator)
     assert slots.status_code == 200 and slots.json() == {"freed_slots": []}
+
+
+async def test_an_offer_is_checked_again_when_it_is_sent(messenger: Messenger) -> None:
+    """Between the ranking and the send a patient may opt out, or the hour may turn: the
+    dispatcher checks an offer again like a step, and refuses it without a word sent."""
+    from services.messenger import queue
+    from services.messenger.domain.checks import SendWindow
+    from tests.messenger.conftest import night_zone
+
+    clinic = new_clinic()
+    out, _ = await messenger.new_patient(clinic)
+    await messenger.reply(out, "STOP")
+    asleep, _ = await messenger.new_patient(clinic, zone=night_zone())
+    awake, _ = await messenger.new_patient(clinic)
+    now = datetime.now(UTC)
+    rows = []
+    for key in (out, asleep, awake):
+        address = await messenger.scalar(
+            "SELECT phone FROM messenger.contacts WHERE patient_key = :pk", pk=key
+        )
+        mid = str(uuid.uuid4())
+        rows.append(
+            queue.QueuedMessage(
+                message_id=mid,
+                idempotency_key=mid,
+                clinic_id=clinic,
+                patient_key=key,
+                kind="offer",
+                channel="sms",
+                provider="sandbox",
+                sender="sandbox",
+                address=address,
+                body="Lakeside Skin: an earlier time opened on Wed. Reply 1 to take it.",
+                created_at=now,
+                purpose="care",
+                expires_at=now + timedelta(hours=2),
+                send_window=SendWindow().to_json(),
+            )
+        )
+    async with messenger.runtime.sessions() as session, session.begin():
+        await queue.enqueue(session, rows)
+
+    async def settled() -> dict[str, tuple[str, str | None]] | None:
+        found = {
+            r["patient_key"]: (r["status"], r["failure"])
+            for r in await messenger.rows(
+                "SELECT patient_key, status, failure FROM messenger.outgoing "
+                "WHERE message_id = ANY(:ids)",
+                ids=[r.message_id for r in rows],
+            )
+        }
+        return found if all(s != "queued" and s != "sending" for s, _ in found.values()) else None
+
+    found = await settled() if await wait_for(settled, timeout=15) else None
+    assert found == {
+        out: ("blocked", "opted_out"),
+        asleep: ("blocked", "quiet_hours"),
+        awake: ("sent", None),
+    }
+    assert not any("earlier time" in t for t in await texts(messenger, out))
+    assert await texts(messenger, asleep) == []
+
+
+async def test_a_revisit_booking_of_the_time_from_another_conversation_withdraws_the_offers(
+    messenger: Messenger, clinic_with_patients: dict[str, str]
+) -> None:
+    from services.messenger import conversations
+    from services.messenger.domain.conversation import OfferedSlot
+
+    who = clinic_with_patients
+    clinic = who["clinic"]
+    start = nine_oclock(messenger.settings.revisit_default_time_zone) + timedelta(days=3)
+    while start.weekday() >= 5:
+        start += timedelta(days=1)
+    appointment = f"appt-{uuid.uuid4().hex[:8]}"
+    offer_id = offer_id_for(clinic, appointment)
+    await publish(
+        messenger, EHR_EVENTS.name, envelope(cancelled(appointment, start), who["canceller"])
+    )
+    offered = await offered_patients(messenger, offer_id, 3)
+    slot_id = await messenger.scalar(
+        "SELECT slot_id FROM messenger.freed_slots WHERE offer_id = :o", o=offer_id
+    )
+    # A patient booking by text is offered that very time among others, and takes it.
+    texter, _ = await messenger.new_patient(clinic)
+    async with messenger.runtime.sessions() as session, session.begin():
+        await conversations.save_offer(
+            session,
+            clinic,
+            texter,
+            (OfferedSlot(slot_id, start, PROVIDER, "loc-1"),),
+            datetime.now(UTC) + timedelta(hours=1),
+        )
+    await messenger.reply(texter, "1")
+
+    async def taken() -> bool:
+        status = await messenger.scalar(
+            "SELECT status FROM messenger.freed_slots WHERE offer_id = :o", o=offer_id
+        )
+        return status == "taken"
+
+    assert await wait_for(taken, timeout=20)
+    for key in offered:
+        told = await messenger.outbound(key, 2, timeout=15)
+        assert "has already been taken" in told[-1]["body"]
+    booked = await messenger.rows(
+        "SELECT patient_key FROM messenger.sandbox_bookings WHERE slot_id = :s", s=slot_id
+    )
+    assert [b["patient_key"] for b in booked] == [texter]
