@@ -102,3 +102,38 @@ async def test_metrics_counts_slots_offered_refilled_revenue_kept_and_time_to_re
     p50 = found[("revisit_freed_slot_time_to_refill_seconds", (("quantile", "0.5"),))]
     p90 = found[("revisit_freed_slot_time_to_refill_seconds", (("quantile", "0.9"),))]
     assert p50 == 30 * 60 and 38 * 60 <= p90 <= 40 * 60
+
+    other = clinic()
+    await metrics.publish(freed_slot_events(other, refilled_after=timedelta(minutes=5)))
+    report = await metrics.client.get(
+        "/reports/freed-slots", params={"clinic_id": c}, headers=metrics.token(c)
+    )
+    assert report.status_code == 200, report.text
+    [row] = report.json()["rows"]
+    assert row == {
+        "clinic_id": c,
+        "service_line": "skin_check",
+        "freed": 4,
+        "offered": 3,
+        "patients_offered": 9,
+        "refilled": 2,
+        "refill_rate": 0.5,
+        "revenue_kept_cents": 36000,
+        "time_to_refill_p50_minutes": 30.0,
+        "time_to_refill_p90_minutes": 38.0,
+    }
+    refused = await metrics.client.get(
+        "/reports/freed-slots", params={"clinic_id": other}, headers=metrics.token(c)
+    )
+    assert refused.status_code == 403
+    csv = await metrics.client.get(
+        "/reports/freed-slots", params={"clinic_id": c, "format": "csv"}, headers=metrics.token(c)
+    )
+    header, line = csv.text.strip().splitlines()
+    assert header.startswith("clinic_id,service_line,freed,") and line.startswith(f"{c},")
+    later = await metrics.client.get(  # slots freed on 2 March are not in a range from 3 March
+        "/reports/freed-slots",
+        params={"clinic_id": c, "from": "2026-03-03"},
+        headers=metrics.token(c),
+    )
+    assert later.json()["rows"] == []

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
+from datetime import date
 from typing import Any
 
 from sqlalchemy import text
@@ -67,3 +68,41 @@ async def refill_times(session: AsyncSession, clinic_id: str | None = None) -> l
         {"c": clinic_id},
     )
     return [dict(r._mapping) for r in rows]
+
+
+async def report(
+    session: AsyncSession,
+    clinics: Sequence[str] | None,
+    start: date | None,
+    end: date | None,
+) -> list[dict[str, Any]]:
+    """Per clinic and service, for slots freed in the date range (UTC days, inclusive)."""
+    rows = await session.execute(
+        text(
+            "SELECT clinic_id, service_line, count(*) AS freed, "
+            "count(*) FILTER (WHERE offers > 0) AS offered, "
+            "coalesce(sum(offers), 0) AS patients_offered, count(refilled_at) AS refilled, "
+            "coalesce(sum(price_cents) FILTER (WHERE refilled_at IS NOT NULL), 0) "
+            "AS revenue_kept_cents, "
+            "round(CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM "
+            "refilled_at - freed_at)) / 60 AS numeric), 1) AS time_to_refill_p50_minutes, "
+            "round(CAST(percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM "
+            "refilled_at - freed_at)) / 60 AS numeric), 1) AS time_to_refill_p90_minutes "
+            f"FROM {SCHEMA}.freed_slots WHERE (CAST(:clinics AS text[]) IS NULL "
+            "OR clinic_id = ANY(:clinics)) "
+            "AND (CAST(:start AS date) IS NULL "
+            "OR CAST(freed_at AT TIME ZONE 'UTC' AS date) >= :start) "
+            "AND (CAST(:end AS date) IS NULL "
+            "OR CAST(freed_at AT TIME ZONE 'UTC' AS date) <= :end) "
+            "GROUP BY 1, 2 ORDER BY 1, 2"
+        ),
+        {"clinics": list(clinics) if clinics is not None else None, "start": start, "end": end},
+    )
+    out = []
+    for r in rows:
+        row = dict(r._mapping)
+        for key in ("time_to_refill_p50_minutes", "time_to_refill_p90_minutes"):
+            row[key] = float(row[key]) if row[key] is not None else None
+        row["refill_rate"] = round(row["refilled"] / row["freed"], 3) if row["freed"] else None
+        out.append(row)
+    return out
