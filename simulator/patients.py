@@ -50,6 +50,12 @@ class Heard(StrEnum):
     acknowledgement = "acknowledgement"  # the practice answering what the patient wrote
 
 
+# A freed slot offered alone: "an earlier time opened ... Reply 1 to take it".
+_ONE_TIME = (
+    "reply 1 to take it", "responda 1 para tomarlo",
+    "to take it, reply 1", "para tomarlo, responda 1",
+)  # fmt: skip
+
 # Phrases of the messenger's conversation replies (services/messenger/domain/system_messages),
 # on folded text; a test renders every one and checks it is recognised, never taken for outreach.
 _MARKERS: tuple[tuple[Heard, tuple[str, ...]], ...] = (
@@ -57,7 +63,7 @@ _MARKERS: tuple[tuple[Heard, tuple[str, ...]], ...] = (
         Heard.opt_out_confirmation,
         ("unsubscribed", "dado de baja", "you will not receive", "no recibira mas mensajes"),
     ),
-    (Heard.slot_offer, ("reply 1, 2 or 3", "responda 1, 2 o 3")),
+    (Heard.slot_offer, ("reply 1, 2 or 3", "responda 1, 2 o 3", *_ONE_TIME)),
     (
         Heard.booking_confirmation,
         ("we have requested", "will confirm it with you", "pedimos", "se lo confirmara",
@@ -75,6 +81,7 @@ _MARKERS: tuple[tuple[Heard, tuple[str, ...]], ...] = (
             "le escribiremos de nuevo despues", "if you change your mind", "si cambia de opinion",
             "updated our records", "actualizamos nuestros registros", "removed this number",
             "quitamos este numero", "looking for open times", "estamos buscando horarios",
+            "has already been taken", "ya se ocupo",
         ),
     ),
 )  # fmt: skip
@@ -95,8 +102,12 @@ def heard(body: str) -> Heard:
 
 
 def offer_choices(body: str) -> int:
-    """How many times a slot offer lists ("1) Tue Mar 3, 9:00 AM; 2) ...")."""
-    return len(set(_CHOICE.findall(body)))
+    """How many times a slot offer lists ("1) Tue Mar 3, 9:00 AM; 2) ..."); one for a freed
+    slot offered alone."""
+    listed = len(set(_CHOICE.findall(body)))
+    if not listed and any(phrase in _fold(body) for phrase in _ONE_TIME):
+        return 1
+    return listed
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ class Send:
 
     message_id: str
     patient_key: str
-    kind: str  # step | reply
+    kind: str  # step | reply | offer (a freed slot offered: outreach, like a step)
     channel: str
     sequence_id: str | None
     step: int | None
@@ -157,10 +157,13 @@ def _zone(state: ChaosState, send: Send, policy: Policy) -> ZoneInfo:
     return ZoneInfo(state.patient_zones.get(send.patient_key) or policy.zone)
 
 
+OUTREACH = frozenset({"step", "offer"})  # what the hours and the caps hold
+
+
 def _steps_by_patient(state: ChaosState) -> dict[str, list[Send]]:
     found: dict[str, list[Send]] = defaultdict(list)
     for send in state.sends:
-        if send.kind == "step":
+        if send.kind in OUTREACH:
             found[send.patient_key].append(send)
     return found
 
@@ -169,7 +172,7 @@ def no_send_outside_allowed_hours(state: ChaosState) -> Result:
     violations, checked = [], 0
     for send in state.sends:
         policy = state.policies.get(send.patient_key.split(":", 1)[0])
-        if send.kind != "step" or policy is None:
+        if send.kind not in OUTREACH or policy is None:
             continue
         checked += 1
         local = send.sent_at.astimezone(_zone(state, send, policy)).time()

@@ -13,11 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messenger import (
     api,
+    api_freed,
     api_held,
     api_inbox,
     api_previews,
     api_sandbox,
     api_templates,
+    freed_offers,
+    freed_slots,
     handlers,
     held,
     links,
@@ -50,7 +53,7 @@ from shared.consumer import Delivery, Subscription
 from shared.events.common import Channel
 from shared.runtime import Runtime, ServiceSpec, build_app
 from shared.timers import TimerAction
-from shared.topics import COMMANDS, EHR_EVENTS, ESCALATIONS
+from shared.topics import COMMANDS, EHR_EVENTS, ELIGIBILITY, ESCALATIONS
 
 CONTACT_EVENTS = frozenset({"PatientUpserted", "ConsentChanged"})
 ESCALATION_EVENTS = frozenset({"EscalationRaised", "EscalationResolved"})
@@ -133,6 +136,19 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
                 (EHR_EVENTS,), "contacts", handlers.contacts_handler(runtime), CONTACT_EVENTS
             ),
             Subscription((COMMANDS,), "commands", handlers.commands_handler(runtime, ctx)),
+            # Freed slots: cancellations and bookings; who is in a segment for which service.
+            Subscription(
+                (EHR_EVENTS,),
+                "freed-slots",
+                freed_slots.ehr_handler(runtime, ctx),
+                freed_slots.EHR_TYPES,
+            ),
+            Subscription(
+                (ELIGIBILITY,),
+                "segment-members",
+                freed_slots.segment_handler(runtime),
+                freed_slots.SEGMENT_TYPES,
+            ),
             Subscription(
                 (ESCALATIONS,),
                 "escalations",
@@ -151,6 +167,8 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
             **booking_timers(BookingWork(runtime, ctx)),
             held.HELD_TIMER: held.timer_handler(plan),
             **SecondReading(runtime, ctx).handlers(),
+            freed_slots.FIND: freed_slots.FindFreedSlot(runtime, ctx),
+            freed_offers.NEXT: freed_offers.next_batch_handler(runtime, ctx),
         }
 
     async def on_start(runtime: Runtime) -> None:
@@ -189,6 +207,7 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
             api_templates.router,
             api_previews.router,
             api_held.router,
+            api_freed.router,
             webhooks.router,
             ehr_api.router,
             api_inbox.router,

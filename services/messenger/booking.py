@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.messenger import conversations, inbound, repository
+from services.messenger import conversations, freed_booking, inbound, repository
 from services.messenger import practices as practices_store
 from services.messenger.context import MessengerContext
 from services.messenger.domain.booking import (
@@ -246,11 +246,17 @@ class BookingWork:
         clinic_id, state, message, language, zone, values = await self._context(session, timer)
         reply_to = str(timer.payload.get("reply") or timer.key)
         request_id = booking_request_id(reply_to, slot.slot_id)
+        offer_id = opt(timer.payload.get("offer_id"))
         if result is None:
             if await self._retry_or_give_up(session, timer):
                 return
+            await self._freed(session, clinic_id, state, slot, offer_id, "failed", request_id)
             await self._fallback(session, clinic_id, state, message, reply_to, values, language)
             return
+        outcome = {Booked.booked: "booked", Booked.needs_person: "booked"}.get(
+            result.outcome, "taken" if result.outcome is Booked.taken else "failed"
+        )
+        await self._freed(session, clinic_id, state, slot, offer_id, outcome, request_id)
         if result.outcome in (Booked.booked, Booked.needs_person):
             offered = OfferedSlot(slot.slot_id, slot.start, slot.provider_id, slot.location_id)
             event = booking_requested(
@@ -296,6 +302,29 @@ class BookingWork:
             )
         else:
             await self._fallback(session, clinic_id, state, message, reply_to, values, language)
+
+    async def _freed(
+        self,
+        session: AsyncSession,
+        clinic_id: str,
+        state: ConversationState,
+        slot: Slot,
+        offer_id: str | None,
+        outcome: str,
+        request_id: str,
+    ) -> None:
+        """A freed slot taken (refilled, or gone for the others) or open again."""
+        await freed_booking.after_booking(
+            self.runtime,
+            self.ctx,
+            session,
+            clinic_id=clinic_id,
+            patient_key=state.patient_key,
+            slot=slot,
+            offer_id=offer_id,
+            outcome=outcome,
+            booking_request_id=request_id,
+        )
 
 
 def opt(value: object) -> str | None:

@@ -95,6 +95,7 @@ async def load_state(
         location_id=m["location_id"],
         offer=_offer(m["offer"]),
         offer_expires_at=m["offer_expires_at"],
+        offer_id=m["offer_id"],
     )
 
 
@@ -104,7 +105,9 @@ async def save_offer(
     patient_key: str,
     offer: Sequence[OfferedSlot],
     expires_at: datetime | None,
+    offer_id: str | None = None,
 ) -> None:
+    """The patient's open offer (replacing any other); ``offer_id`` for a freed slot."""
     encoded = json.dumps(
         [
             {
@@ -118,12 +121,12 @@ async def save_offer(
     )
     await session.execute(
         text(
-            f"INSERT INTO {SCHEMA}.conversations (patient_key, clinic_id, offer, offer_expires_at) "
-            "VALUES (:pk, :c, CAST(:o AS jsonb), :e) ON CONFLICT (patient_key) DO UPDATE SET "
-            "offer = EXCLUDED.offer, offer_expires_at = EXCLUDED.offer_expires_at, "
-            "updated_at = now()"
+            f"INSERT INTO {SCHEMA}.conversations (patient_key, clinic_id, offer, offer_expires_at, "
+            "offer_id) VALUES (:pk, :c, CAST(:o AS jsonb), :e, :oid) ON CONFLICT (patient_key) "
+            "DO UPDATE SET offer = EXCLUDED.offer, offer_expires_at = EXCLUDED.offer_expires_at, "
+            "offer_id = EXCLUDED.offer_id, updated_at = now()"
         ),
-        {"pk": patient_key, "c": clinic_id, "o": encoded, "e": expires_at},
+        {"pk": patient_key, "c": clinic_id, "o": encoded, "e": expires_at, "oid": offer_id},
     )
 
 
@@ -266,7 +269,7 @@ _CONTEXT = text(
            s.last_outbound_message_id AS s_last_outbound_message_id,
            s.service_line AS s_service_line, s.provider_id AS s_provider_id,
            s.location_id AS s_location_id, s.offer AS s_offer,
-           s.offer_expires_at AS s_offer_expires_at,
+           s.offer_expires_at AS s_offer_expires_at, s.offer_id AS s_offer_id,
            p.name AS p_name, p.phone AS p_phone, p.booking_url AS p_booking_url,
            p.sms_number AS p_sms_number, p.email_address AS p_email_address,
            p.time_zone AS p_time_zone
@@ -311,6 +314,7 @@ async def reply_context(
         location_id=m["s_location_id"],
         offer=_offer(m["s_offer"]) if m["s_offer"] is not None else (),
         offer_expires_at=m["s_offer_expires_at"],
+        offer_id=m["s_offer_id"],
     )
     practice = (
         Practice(

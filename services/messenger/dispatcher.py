@@ -225,7 +225,7 @@ class Dispatcher:
         steps = [r for r in rows if r["kind"] == "step"]  # answers skip the step-only checks
         cancelled = await repository.cancelled_sequences(session, [r["sequence_id"] for r in steps])
         escalated = await repository.with_open_escalations(
-            session, [r["patient_key"] for r in steps]
+            session, [r["patient_key"] for r in rows if r["kind"] != "reply"]
         )
         go: list[dict[str, Any]] = []
         for row in rows:
@@ -240,6 +240,26 @@ class Dispatcher:
                     stats.blocked += 1
                     continue
                 go.append(row)
+                continue
+            if row["kind"] == "offer":
+                # A freed-slot offer: the step checks again (it belongs to no sequence and
+                # reports no step event); refused, it is simply not sent.
+                held = recheck(
+                    card,
+                    channel=channel,
+                    purpose=Purpose(row["purpose"] or "care"),
+                    expires_at=row["expires_at"],
+                    now=now,
+                    window=SendWindow.from_json(row.get("send_window")),
+                    escalation_open=row["patient_key"] in escalated,
+                )
+                if held is None:
+                    go.append(row)
+                else:
+                    stats.blocked += 1
+                    await leases.mark(
+                        session, [row["message_id"]], "blocked", failure=held.reason.value
+                    )
                 continue
             if row["sequence_id"] in cancelled:
                 await leases.mark(session, [row["message_id"]], "cancelled", failure="stopped")

@@ -16,12 +16,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.messenger import conversations, queue, repository
+from services.messenger import conversations, freed_booking, queue, repository
 from services.messenger.context import MessengerContext
 from services.messenger.domain.classifier import classify
 from services.messenger.domain.conversation import Answer, ConversationState, Decision, decide
 from services.messenger.domain.summary import ReplySummary, summarise
-from services.messenger.domain.system_messages import text_of
+from services.messenger.domain.system_messages import Reply, text_of
 from services.messenger.domain.templates import service_name
 from services.messenger.domain.understanding import Understanding
 from services.messenger.ehr import chart
@@ -227,12 +227,21 @@ async def carry_out(
         )
     if decision.clear_offer:
         await conversations.save_offer(session, clinic_id, patient_key, (), None)
+    answers = decision.answers
+    language = card.lang
     if decision.task is not None:
         kind, payload = decision.task
-        await runtime.timers.schedule(
-            session, kind.value, r.message_id, now, patient_key=patient_key, payload=payload
-        )
-    language = card.lang
+        offer_id = payload.get("offer_id")
+        if offer_id and not await freed_booking.claim(
+            session, offer_id, patient_key, r.message_id, now
+        ):
+            # Another patient said yes first: this one hears at once that the time has gone.
+            when = await freed_booking.gone_time(runtime, session, offer_id, patient_key)
+            answers += (Answer(Reply.freed_slot_gone, {"slot_time": when}),)
+        else:
+            await runtime.timers.schedule(
+                session, kind.value, r.message_id, now, patient_key=patient_key, payload=payload
+            )
     values = {
         "practice_name": practice.name,
         "practice_phone": practice.phone,
@@ -248,7 +257,7 @@ async def carry_out(
         patient_key,
         r.msg,
         r.message_id,
-        decision.answers,
+        answers,
         values,
         language,
         now,

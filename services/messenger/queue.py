@@ -50,7 +50,7 @@ class QueuedMessage:
     idempotency_key: str
     clinic_id: str
     patient_key: str
-    kind: str  # step | reply
+    kind: str  # step | reply | offer (a freed slot offered: checked again like a step)
     channel: str
     provider: str
     sender: str
@@ -201,13 +201,15 @@ QUEUE_CHANNEL = "messenger_outgoing"
 async def recent_outreach(
     session: AsyncSession, patient_keys: Sequence[str], since: datetime
 ) -> dict[str, list[datetime]]:
-    """When each patient was last sent (or is being sent) an outreach step, since ``since``."""
+    """When each patient was last sent (or is being sent) outreach since ``since``: every step,
+    and every freed-slot offer (no patient asked for that message, so it counts like a step)."""
     if not patient_keys:
         return {}
     rows = (
         await session.execute(
             text(
-                f"SELECT patient_key, created_at FROM {SCHEMA}.outgoing WHERE kind = 'step' "
+                f"SELECT patient_key, created_at FROM {SCHEMA}.outgoing "
+                "WHERE kind IN ('step', 'offer') "
                 "AND patient_key = ANY(:pks) AND created_at > :since "
                 "AND status IN ('queued', 'sending', 'sent', 'unknown')"
             ),

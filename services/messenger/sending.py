@@ -17,7 +17,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.messenger import conversations, held, links, queue, repository, template_store
+from services.messenger import (
+    conversations,
+    held,
+    links,
+    queue,
+    repository,
+    template_store,
+    waitlist_store,
+)
 from services.messenger import practices as practices_store
 from services.messenger.context import MessengerContext
 from services.messenger.domain import rewriter
@@ -267,6 +275,10 @@ async def plan_sends(
     queued = [m for m in planned if (m.sequence_id, m.step) in claimed]
     await queue.enqueue(session, queued)
     await conversations.remember_steps(session, [contexts[m.message_id] for m in queued])
+    # The policy freed-slot offers are held to: the one the sequencer put in the latest steps.
+    await waitlist_store.remember_policies(
+        session, {d.envelope.clinic_id: c.policy for d, c in commands}, now
+    )
     await runtime.outbox.stage_batch(
         session,
         [(d.envelope.caused(event, occurred_at=now), d.trace_headers) for d, event in blocked],

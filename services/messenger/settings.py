@@ -66,6 +66,12 @@ class MessengerSettings(BaseSettings):
     # Per-clinic EHR connections (the messenger's /ehr API) replace the two above for a clinic.
     ehr_timeout_s: float = Field(default=10.0, gt=0, le=120)
     offer_valid_hours: int = Field(default=48, ge=1, le=720)
+    # Freed slots: how many patients each batch offers the time to, how long a batch waits for
+    # a "yes" before the next, and how near its start a freed time stops being offered.
+    freed_slots: bool = True  # offer cancelled appointments' slots at all
+    freed_slot_batch_size: int = Field(default=3, ge=1, le=20)
+    freed_slot_batch_minutes: int = Field(default=30, ge=1, le=1440)
+    freed_slot_lead_minutes: int = Field(default=120, ge=0, le=2880)
     snooze_default_days: int = Field(default=30, ge=1, le=365)
     # Where tracked booking links live: "<base>/<token>" answers a redirect to the practice's
     # booking page and records the click. Empty: messages carry the booking page itself.

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.messenger.domain import freed_slot_words
 from services.messenger.domain.library import LIBRARY_AUTHOR, default_library
 from services.messenger.domain.templates import Template
 from services.messenger.repository import SCHEMA
@@ -63,7 +64,7 @@ async def seed_default_library(session: AsyncSession, now: datetime) -> int:
         ).all()
     }
     added = 0
-    for t in default_library():
+    for t in [*default_library(), *freed_slot_words.templates()]:
         key = (t.workflow_key, t.step, t.channel.value, t.tone.value, t.language)
         latest = existing.get(key)
         if latest is not None:

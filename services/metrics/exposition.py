@@ -3,7 +3,8 @@
 Read-model figures come from Postgres on each scrape, so every replica reports the same values
 (dashboards take ``max without (instance)``); lag and DLQ figures come from the last background
 sample. Labels: clinic_id, segment, workflow, pilot_id, arm, stage, phase, intent, barrier,
-channel, status, reason, severity, service, group, topic. Never a patient key.
+channel, status, reason, severity, service, group, topic, service_line, outcome. Never a patient
+key.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.metrics.domain import counting, pilots
 from services.metrics.offsets import OffsetSample
 from services.metrics.repository import counts, figures, pilot_reports
+from services.metrics.repository import freed_slots as freed_figures
 from shared.events.pilot import PilotPlan
 from shared.pilots import phase_of, week_of
 from shared.runtime import Runtime
@@ -48,6 +50,10 @@ SERIES: dict[str, frozenset[str]] = {
         "revisit_pilot_previous_episodes": ("clinic_id", "pilot_id", "stage"),
         "revisit_pilot_previous_difference": ("clinic_id", "pilot_id", "figure", "bound"),
         "revisit_escalation_response_seconds": ("clinic_id", "severity", "until", "quantile"),
+        "revisit_freed_slots": ("clinic_id", "service_line", "outcome"),
+        "revisit_freed_slot_offers": ("clinic_id", "service_line"),
+        "revisit_freed_slot_revenue_kept_cents": ("clinic_id", "service_line"),
+        "revisit_freed_slot_time_to_refill_seconds": ("clinic_id", "quantile"),
         "revisit_consumer_lag": ("service", "group", "topic"),
         "revisit_dlq_messages": ("topic",),
         "revisit_read_model_up": (),
@@ -100,6 +106,8 @@ async def read_model_families(runtime: Runtime) -> list[Metric]:
         escalations = await figures.escalation_times(session)
         replies = await figures.reply_totals(session)
         plans = await pilot_reports.all_plans(session)
+        freed = await freed_figures.totals(session)
+        refill_times = await freed_figures.refill_times(session)
         previous = []
         for clinic_id, pilot_id, plan in plans:
             since, until = pilots.baseline_span(plan)
@@ -113,6 +121,7 @@ async def read_model_families(runtime: Runtime) -> list[Metric]:
         *pilot_families(pilot_rows),
         *plan_families(previous, pilot_rows, runtime.clock.now()),
         *escalation_families(escalations),
+        *freed_slot_families(freed, refill_times),
     ]
 
 
@@ -287,6 +296,45 @@ def escalation_families(rows: list[dict[str, Any]]) -> list[Metric]:
                 if value is not None:
                     times.add_metric([r["clinic_id"], r["severity"], until, q], value)
     return [times]
+
+
+def freed_slot_families(
+    rows: list[dict[str, Any]], refill_times: list[dict[str, Any]]
+) -> list[Metric]:
+    """Cancelled appointments' slots: freed (found free in the EHR), offered, refilled through
+    an offer; the patients offered; the revenue kept; the time from cancellation to refill."""
+    slots = GaugeMetricFamily(
+        "revisit_freed_slots",
+        "Freed slots by outcome: freed (free in the EHR after a cancellation), offered (to at "
+        "least one patient), refilled (booked by a patient who was offered it)",
+        labels=["clinic_id", "service_line", "outcome"],
+    )
+    offers = GaugeMetricFamily(
+        "revisit_freed_slot_offers",
+        "Patients offered a freed slot (one per patient and slot)",
+        labels=["clinic_id", "service_line"],
+    )
+    revenue = GaugeMetricFamily(
+        "revisit_freed_slot_revenue_kept_cents",
+        "The practice's price of each refilled slot's service, in cents (slots without a price "
+        "count 0)",
+        labels=["clinic_id", "service_line"],
+    )
+    for r in rows:
+        labels = [r["clinic_id"], r["service_line"]]
+        for outcome in ("freed", "offered", "refilled"):
+            slots.add_metric([*labels, outcome], r[outcome])
+        offers.add_metric(labels, r["offers"])
+        revenue.add_metric(labels, r["revenue_kept_cents"])
+    delay = GaugeMetricFamily(
+        "revisit_freed_slot_time_to_refill_seconds",
+        "Time from the cancellation to the refill (median and p90)",
+        labels=["clinic_id", "quantile"],
+    )
+    for r in refill_times:
+        delay.add_metric([r["clinic_id"], "0.5"], r["p50"])
+        delay.add_metric([r["clinic_id"], "0.9"], r["p90"])
+    return [slots, offers, revenue, delay]
 
 
 def pipeline_families(sample: OffsetSample, errors: int) -> list[Metric]:

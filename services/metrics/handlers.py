@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.metrics.domain import counting
+from services.metrics.domain import counting, freed_slots
 from services.metrics.domain.attribution import derive
 from services.metrics.domain.history import RECORDED, record
 from services.metrics.repository import counts, histories
+from services.metrics.repository import freed_slots as freed_store
 from shared.consumer import BatchHandler, Delivery
 from shared.events import Envelope
 
@@ -28,6 +29,7 @@ def read_model_handler(window: timedelta) -> BatchHandler:
         await counts.add_send_counts(session, counting.send_tally(events))
         await record_histories(session, [e for e in events if e.type in RECORDED], window)
         await histories.save_plans(session, pilot_plans(events))
+        await freed_store.merge(session, freed_slots.fold(events).values())
 
     return handle
 

@@ -224,12 +224,63 @@ class SnoozeRequested(Payload):
     reply_message_id: Id | None = None
 
 
+# --- freed slots (outreach.messages.v1) ---------------------------------------------------------
+
+
+class OfferSource(StrEnum):
+    waitlist = "waitlist"  # the patient asked for an earlier time
+    segment = "segment"  # the patient is in a segment for the slot's service line
+
+
+class _FreedSlot(Payload):
+    """The freed time itself, carried whole by every freed-slot event, so a reader of one of
+    them never waits for another topic (or another event) to know what the slot was."""
+
+    offer_id: Id  # one per freed appointment, shared by every batch of its offers
+    slot_id: Id
+    start: Instant
+    service_line: ServiceLine
+    provider_id: Id | None
+    location_id: Id | None
+    freed_at: Instant  # when the cancellation was recorded
+    price_cents: Annotated[int, Field(ge=0)] | None = None  # the practice's price, when set
+    currency: Annotated[str, Field(min_length=3, max_length=3)] | None = None
+
+
+@register("SlotFreed", version=1)
+class SlotFreed(_FreedSlot):
+    """Emitted when a cancelled appointment's slot is confirmed free in the EHR and is offered
+    to others. ``patient_key``: the patient who cancelled."""
+
+    appointment_id: Id
+
+
+@register("SlotOffered", version=1)
+class SlotOffered(_FreedSlot):
+    """Emitted for each patient a freed slot is offered to (``patient_key``)."""
+
+    batch: Annotated[int, Field(ge=1, le=100)]
+    source: OfferSource
+    channel: Channel
+
+
+@register("SlotRefilled", version=1)
+class SlotRefilled(_FreedSlot):
+    """Emitted when a patient offered a freed slot booked it (``patient_key``)."""
+
+    booking_request_id: Id
+    refilled_at: Instant
+
+
 MESSAGE_PAYLOADS: tuple[type[Payload], ...] = (
     MessageSent,
     MessageDelivered,
     MessageFailed,
     MessageBlocked,
     BookingLinkClicked,
+    SlotFreed,
+    SlotOffered,
+    SlotRefilled,
 )
 REPLY_PAYLOADS: tuple[type[Payload], ...] = (
     ReplyReceived,

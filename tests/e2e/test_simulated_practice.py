@@ -36,7 +36,7 @@ def practice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Practice]:
 OUTREACH_SQL = """
 SELECT s.patient_key, s.sent_at, s.seq FROM messenger.sandbox_messages s
 JOIN messenger.outgoing o USING (message_id)
-WHERE s.direction = 'outbound' AND o.kind = 'step' ORDER BY s.seq
+WHERE s.direction = 'outbound' AND o.kind IN ('step', 'offer') ORDER BY s.seq
 """
 
 

@@ -22,6 +22,7 @@ from shared.events.outreach import Arm
 from shared.events.pilot import CohortFilters, PilotPlan
 from tests.metrics.conftest import RunningMetrics, clinic, eventually
 from tests.metrics.story import Story
+from tests.metrics.test_metrics_freed_slots import freed_slot_events
 
 pytestmark = pytest.mark.integration
 
@@ -488,12 +489,13 @@ async def test_the_exposition_keeps_to_its_declared_series_and_labels(
     s.blocked(seq, 3, BlockReason.frequency_cap)
     s.escalation(seq, 4, ack_after=1, resolve_after=2)
     s.visit(s.booked(5), 70)
-    await metrics.publish(s.events)
+    await metrics.publish([*s.events, *freed_slot_events(c, refilled_after=timedelta(hours=1))])
     runtime = metrics.app.state.runtime
 
     async def seen() -> str | None:
         body = (await exposition.exposition(runtime)).decode()
-        return body if f'pilot_id="pilot-{c}"' in body and "until=" in body else None
+        done = f'pilot_id="pilot-{c}"' in body and "until=" in body
+        return body if done and "revisit_freed_slot_time_to_refill_seconds" in body else None
 
     body = await eventually(seen)
     assert body

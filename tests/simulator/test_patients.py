@@ -11,6 +11,7 @@ from statistics import median
 
 import pytest
 
+from services.messenger.domain import freed_slot_words
 from services.messenger.domain.classifier import classify
 from services.messenger.domain.library import WORKFLOWS, default_library
 from services.messenger.domain.system_messages import TEXTS
@@ -186,6 +187,9 @@ def test_patients_answer_the_messengers_outreach_but_never_its_confirmations_or_
                 assert (
                     answer(prompt, Journey.follow_up, inbound, ConversationState(), seed=k) is None
                 )
+    for template in freed_slot_words.templates():
+        body = fill(template.body, {**VALUES, "slot_time": "Wed Mar 4, 9:00 AM"}, "en")
+        assert (heard(body), offer_choices(body)) == (Heard.slot_offer, 1), body
     assert heard(system(SystemReply.stop_confirmation, "es")) is Heard.opt_out_confirmation
     assert heard(system(SystemReply.booking_requested)) is Heard.booking_confirmation
     assert heard("Your appointment on Tue Mar 3 is confirmed.") is Heard.booking_confirmation

@@ -80,6 +80,20 @@ def _appt() -> dict[str, Any]:
     }
 
 
+def _freed() -> dict[str, Any]:
+    return {
+        "offer_id": "offer-1",
+        "slot_id": "slot-1",
+        "start": T0 + timedelta(days=1),
+        "service_line": ServiceLine.skin_check,
+        "provider_id": "dr-okafor",
+        "location_id": None,
+        "freed_at": T0,
+        "price_cents": 18000,
+        "currency": "USD",
+    }
+
+
 def _msg() -> dict[str, Any]:
     return {"message_id": "msg-1", "sequence_id": "seq-1", "step": 1, "channel": Channel.sms}
 
@@ -247,6 +261,13 @@ FACTORIES: dict[str, Callable[[], Payload]] = {
     "MessageDelivered": lambda: messages.MessageDelivered(**_msg()),
     "BookingLinkClicked": lambda: messages.BookingLinkClicked(
         sequence_id="seq-1", step=2, message_id="msg-1"
+    ),
+    "SlotFreed": lambda: messages.SlotFreed(**_freed(), appointment_id="appt-9"),
+    "SlotOffered": lambda: messages.SlotOffered(
+        **_freed(), batch=1, source=messages.OfferSource.waitlist, channel=Channel.sms
+    ),
+    "SlotRefilled": lambda: messages.SlotRefilled(
+        **_freed(), booking_request_id="req-1", refilled_at=T0 + timedelta(minutes=20)
     ),
     "MessageFailed": lambda: messages.MessageFailed(
         **_msg(),

@@ -88,6 +88,8 @@ class ConversationState:
     location_id: str | None = None
     offer: tuple[OfferedSlot, ...] = ()
     offer_expires_at: datetime | None = None
+    # Set when the open offer is a freed slot offered to several patients (first "yes" wins).
+    offer_id: str | None = None
 
     def live_offer(self, now: datetime) -> tuple[OfferedSlot, ...]:
         if self.offer and self.offer_expires_at is not None and now < self.offer_expires_at:
@@ -233,9 +235,9 @@ def decide(
         answers.append(Answer(Reply.wrong_number_ack))
     elif act is ReplyIntent.no_longer_needed:
         answers.append(Answer(Reply.no_longer_needed_ack))
-    elif act is ReplyIntent.choose_slot:
+    elif act is ReplyIntent.choose_slot or _takes_freed_slot(state, act, now):
         offer = state.live_offer(now)
-        slot = u.slot
+        slot = u.slot if act is ReplyIntent.choose_slot else 1
         if offer and slot is not None and slot <= len(offer):
             chosen = offer[slot - 1]
             chosen_slot_id = chosen.slot_id
@@ -247,6 +249,7 @@ def decide(
                     "provider_id": chosen.provider_id or state.provider_id or "",
                     "location_id": chosen.location_id or state.location_id or "",
                     "reply": reply_message_id,
+                    **({"offer_id": state.offer_id} if state.offer_id else {}),
                 },
             )
             clear_offer = True
@@ -306,6 +309,13 @@ def decide(
         clear_offer and task is not None,
         wrong_number,
         end_sequence,
+    )
+
+
+def _takes_freed_slot(state: ConversationState, act: ReplyIntent | None, now: datetime) -> bool:
+    """A "yes" to a freed slot offered alone takes it (one time, one answer to give)."""
+    return (
+        act is ReplyIntent.book and state.offer_id is not None and len(state.live_offer(now)) == 1
     )
 
 

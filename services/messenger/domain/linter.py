@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from services.messenger.domain.reasons import longest_reason
 from services.messenger.domain.templates import (
+    SLOT_WORKFLOWS,
     SYSTEM_VARIABLES,
     VARIABLES,
     Rendered,
@@ -186,6 +187,8 @@ def lint(
     ``worst_case_length`` False skips the length rule (the final text counts its own)."""
     issues: list[LintIssue] = []
     allowed = set(VARIABLES) | (set(SYSTEM_VARIABLES) if system else set())
+    if template.workflow_key in SLOT_WORKFLOWS:
+        allowed.add("slot_time")
     parts = [("body", template.body)]
     if template.channel is Channel.email:
         if not (template.subject or "").strip():

@@ -37,6 +37,7 @@ class Reply(StrEnum):
     wrong_number_ack = "wrong_number_ack"
     booking_ack = "booking_ack"
     booking_by_staff = "booking_by_staff"
+    freed_slot_gone = "freed_slot_gone"
 
 
 TEXTS: dict[Reply, dict[str, str]] = {
@@ -143,6 +144,14 @@ TEXTS: dict[Reply, dict[str, str]] = {
     Reply.slot_taken: {
         "en": "Sorry, that time was just taken. We will send you other open times shortly.",
         "es": "Lo sentimos, ese horario se acaba de ocupar. Le enviaremos otros horarios en breve.",
+    },
+    # A freed slot offered to several patients (its words are approved templates, see
+    # freed_slot_words): the others hear that the time went, and how to find another.
+    Reply.freed_slot_gone: {
+        "en": "Sorry, the time on {slot_time} has already been taken. To find another time, "
+        "reply BOOK or call {practice_phone}.",
+        "es": "Lo sentimos, el horario del {slot_time} ya se ocupó. Para buscar otro horario, "
+        "responda CITA o llame al {practice_phone}.",
     },
     Reply.snooze_ack: {
         "en": "No problem. We will check back after {snooze_date}.",

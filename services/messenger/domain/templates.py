@@ -57,6 +57,10 @@ SYSTEM_VARIABLES: dict[str, Variable] = {
     "other_provider_name": Variable(30, "the provider whose times are offered instead"),
 }
 
+# Workflows whose templates may also state the times they offer (``slot_time``): the freed-slot
+# offer, written by Revisit rather than commanded as a step.
+SLOT_WORKFLOWS = frozenset({"freed_slot"})
+
 # Conversation replies answer what a patient just wrote and keep a neutral word for an unknown
 # value (see ``fill``); step templates never do (see ``render``).
 REPLY_FALLBACKS: dict[str, dict[str, str]] = {

@@ -141,6 +141,9 @@ class ClinicScheduling(SchedulingAdapter):
             service_line=service_line,
         )
 
+    async def freed_slot(self, query: SlotQuery, start: datetime) -> Slot | None:
+        return await (await self.adapter_for(query.clinic_id)).freed_slot(query, start)
+
     async def close(self) -> None:
         await self._http.aclose()
         await self.fallback.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.events.common import ServiceLine
@@ -74,6 +74,22 @@ class SchedulingAdapter(abc.ABC):
         service_line: ServiceLine | None = None,
     ) -> BookingResult:
         """Ask the EHR for an appointment in ``slot`` (idempotent per booking request)."""
+
+    async def freed_slot(self, query: SlotQuery, start: datetime) -> Slot | None:
+        """The free slot a cancelled appointment at ``start`` left (the same provider, service
+        and place), read from the EHR now; None when the EHR shows no such free slot (the
+        practice blocked the time, or someone already took it)."""
+        found = await self.find_slots(
+            SlotQuery(
+                query.clinic_id,
+                query.service_line,
+                query.provider_id,
+                query.location_id,
+                after=start - timedelta(minutes=1),
+                limit=10,
+            )
+        )
+        return next((s for s in found if s.start == start), None)
 
     async def close(self) -> None:
         return None

@@ -58,6 +58,30 @@ class SandboxScheduling(SchedulingAdapter):
             day += timedelta(days=1)
         return out
 
+    async def freed_slot(self, query: SlotQuery, start: datetime) -> Slot | None:
+        """The generated slot at ``start``, unless the sandbox has booked it."""
+        local = start.astimezone(self._zone)
+        if local.weekday() >= 5 or local.time() not in HOURS:
+            return None
+        provider = query.provider_id or "any"
+        slot_id = f"sbx-{query.clinic_id}-{provider}-{local:%Y%m%d%H%M}"
+        async with self._sessions() as session:
+            taken = (
+                await session.execute(
+                    text(f"SELECT 1 FROM {SCHEMA}.sandbox_bookings WHERE slot_id = :s"),
+                    {"s": slot_id},
+                )
+            ).first()
+        if taken is not None:
+            return None
+        return Slot(
+            slot_id,
+            local,
+            local + timedelta(minutes=SLOT_MINUTES),
+            query.provider_id,
+            query.location_id,
+        )
+
     async def find_slots(self, query: SlotQuery) -> list[Slot]:
         candidates = self._candidates(query, query.limit + 12)
         async with self._sessions() as session:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 from services.metrics.api.deps import ContextDep, ReportFilters, group_by
 from services.metrics.api.render import Format, respond
 from services.metrics.domain.rates import FUNNEL_RATES, reactivation_rate, with_rates
+from services.metrics.repository import freed_slots as freed_report
 from services.metrics.repository import reports
 from services.metrics.repository.reports import Filters
 
@@ -110,3 +111,19 @@ async def escalations(
         "filters": _echo(filters, dims, ctx.settings.attribution_days),
     }
     return respond(request, fmt, "escalations", {**body, "rows": rows}, rows)
+
+
+@router.get("/freed-slots", summary="Freed slots: offered, refilled, revenue kept, time to refill")
+async def freed_slots(
+    request: Request, ctx: ContextDep, filters: ReportFilters, fmt: FormatQuery = None
+) -> Response:
+    """Cancelled appointments' slots freed in the date range, by clinic and service line:
+    freed, offered, patients offered, refilled (and the rate), revenue kept (cents) and the
+    time from the cancellation to the refill (minutes, median and p90). ``segment``,
+    ``workflow`` and ``pilot_id`` do not apply."""
+    async with ctx.sessions() as session:
+        rows = await freed_report.report(session, filters.clinics, filters.start, filters.end)
+    echo = _echo(filters, ["clinic", "service_line"], 0)
+    echo.pop("attribution_window_days")  # no attribution: a refill is the offer's own booking
+    body = {"report": "freed_slots", "filters": echo}
+    return respond(request, fmt, "freed_slots", {**body, "rows": rows}, rows)
