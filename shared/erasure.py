@@ -114,7 +114,15 @@ PLAN: tuple[tuple[str, str], ...] = (
             "ehr_chart_queue",
             "ehr_patient_identifiers",
             "ehr_patient_links",
+            "waitlist",
+            "recall_members",
+            "slot_offers",
         )
+    ),
+    # a freed slot stays counted; who cancelled it does not stay named
+    (
+        "messenger",
+        "UPDATE messenger.freed_slots SET freed_by = :erased WHERE freed_by = :pk",
     ),
     # escalation: a case and everything hung on it.
     *(

@@ -165,6 +165,21 @@ async def _text_columns(world: World) -> list[tuple[str, str, str, str]]:
     ]
 
 
+async def test_the_erasure_plan_names_every_table_that_holds_a_patient_key(world: World) -> None:
+    """A table added later with a patient_key column must join the erasure plan."""
+    from shared.erasure import PLAN
+
+    planned = " ".join(statement for _schema, statement in PLAN)
+    holding = {
+        f"{schema}.{table}"
+        for schema, table, column, _kind in await _text_columns(world)
+        if column in ("patient_key", "freed_by")
+    }
+    assert holding, "no table with a patient_key column: the scan itself is broken"
+    missing = sorted(t for t in holding if t not in planned)
+    assert not missing, f"tables holding a patient_key that erasure leaves alone: {missing}"
+
+
 async def _where_found(world: World, value: str) -> list[str]:
     found = []
     async with world.engine.connect() as conn:

@@ -1,16 +1,16 @@
 """Freed slots refilled: the waitlist, who is in a segment for which service, the freed slots
 and their offers, the practice's service prices and the clinic's latest outreach policy.
 
-Revision ID: messenger_0011_freed_slots
-Revises: messenger_0010_reply_readings
+Revision ID: messenger_0013_freed_slots
+Revises: messenger_0012_erased_opt_outs
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
-revision = "messenger_0011_freed_slots"
-down_revision = "messenger_0010_reply_readings"
+revision = "messenger_0013_freed_slots"
+down_revision = "messenger_0012_erased_opt_outs"
 branch_labels = None
 depends_on = None
 S = "messenger"
