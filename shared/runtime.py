@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared import pipeline_metrics as pm
 from shared.admin import router as admin_router
-from shared.auth import ApiKeyLookup, build_authenticator
+from shared.auth import ApiKeyLookup, CurrentPrincipal, build_authenticator
 from shared.clock import Clock, ControlledClock, SystemClock
 from shared.config import RevisitSettings
 from shared.consumer import ConsumerRunner, Subscription, attach
@@ -31,6 +33,7 @@ from shared.inbox import Inbox
 from shared.kafka import make_broker, make_producer
 from shared.loops import Loops
 from shared.outbox import Outbox, OutboxRelay
+from shared.request_limits import BodyLimit
 from shared.timer_poller import TimerPoller
 from shared.timers import TimerAction, Timers
 
@@ -71,6 +74,8 @@ class ServiceSpec:
     api_key_lookup: Callable[[Runtime], ApiKeyLookup] | None = None
     # Extra exposition appended to /metrics (the metrics service's read-model figures).
     extra_metrics: Callable[[Runtime], Awaitable[bytes]] | None = None
+    # Request body limits by path prefix, where REVISIT_MAX_BODY_BYTES does not fit.
+    body_limits: Mapping[str, int] = field(default_factory=dict)
     title: str = ""
     description: str = ""
 
@@ -90,20 +95,50 @@ def build_app(spec: ServiceSpec, settings: RevisitSettings) -> FastAPI:
                 )
             yield
 
+    # In production the API's description is for staff only: it maps every route an attacker
+    # could try. Elsewhere it stays open for people trying Revisit.
+    open_docs = settings.revisit_profile != "production"
     app = FastAPI(
         title=spec.title or f"Revisit {spec.name}",
         description=spec.description,
         version="1.0.0",
         lifespan=lifespan,
+        docs_url="/docs" if open_docs else None,
+        redoc_url="/redoc" if open_docs else None,
+        openapi_url="/openapi.json" if open_docs else None,
     )
     app.state.service = spec.name
     app.state.authenticator = build_authenticator(settings.auth)
-    app.include_router(health_router(spec))
+    app.include_router(health_router(spec, settings))
     app.include_router(admin_router)
     for router in spec.routers:
         app.include_router(router)
+    if not open_docs:
+        app.include_router(docs_router(app))
+    app.add_middleware(
+        BodyLimit, default=settings.revisit_max_body_bytes, by_prefix=spec.body_limits
+    )
     instrument_fastapi(app)
     return app
+
+
+def docs_router(app: FastAPI) -> APIRouter:
+    """/openapi.json, /docs and /redoc for a signed-in caller only (any role)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/openapi.json")
+    async def openapi(_caller: CurrentPrincipal) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @router.get("/docs")
+    async def docs(_caller: CurrentPrincipal) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
+
+    @router.get("/redoc")
+    async def redoc(_caller: CurrentPrincipal) -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=app.title)
+
+    return router
 
 
 @contextlib.asynccontextmanager
@@ -213,7 +248,7 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-def health_router(spec: ServiceSpec) -> APIRouter:
+def health_router(spec: ServiceSpec, settings: RevisitSettings) -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", summary="The process is alive")
@@ -243,10 +278,10 @@ def health_router(spec: ServiceSpec) -> APIRouter:
 
     @router.get("/metrics", summary="Prometheus metrics of this process (no PHI in any label)")
     async def metrics(request: Request) -> Response:
-        # Scraped by Prometheus inside the deployment's network. When a scrape token is set,
-        # the scraper must present it; the figures carry no PHI either way.
+        # Scraped by Prometheus inside the deployment's network. When a scrape token is set
+        # (always in production), the scraper must present it; the figures carry no PHI.
         runtime: Runtime | None = getattr(request.app.state, "runtime", None)
-        token = runtime.settings.revisit_metrics_token if runtime else ""
+        token = settings.revisit_metrics_token
         if token and request.headers.get("authorization") != f"Bearer {token}":
             return Response("metrics need the scrape token (REVISIT_METRICS_TOKEN)", 401)
         body = generate_latest()
