@@ -63,6 +63,8 @@ def build_spec(ingest: IngestSettings) -> ServiceSpec:
 
 
 def create_app(settings: RevisitSettings, ingest: IngestSettings | None = None) -> FastAPI:
-    app = build_app(build_spec(ingest or IngestSettings()), settings)
+    ingest = ingest or IngestSettings()
+    ingest.refuse_untrusted_clinic_listener(settings.revisit_profile)
+    app = build_app(build_spec(ingest), settings)
     app.add_exception_handler(RequestValidationError, validation_error)
     return app
