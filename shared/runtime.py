@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -36,6 +37,7 @@ from shared.outbox import Outbox, OutboxRelay
 from shared.request_limits import BodyLimit
 from shared.timer_poller import TimerPoller
 from shared.timers import TimerAction, Timers
+from shared.validation import validation_problems
 
 log = logging.getLogger(__name__)
 _heap_frozen = False
@@ -115,6 +117,7 @@ def build_app(spec: ServiceSpec, settings: RevisitSettings) -> FastAPI:
         app.include_router(router)
     if not open_docs:
         app.include_router(docs_router(app))
+    app.add_exception_handler(RequestValidationError, validation_problems)
     app.add_middleware(
         BodyLimit, default=settings.revisit_max_body_bytes, by_prefix=spec.body_limits
     )
