@@ -21,6 +21,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared import pipeline_metrics as pm
@@ -37,7 +38,7 @@ from shared.outbox import Outbox, OutboxRelay
 from shared.request_limits import BodyLimit
 from shared.timer_poller import TimerPoller
 from shared.timers import TimerAction, Timers
-from shared.validation import validation_problems
+from shared.validation import unstorable_value, validation_problems
 
 log = logging.getLogger(__name__)
 _heap_frozen = False
@@ -118,6 +119,7 @@ def build_app(spec: ServiceSpec, settings: RevisitSettings) -> FastAPI:
     if not open_docs:
         app.include_router(docs_router(app))
     app.add_exception_handler(RequestValidationError, validation_problems)
+    app.add_exception_handler(DBAPIError, unstorable_value)
     app.add_middleware(
         BodyLimit, default=settings.revisit_max_body_bytes, by_prefix=spec.body_limits
     )

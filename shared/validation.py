@@ -19,3 +19,26 @@ async def validation_problems(request: Request, exc: Exception) -> JSONResponse:
         for error in errors
     ]
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+def data_exception(exc: BaseException) -> bool:
+    """PostgreSQL's class 22 (a value out of range, a NUL in text, a bad encoding): the
+    request's value cannot be stored or compared, so the caller is told, not a 500."""
+    for error in (getattr(exc, "orig", None), exc.__cause__, getattr(exc, "__context__", None)):
+        seen = error
+        while seen is not None:
+            if str(getattr(seen, "sqlstate", "") or "").startswith("22"):
+                return True
+            seen = seen.__cause__
+    return False
+
+
+async def unstorable_value(request: Request, exc: Exception) -> JSONResponse:
+    if not data_exception(exc):
+        raise exc
+    problem = "a value in the request is out of range or holds a character that cannot be stored"
+    # The shape of FastAPI's own 422, which every route declares.
+    return JSONResponse(
+        {"detail": [{"loc": ["request"], "msg": problem, "type": "value_error"}]},
+        status_code=422,
+    )
