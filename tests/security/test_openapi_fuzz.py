@@ -18,7 +18,11 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tests.security.conftest import SERVICES, Stack, token
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # schemathesis's own strategies use `random`; hypothesis warns about it on every example.
+    pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning"),
+]
 EXAMPLES = 3
 
 
