@@ -88,9 +88,9 @@ def _content_length(scope: Scope) -> int | None:
 
 async def _refuse(send: Send, scope: Scope, limit: int) -> None:
     where = f"{scope.get('method', '')} {scope.get('path', '')}"
-    body = json.dumps(
-        {"detail": f"request body larger than {limit} bytes, the limit of {where}"}
-    ).encode()
+    # The shape of ingest's problems (where, then what), which its routes declare for 413.
+    problem = {"loc": "(body)", "msg": f"larger than {limit} bytes, the limit of {where}"}
+    body = json.dumps({"detail": [problem]}).encode()
     await send(
         {
             "type": "http.response.start",

@@ -80,7 +80,7 @@ async def test_a_body_over_the_limit_is_refused_with_413_before_the_route_reads_
     answer = await client.post("/notes", content=b"x" * 2000)
     assert answer.status_code == 413
     assert answer.json() == {
-        "detail": "request body larger than 1024 bytes, the limit of POST /notes"
+        "detail": [{"loc": "(body)", "msg": "larger than 1024 bytes, the limit of POST /notes"}]
     }
     assert seen == []
     assert (await client.post("/notes", content=b"x" * 1000)).json() == {"bytes": 1000}
@@ -118,7 +118,7 @@ async def test_twilio_webhooks_take_at_most_64_kib_and_refuse_before_the_signatu
             headers={"content-type": "application/x-www-form-urlencoded"},
         )
     assert answer.status_code == 413
-    assert "65536 bytes" in answer.json()["detail"]
+    assert "larger than 65536 bytes" in answer.json()["detail"][0]["msg"]
 
 
 def test_ingest_submissions_keep_their_8_mib_and_everything_else_the_default() -> None:
