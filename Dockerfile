@@ -12,9 +12,11 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/revisit
 WORKDIR /src
-# Dependencies first, from the hashed lock only, so a code change does not reinstall them.
-COPY requirements/lock.txt requirements/lock.txt
-RUN /opt/revisit/bin/pip install --require-hashes -r requirements/lock.txt
+# Dependencies first, from the hashed runtime lock only (no test tools, no embedded PostgreSQL
+# or broker: `make lock` writes it beside the development lock), so a code change does not
+# reinstall them.
+COPY requirements/runtime.txt requirements/runtime.txt
+RUN /opt/revisit/bin/pip install --require-hashes -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
 COPY revisit revisit
 COPY shared shared

@@ -66,10 +66,18 @@ train-replies: install
 eval-replies: install
 	$(PY) -m services.messenger.replies.evaluate
 
+# lock.txt: everything `make install` puts in .venv (the embedded servers and the test tools);
+# runtime.txt: only what the services need, for the production image (Dockerfile), resolved
+# from lock.txt's pins (pip-compile keeps the pins already in its output file) so production
+# runs the versions the tests ran.
 lock: install
 	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-index-url \
-	  --no-emit-find-links --no-emit-trusted-host --strip-extras --extra dev \
+	  --no-emit-find-links --no-emit-trusted-host --strip-extras --extra dev --extra embedded \
 	  -o requirements/lock.txt pyproject.toml
+	cp requirements/lock.txt requirements/runtime.txt
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-index-url \
+	  --no-emit-find-links --no-emit-trusted-host --strip-extras \
+	  -o requirements/runtime.txt pyproject.toml
 
 clean-dev:
 	rm -rf .revisit

@@ -159,11 +159,15 @@ def _topics(args: argparse.Namespace) -> int:
     from shared.config import KafkaSettings
     from shared.kafka import ensure_topics
 
-    bootstrap = _required_env("KAFKA_BOOTSTRAP_SERVERS", "e.g. 127.0.0.1:9092")
+    _required_env("KAFKA_BOOTSTRAP_SERVERS", "e.g. 127.0.0.1:9092")
     kafka = KafkaSettings()
+    try:
+        kafka.refuse_plaintext_in(os.environ.get("REVISIT_PROFILE", "dev"))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     asyncio.run(
         ensure_topics(
-            bootstrap,
+            kafka,
             kafka.kafka_partitions,
             kafka.kafka_replication_factor,
             dlq_retention_days=kafka.kafka_dlq_retention_days,

@@ -34,7 +34,7 @@ def _all_clinics(principal: Principal) -> None:
 
 def _letters(request: Request) -> DeadLetters:
     runtime = request.app.state.runtime
-    return DeadLetters(runtime.settings.kafka.kafka_bootstrap_servers, runtime.engine)
+    return DeadLetters(runtime.settings.kafka, runtime.engine)
 
 
 class Selection(BaseModel):

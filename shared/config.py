@@ -42,7 +42,8 @@ class DatabaseSettings(BaseSettings):
 
 
 class KafkaSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore")
+    # A refused setting's message must not carry the SASL password it was given with.
+    model_config = SettingsConfigDict(extra="ignore", hide_input_in_errors=True)
 
     kafka_bootstrap_servers: str = Field(default="", description="host:port[,host:port]")
     kafka_partitions: int = Field(default=6, ge=1, le=1024)
@@ -59,6 +60,56 @@ class KafkaSettings(BaseSettings):
     kafka_heartbeat_interval_ms: int = Field(default=1000, ge=100)
     # How long dead letters are kept for a person to inspect and replay (`revisit dlq`).
     kafka_dlq_retention_days: int = Field(default=30, ge=1, le=3650)
+
+    # Transport security, honoured by every client (shared.kafka builds them all). The events
+    # carry patient keys and EHR facts: production refuses a broker without TLS unless
+    # KAFKA_ALLOW_PLAINTEXT says the network itself is trusted.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["", "SCRAM-SHA-256", "SCRAM-SHA-512"] = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = Field(default="", repr=False)
+    # PEM files: the CA that signed the brokers' certificates (empty: the system's CAs), and a
+    # client certificate and key when the brokers ask for one (mutual TLS).
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
+    kafka_allow_plaintext: bool = False
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.kafka_security_protocol in ("SSL", "SASL_SSL")
+
+    @model_validator(mode="after")
+    def _complete_security(self) -> KafkaSettings:
+        sasl = self.kafka_security_protocol.startswith("SASL_")
+        if sasl and not self.kafka_sasl_mechanism:
+            raise ValueError(
+                f"KAFKA_SASL_MECHANISM must be SCRAM-SHA-256 or SCRAM-SHA-512 with "
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}"
+            )
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are needed for SASL")
+        if not sasl and self.kafka_sasl_mechanism:
+            raise ValueError(
+                "KAFKA_SASL_MECHANISM is set but KAFKA_SECURITY_PROTOCOL is "
+                f"{self.kafka_security_protocol} (SASL_SSL or SASL_PLAINTEXT use it)"
+            )
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            raise ValueError("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together")
+        if not self.uses_tls and (self.kafka_ssl_cafile or self.kafka_ssl_certfile):
+            raise ValueError(
+                "KAFKA_SSL_* files are set but KAFKA_SECURITY_PROTOCOL is "
+                f"{self.kafka_security_protocol} (SSL or SASL_SSL use them)"
+            )
+        return self
+
+    def refuse_plaintext_in(self, profile: str) -> None:
+        """Production talks to the broker over TLS unless told the network is trusted."""
+        if profile == "production" and not self.uses_tls and not self.kafka_allow_plaintext:
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL is {self.kafka_security_protocol}: production needs "
+                "SSL or SASL_SSL (or KAFKA_ALLOW_PLAINTEXT=true on a network you trust)"
+            )
 
 
 class AuthSettings(BaseSettings):
@@ -115,7 +166,8 @@ class RetentionSettings(BaseSettings):
 class RevisitSettings(BaseSettings):
     """Everything one service process needs. Each env var is documented in README.md."""
 
-    model_config = SettingsConfigDict(extra="ignore")
+    # Errors name the setting, never the values (secrets among them) it was built from.
+    model_config = SettingsConfigDict(extra="ignore", hide_input_in_errors=True)
 
     revisit_profile: Literal["dev", "test", "production"] = "dev"
     # "controlled" keeps one shared "now" in Postgres that tests and the simulator advance.
@@ -130,6 +182,9 @@ class RevisitSettings(BaseSettings):
     # Used for quiet hours until a patient's own time zone is known.
     revisit_default_time_zone: str = "America/New_York"
     revisit_metrics_token: str = Field(default="", description="bearer token for /metrics scrapes")
+    # Larger request bodies are refused (413) before anything reads them; a service may raise
+    # or lower it for named paths (ServiceSpec.body_limits).
+    revisit_max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
 
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
@@ -143,6 +198,12 @@ class RevisitSettings(BaseSettings):
             _production_identity(self.auth)
             if len(self.telemetry.revisit_pseudonym_key) < 32:
                 raise ValueError("REVISIT_PSEUDONYM_KEY must be set (32+ characters) in production")
+            if len(self.revisit_metrics_token) < 16:
+                raise ValueError(
+                    "REVISIT_METRICS_TOKEN must be set (16+ characters) in production: "
+                    "/metrics answers only a scraper that presents it"
+                )
+            self.kafka.refuse_plaintext_in(self.revisit_profile)
         if not self.db.database_url:
             raise ValueError("DATABASE_URL is not set (revisit dev sets it for the embedded stack)")
         if not self.kafka.kafka_bootstrap_servers:

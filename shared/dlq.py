@@ -22,10 +22,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.config import KafkaSettings
+from shared.kafka import make_consumer, make_producer
 from shared.topics import ALL, DLQ_SUFFIX
 
 REASON_MALFORMED = "malformed"
@@ -97,15 +99,15 @@ def parse_id(letter_id: str) -> tuple[str, int, int]:
 
 
 async def read_letters(
-    bootstrap: str, dlq_topics: Iterable[str], timeout_s: float = 20.0
+    kafka: KafkaSettings | str, dlq_topics: Iterable[str], timeout_s: float = 20.0
 ) -> list[DeadLetter]:
     """Every record of the given dead-letter topics, oldest first per partition."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+    consumer = make_consumer(
+        kafka,
+        "revisit-dlq",
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        client_id="revisit-dlq",
     )
     await consumer.start()
     found: list[DeadLetter] = []
@@ -200,12 +202,12 @@ async def mark(engine: AsyncEngine, letters: Sequence[DeadLetter], action: str, 
 class DeadLetters:
     """The dead letters of one deployment (its broker and its platform schema)."""
 
-    def __init__(self, bootstrap: str, engine: AsyncEngine) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: KafkaSettings | str, engine: AsyncEngine) -> None:
+        self.kafka = kafka
         self.engine = engine
 
     async def find(self, where: Filter) -> list[DeadLetter]:
-        letters = await read_letters(self.bootstrap, where.dlq_topics())
+        letters = await read_letters(self.kafka, where.dlq_topics())
         done = await handled(self.engine)
         marked = [_with_handled(x, done.get((x.dlq_topic, x.partition, x.offset))) for x in letters]
         return sorted((x for x in marked if where.keeps(x)), key=lambda x: (x.at, x.id))
@@ -225,9 +227,7 @@ class DeadLetters:
 
     async def replay(self, letters: Sequence[DeadLetter], actor: str) -> int:
         """Send each to its original topic with its original key; mark it replayed."""
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, acks="all", client_id="revisit-dlq-replay"
-        )
+        producer = make_producer(self.kafka, "revisit-dlq-replay")
         await producer.start()
         try:
             for letter in letters:

@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from shared.events.common import Channel, Purpose, StateCode, TimeZoneName
 
@@ -46,6 +46,16 @@ DEFAULT_STATE_HOURS: dict[str, tuple[time, time, str]] = {
     "MD": (time(8), time(20), "Maryland Stop the Spam Calls Act"),
     "TX": (time(9), time(21), "Texas Business and Commerce Code ch. 301"),
 }
+
+
+def _local(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("a local clock time, without a UTC offset")
+    return value
+
+
+# Allowed hours are read in the patient's (or clinic's) own zone: an offset has no meaning.
+LocalTime = Annotated[time, AfterValidator(_local)]
 
 
 @dataclass(frozen=True)
@@ -77,12 +87,12 @@ class OutreachPolicy(BaseModel):
     zone: TimeZoneName = Field(
         DEFAULT_ZONE, description="The clinic's zone: used when the patient's is unknown."
     )
-    allowed_from: time = DEFAULT_FROM
-    allowed_until: time = DEFAULT_UNTIL
+    allowed_from: LocalTime = DEFAULT_FROM
+    allowed_until: LocalTime = DEFAULT_UNTIL
     clinic_state: StateCode | None = Field(
         None, description="The clinic's state: its stricter hours narrow the clinic's."
     )
-    state_hours: dict[StateCode, tuple[time, time]] = Field(
+    state_hours: dict[StateCode, tuple[LocalTime, LocalTime]] = Field(
         default_factory=dict,
         description="Stricter allowed hours per US state; they apply to the clinic's state and "
         "to the state of each patient's address.",

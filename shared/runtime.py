@@ -17,8 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared import pipeline_metrics as pm
@@ -26,7 +30,7 @@ from shared import retention
 from shared.admin import router as admin_router
 from shared.audit import AuditMiddleware, AuditWriter
 from shared.audit_api import router as audit_router
-from shared.auth import ApiKeyLookup, build_authenticator
+from shared.auth import ApiKeyLookup, CurrentPrincipal, build_authenticator
 from shared.clock import Clock, ControlledClock, SystemClock
 from shared.config import RevisitSettings
 from shared.consumer import ConsumerRunner, Subscription, attach
@@ -36,10 +40,12 @@ from shared.inbox import Inbox
 from shared.kafka import make_broker, make_producer
 from shared.loops import Loops
 from shared.outbox import Outbox, OutboxRelay
+from shared.request_limits import BodyLimit
 from shared.revocation import RevokedTokens
 from shared.revocation import router as revocation_router
 from shared.timer_poller import TimerPoller
 from shared.timers import TimerAction, Timers
+from shared.validation import unstorable_value, validation_problems
 
 log = logging.getLogger(__name__)
 _heap_frozen = False
@@ -78,6 +84,8 @@ class ServiceSpec:
     api_key_lookup: Callable[[Runtime], ApiKeyLookup] | None = None
     # Extra exposition appended to /metrics (the metrics service's read-model figures).
     extra_metrics: Callable[[Runtime], Awaitable[bytes]] | None = None
+    # Request body limits by path prefix, where REVISIT_MAX_BODY_BYTES does not fit.
+    body_limits: Mapping[str, int] = field(default_factory=dict)
     title: str = ""
     description: str = ""
 
@@ -102,15 +110,21 @@ def build_app(spec: ServiceSpec, settings: RevisitSettings) -> FastAPI:
             app.state.audit = runtime.extras["audit"]
             yield
 
+    # In production the API's description is for staff only: it maps every route an attacker
+    # could try. Elsewhere it stays open for people trying Revisit.
+    open_docs = settings.revisit_profile != "production"
     app = FastAPI(
         title=spec.title or f"Revisit {spec.name}",
         description=spec.description,
         version="1.0.0",
         lifespan=lifespan,
+        docs_url="/docs" if open_docs else None,
+        redoc_url="/redoc" if open_docs else None,
+        openapi_url="/openapi.json" if open_docs else None,
     )
     app.state.service = spec.name
     app.state.authenticator = build_authenticator(settings.auth, profile=settings.revisit_profile)
-    app.include_router(health_router(spec))
+    app.include_router(health_router(spec, settings))
     app.include_router(admin_router)
     app.include_router(revocation_router)
     app.include_router(audit_router)
@@ -118,6 +132,13 @@ def build_app(spec: ServiceSpec, settings: RevisitSettings) -> FastAPI:
     for router in spec.routers:
         app.include_router(router)
     app.add_middleware(AuditMiddleware, service=spec.name)
+    if not open_docs:
+        app.include_router(docs_router(app))
+    app.add_exception_handler(RequestValidationError, validation_problems)
+    app.add_exception_handler(DBAPIError, unstorable_value)
+    app.add_middleware(
+        BodyLimit, default=settings.revisit_max_body_bytes, by_prefix=spec.body_limits
+    )
     instrument_fastapi(app)
     return app
 
@@ -129,6 +150,25 @@ def pseudonym_key(settings: RevisitSettings) -> str:
         return settings.telemetry.revisit_pseudonym_key
     secret = settings.auth.revisit_jwt_secret
     return hashlib.sha256(f"revisit-pseudonym:{secret}".encode()).hexdigest() if secret else ""
+
+
+def docs_router(app: FastAPI) -> APIRouter:
+    """/openapi.json, /docs and /redoc for a signed-in caller only (any role)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/openapi.json")
+    async def openapi(_caller: CurrentPrincipal) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @router.get("/docs")
+    async def docs(_caller: CurrentPrincipal) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
+
+    @router.get("/redoc")
+    async def redoc(_caller: CurrentPrincipal) -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=app.title)
+
+    return router
 
 
 @contextlib.asynccontextmanager
@@ -244,7 +284,7 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-def health_router(spec: ServiceSpec) -> APIRouter:
+def health_router(spec: ServiceSpec, settings: RevisitSettings) -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", summary="The process is alive")
@@ -274,10 +314,10 @@ def health_router(spec: ServiceSpec) -> APIRouter:
 
     @router.get("/metrics", summary="Prometheus metrics of this process (no PHI in any label)")
     async def metrics(request: Request) -> Response:
-        # Scraped by Prometheus inside the deployment's network. When a scrape token is set,
-        # the scraper must present it; the figures carry no PHI either way.
+        # Scraped by Prometheus inside the deployment's network. When a scrape token is set
+        # (always in production), the scraper must present it; the figures carry no PHI.
         runtime: Runtime | None = getattr(request.app.state, "runtime", None)
-        token = runtime.settings.revisit_metrics_token if runtime else ""
+        token = settings.revisit_metrics_token
         if token and request.headers.get("authorization") != f"Bearer {token}":
             return Response("metrics need the scrape token (REVISIT_METRICS_TOKEN)", 401)
         body = generate_latest()

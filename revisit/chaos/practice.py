@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -36,6 +35,7 @@ from shared.clock import current_time, set_clock
 from shared.events import new_event
 from shared.events.common import EhrSource, SourceSystem
 from shared.events.ehr import PatientUpserted
+from shared.kafka import make_producer
 from shared.topics import COMMANDS, EHR_EVENTS
 from simulator.engine import Endpoints, Simulation
 from simulator.feed import EhrFeed, FeedError, FeedReport
@@ -196,7 +196,7 @@ async def send_bad_inputs(bootstrap: str, clinic_id: str, injected: Injected) ->
         (EHR_EVENTS.name, json.dumps({**wire, "type": "NoSuchEvent"}).encode()),
         (COMMANDS.name, json.dumps({**wire, "version": 99}).encode()),
     ]
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = make_producer(bootstrap, "revisit-chaos")
     await producer.start()
     try:
         for topic, value in inputs:

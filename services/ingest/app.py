@@ -17,6 +17,7 @@ from services.ingest.ingestion import Ingestion, ingestion_of
 from services.ingest.mllp import MllpListener
 from services.ingest.repository import SCHEMA
 from services.ingest.settings import IngestSettings
+from services.ingest.submissions import MAX_BODY_BYTES
 from shared.config import RevisitSettings
 from shared.runtime import Runtime, ServiceSpec, build_app
 
@@ -50,6 +51,9 @@ def build_spec(ingest: IngestSettings) -> ServiceSpec:
         on_stop=on_stop,
         # The authenticator is built after on_start: it shares the ingestion's key cache.
         api_key_lookup=lambda rt: ingestion_of(rt).keys.row,
+        # An EHR's Bundle or HL7 batch is larger than an ops request; ingest's own reader
+        # answers with the same limit in the submission's error shape.
+        body_limits={path: MAX_BODY_BYTES for path in ("/events", "/fhir/r4", "/hl7v2")},
         title="Revisit ingest",
         description=(
             "Accepts what EHRs send (native JSON, FHIR R4, HL7 v2 over HTTP and MLLP) and "
@@ -59,6 +63,8 @@ def build_spec(ingest: IngestSettings) -> ServiceSpec:
 
 
 def create_app(settings: RevisitSettings, ingest: IngestSettings | None = None) -> FastAPI:
-    app = build_app(build_spec(ingest or IngestSettings()), settings)
+    ingest = ingest or IngestSettings()
+    ingest.refuse_untrusted_clinic_listener(settings.revisit_profile)
+    app = build_app(build_spec(ingest), settings)
     app.add_exception_handler(RequestValidationError, validation_error)
     return app

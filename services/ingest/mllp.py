@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import ssl
+from collections.abc import Sequence
 from typing import Any
 
 from hl7.mllp import InvalidBlockError, start_hl7_server
@@ -23,6 +26,7 @@ from services.ingest.handlers import Outcome
 from services.ingest.hl7v2.ack import build_ack
 from services.ingest.hl7v2.reading import split_messages
 from services.ingest.ingestion import Ingestion
+from services.ingest.settings import IngestSettings
 from services.ingest.submissions import decode_hl7, hl7_message
 from shared.auth import AuthError
 from shared.runtime import Runtime
@@ -48,6 +52,7 @@ class MllpListener:
             settings.mllp_host,
             settings.mllp_port,
             limit=settings.mllp_max_message_bytes,
+            ssl=server_tls(settings),
         )
         sockets = getattr(self._server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else settings.mllp_port
@@ -62,6 +67,12 @@ class MllpListener:
             await asyncio.wait(self._tasks, timeout=3)
 
     def _connected(self, reader: Any, writer: Any) -> None:
+        peer = writer.get_extra_info("peername")
+        if not peer_allowed(peer[0] if peer else None, self.ingestion.settings.peer_networks):
+            # Nothing is read from a peer outside the allow-list: not even an ACK goes back.
+            log.warning("mllp peer refused", extra={"peer": peer[0] if peer else None})
+            writer.close()
+            return
         task = asyncio.create_task(self._serve(reader, writer))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -144,6 +155,33 @@ class MllpListener:
         if self.ingestion.settings.mllp_clinic_id:
             return self.ingestion.settings.mllp_clinic_id
         raise AuthError(401, "no API key: put the clinic's key in MSH-8 (Security)")
+
+
+def server_tls(settings: IngestSettings) -> ssl.SSLContext | None:
+    """TLS 1.2+ with the listener's certificate; with a client CA, a client certificate
+    signed by it is required (mutual TLS)."""
+    if not settings.mllp_tls_certfile:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.mllp_tls_certfile, settings.mllp_tls_keyfile)
+    if settings.mllp_tls_client_cafile:
+        context.load_verify_locations(settings.mllp_tls_client_cafile)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def peer_allowed(
+    address: str | None, networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    if not networks:
+        return True
+    if address is None:
+        return False
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in networks)
 
 
 def _settled(answer: Answer) -> bool:

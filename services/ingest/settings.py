@@ -6,7 +6,9 @@ The variables share the ``REVISIT_`` prefix of the platform settings in ``shared
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from ipaddress import IPv4Network, IPv6Network
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,6 +28,15 @@ class IngestSettings(BaseSettings):
     # Messages from every connection are committed together, at most this many per transaction.
     mllp_batch_max: int = Field(default=250, ge=1, le=2000)
     mllp_idle_timeout_seconds: float = Field(default=600.0, gt=0)
+    # TLS on the listener (PEM files): the server's certificate and key; with a client CA, every
+    # sender must present a certificate that CA signed (mutual TLS).
+    mllp_tls_certfile: str = ""
+    mllp_tls_keyfile: str = ""
+    mllp_tls_client_cafile: str = ""
+    # Peers allowed to connect (comma-separated addresses or CIDR ranges; empty: any). A
+    # listener bound to one clinic trusts its network, so in production it needs this list or
+    # mutual TLS.
+    mllp_allowed_peers: str = ""
 
     # MSH-11 processing ids taken in: P (production) only by default, so a sender's training or
     # debug traffic can never reach a real patient. Tests and go-live rehearsals add T.
@@ -86,6 +97,49 @@ class IngestSettings(BaseSettings):
             if line not in ServiceLine.__members__:
                 raise ValueError("REVISIT_SERVICE_LINE_CODES values must be service lines")
         return value
+
+    @field_validator("mllp_allowed_peers")
+    @classmethod
+    def _peer_ranges(cls, value: str) -> str:
+        import ipaddress
+
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(
+                    "REVISIT_MLLP_ALLOWED_PEERS: a comma list of IP addresses or CIDR ranges"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pairs(self) -> IngestSettings:
+        if bool(self.mllp_tls_certfile) != bool(self.mllp_tls_keyfile):
+            raise ValueError("REVISIT_MLLP_TLS_CERTFILE and REVISIT_MLLP_TLS_KEYFILE go together")
+        if self.mllp_tls_client_cafile and not self.mllp_tls_certfile:
+            raise ValueError("REVISIT_MLLP_TLS_CLIENT_CAFILE needs the listener's own certificate")
+        return self
+
+    @property
+    def peer_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        import ipaddress
+
+        parts = (p.strip() for p in self.mllp_allowed_peers.split(","))
+        return tuple(ipaddress.ip_network(p, strict=False) for p in parts if p)
+
+    def refuse_untrusted_clinic_listener(self, profile: str) -> None:
+        """A clinic-bound listener takes messages without a key: in production only from
+        known peers or senders holding a certificate of the clinic's CA."""
+        if (
+            profile == "production"
+            and self.mllp_enabled
+            and self.mllp_clinic_id
+            and not (self.mllp_allowed_peers or self.mllp_tls_client_cafile)
+        ):
+            raise ValueError(
+                "REVISIT_MLLP_CLINIC_ID binds the MLLP listener to one clinic without keys: "
+                "production needs REVISIT_MLLP_ALLOWED_PEERS or REVISIT_MLLP_TLS_CLIENT_CAFILE"
+            )
 
     @property
     def processing_ids(self) -> frozenset[str]:

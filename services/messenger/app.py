@@ -215,6 +215,9 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
         ),
         on_start=on_start,
         on_stop=on_stop,
+        # Twilio's webhooks are open to the internet and read before their signature is
+        # checked: a reply or a status report is a few kilobytes.
+        body_limits={"/webhooks/twilio/": webhooks.TWILIO_MAX_BODY_BYTES},
         title="Revisit messenger",
         description="Approved words, real providers, two-way conversations, consent at send time.",
     )

@@ -30,6 +30,9 @@ from shared.events.common import Channel
 from shared.events.messages import MessageDelivered, MessageFailed
 from shared.runtime import Runtime
 
+# A form post of at most 1,600 characters of text, a few media URLs and routing fields.
+TWILIO_MAX_BODY_BYTES = 64 * 1024
+
 router = APIRouter(tags=["webhooks"])
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 

@@ -45,9 +45,7 @@ def make_spec(metrics_settings: MetricsSettings | None = None) -> ServiceSpec:
             asyncio.create_task(handlers.rebuild_stale(runtime.sessions, window), name="rebuild")
         ]
         if settings.lag_enabled:
-            sampler = OffsetSampler(
-                runtime.settings.kafka.kafka_bootstrap_servers, settings.lag_interval_s
-            )
+            sampler = OffsetSampler(runtime.settings.kafka, settings.lag_interval_s)
             runtime.extras["offset_sampler"] = sampler
             # Figures about the pipeline, not the pipeline itself: not required for readiness.
             runtime.loops.add("offsets", sampler.run, required=False)

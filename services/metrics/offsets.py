@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from shared.config import SERVICE_NAMES
+from shared.config import SERVICE_NAMES, KafkaSettings
+from shared.kafka import make_admin, make_consumer
 from shared.topics import ALL
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,13 @@ def group_lag(
 
 
 class OffsetSampler:
-    def __init__(self, bootstrap: str, interval_s: float, client_id: str = "revisit-metrics-lag"):
-        self.bootstrap = bootstrap
+    def __init__(
+        self,
+        kafka: KafkaSettings | str,
+        interval_s: float,
+        client_id: str = "revisit-metrics-lag",
+    ):
+        self.kafka = kafka
         self.interval_s = interval_s
         self.client_id = client_id
         self.sample = OffsetSample()
@@ -114,9 +120,9 @@ class OffsetSampler:
     async def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaAdminClient]:
         if self._consumer is None or self._admin is None:
             await self._close()
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap,
-                client_id=self.client_id,
+            consumer = make_consumer(
+                self.kafka,
+                self.client_id,
                 group_id=None,
                 enable_auto_commit=False,
                 auto_offset_reset="latest",
@@ -124,7 +130,7 @@ class OffsetSampler:
             )
             await consumer.start()
             self._consumer = consumer
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id)
+            admin = make_admin(self.kafka, self.client_id)
             await admin.start()
             self._admin = admin
         return self._consumer, self._admin

@@ -7,10 +7,16 @@ These are the API's and the database's shapes (pydantic, validated, JSON); ``rul
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import time, timedelta
+from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from services.sequencer.domain.rules import AllowedHours, Rules
 from services.sequencer.domain.workflows import (
@@ -32,7 +38,7 @@ from shared.events.common import (
     TimeZoneName,
 )
 from shared.events.outreach import Tone
-from shared.outreach_policy import DEFAULT_STATE_HOURS
+from shared.outreach_policy import DEFAULT_STATE_HOURS, LocalTime
 
 
 class Model(BaseModel):
@@ -48,8 +54,8 @@ class ClinicRules(Model):
     state: StateCode | None = Field(
         None, description="US state whose allowed hours apply on top of the clinic's (e.g. FL)."
     )
-    allowed_from: time | None = Field(None, description="Local time outreach may start.")
-    allowed_until: time | None = Field(None, description="Local time outreach must stop.")
+    allowed_from: LocalTime | None = Field(None, description="Local time outreach may start.")
+    allowed_until: LocalTime | None = Field(None, description="Local time outreach must stop.")
     per_day: Annotated[int, Field(ge=0, le=10)] | None = None
     per_week: Annotated[int, Field(ge=0, le=30)] | None = None
     rest_days: Annotated[int, Field(ge=0, le=365)] | None = None
@@ -70,8 +76,8 @@ class ClinicRules(Model):
 
 
 class StateHours(Model):
-    allowed_from: time
-    allowed_until: time
+    allowed_from: LocalTime
+    allowed_until: LocalTime
     note: Annotated[str, StringConstraints(max_length=200)] = ""
 
     @model_validator(mode="after")

@@ -576,7 +576,7 @@ def test_dockerfile_builds_a_slim_non_root_image_from_the_hashed_lock() -> None:
     arguments = dict(a.split("=", 1) for op, a in steps if op == "ARG" and "=" in a)
     assert arguments["PYTHON_IMAGE"] == "python:3.11-slim"
     runs = " ".join(arg for op, arg in steps if op == "RUN")
-    assert "--require-hashes -r requirements/lock.txt" in runs
+    assert "--require-hashes -r requirements/runtime.txt" in runs
     assert "--no-deps" in runs
     final_steps = dict(steps[final:])
     assert final_steps["USER"].split(":")[0] == "10001"

@@ -234,11 +234,14 @@ def validate_signature(
     if isinstance(params, str):  # a JSON body: the URL carries its SHA-256
         expected = parse_qs(urlparse(url).query).get("bodySHA256", [""])[0]
         actual = hashlib.sha256(params.encode()).hexdigest()
-        body_ok = hmac.compare_digest(expected, actual)
+        body_ok = hmac.compare_digest(expected.encode(), actual.encode())
         params = []
     candidates = {_without_port(url), _with_port(url)}
+    # As bytes: a header may hold any latin-1 text, which compare_digest refuses as str.
+    given = signature.encode()
     good = any(
-        hmac.compare_digest(compute_signature(auth_token, u, params), signature) for u in candidates
+        hmac.compare_digest(compute_signature(auth_token, u, params).encode(), given)
+        for u in candidates
     )
     return body_ok and good
 

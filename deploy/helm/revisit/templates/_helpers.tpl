@@ -101,6 +101,27 @@ app.kubernetes.io/component: {{ .name }}
   value: {{ .Values.kafka.heartbeatIntervalMs | quote }}
 - name: KAFKA_DLQ_RETENTION_DAYS
   value: {{ .Values.kafka.dlqRetentionDays | quote }}
+- name: KAFKA_SECURITY_PROTOCOL
+  value: {{ .Values.kafka.securityProtocol | quote }}
+- name: KAFKA_SASL_MECHANISM
+  value: {{ .Values.kafka.saslMechanism | quote }}
+{{- if .Values.kafka.saslMechanism }}
+{{ include "revisit.secretEnv" (dict "root" . "name" "KAFKA_SASL_USERNAME" "key" .Values.secrets.kafkaSaslUsernameKey) }}
+{{ include "revisit.secretEnv" (dict "root" . "name" "KAFKA_SASL_PASSWORD" "key" .Values.secrets.kafkaSaslPasswordKey) }}
+{{- else }}
+- name: KAFKA_SASL_USERNAME
+  value: ""
+- name: KAFKA_SASL_PASSWORD
+  value: ""
+{{- end }}
+- name: KAFKA_SSL_CAFILE
+  value: {{ .Values.kafka.sslCafile | quote }}
+- name: KAFKA_SSL_CERTFILE
+  value: {{ .Values.kafka.sslCertfile | quote }}
+- name: KAFKA_SSL_KEYFILE
+  value: {{ .Values.kafka.sslKeyfile | quote }}
+- name: KAFKA_ALLOW_PLAINTEXT
+  value: {{ .Values.kafka.allowPlaintext | quote }}
 {{- end }}
 
 {{/* Everything one service process reads (shared/config.py). Takes (dict "root" $ "name" NAME "svc" SERVICE). */}}
@@ -144,7 +165,9 @@ app.kubernetes.io/component: {{ .name }}
 - name: REVISIT_ESCALATION_PUBLIC_URL
   value: {{ $v.console.publicUrl | quote }}
 {{- end }}
-{{ include "revisit.secretEnv" (dict "root" .root "name" "REVISIT_METRICS_TOKEN" "key" $v.secrets.metricsTokenKey "optional" true) }}
+- name: REVISIT_MAX_BODY_BYTES
+  value: {{ int64 $v.config.maxBodyBytes | quote }}
+{{ include "revisit.secretEnv" (dict "root" .root "name" "REVISIT_METRICS_TOKEN" "key" $v.secrets.metricsTokenKey) }}
 {{ include "revisit.databaseEnv" .root }}
 {{ include "revisit.kafkaEnv" .root }}
 # Staff tokens: the identity provider's, checked against its keys (no HS256 secret here).
