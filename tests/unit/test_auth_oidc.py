@@ -177,9 +177,10 @@ def production(**env: str) -> RevisitSettings:
     auth = AuthSettings(**env)  # type: ignore[arg-type]
     return RevisitSettings(
         revisit_profile="production",
+        revisit_metrics_token="m" * 32,
         auth=auth,
         db={"database_url": "postgresql+asyncpg://x/y"},  # type: ignore[arg-type]
-        kafka={"kafka_bootstrap_servers": "k:9092"},  # type: ignore[arg-type]
+        kafka={"kafka_bootstrap_servers": "k:9092", "kafka_allow_plaintext": True},  # type: ignore[arg-type]
         telemetry={"revisit_pseudonym_key": "p" * 32},  # type: ignore[arg-type]
     )
 

@@ -16,22 +16,31 @@ import pytest
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import ValidationError
 
-from shared.auth import issue_staff_token
-from shared.config import RevisitSettings
+from shared.auth import build_authenticator, issue_staff_token
+from shared.config import AuthSettings, RevisitSettings
 from shared.request_limits import limit_for
 from shared.runtime import ServiceSpec, build_app
+from tests.unit.jwks_server import AUDIENCE, running_issuer
 
 SECRET = "j" * 40
 METRICS_TOKEN = "m" * 32
 
 
 def settings(profile: str = "test", **values: Any) -> RevisitSettings:
+    # Production takes staff tokens from an identity provider only (no HS256 secret) and needs
+    # its own pseudonym key; the provider is never called by these tests.
+    auth: dict[str, Any] = (
+        {"revisit_oidc_issuer": "https://id.clinic.example", "revisit_oidc_audience": AUDIENCE}
+        if profile == "production"
+        else {"revisit_jwt_secret": SECRET}
+    )
     base: dict[str, Any] = {
         "revisit_profile": profile,
         "revisit_metrics_token": METRICS_TOKEN,
         "db": {"database_url": "postgresql+asyncpg://u:p@db:5432/revisit"},
         "kafka": {"kafka_bootstrap_servers": "kafka:9093", "kafka_security_protocol": "SSL"},
-        "auth": {"revisit_jwt_secret": SECRET},
+        "auth": auth,
+        "telemetry": {"revisit_pseudonym_key": "p" * 32},
     }
     return RevisitSettings(**(base | values))
 
@@ -135,12 +144,19 @@ def test_ingest_submissions_keep_their_8_mib_and_everything_else_the_default() -
 async def test_production_serves_the_api_description_only_to_a_signed_in_caller(
     path: str, seen: list[int]
 ) -> None:
-    transport = httpx.ASGITransport(app=echo_app(seen, "production"))
-    async with httpx.AsyncClient(transport=transport, base_url="http://svc") as c:
-        stranger = await c.get(path)
-        assert stranger.status_code == 401
-        assert "/notes" not in stranger.text
-        staff = await c.get(path, headers=viewer())
+    app = echo_app(seen, "production")
+    with running_issuer() as provider:
+        provider.add_key("k1")
+        # the production authenticator, pointed at a local provider instead of the practice's
+        local = AuthSettings(revisit_oidc_issuer=provider.issuer, revisit_oidc_audience=AUDIENCE)
+        app.state.authenticator = build_authenticator(local, profile="production")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://svc") as c:
+            stranger = await c.get(path)
+            assert stranger.status_code == 401
+            assert "/notes" not in stranger.text
+            token = provider.token(revisit_role="viewer")
+            staff = await c.get(path, headers={"Authorization": f"Bearer {token}"})
     assert staff.status_code == 200
     if path == "/openapi.json":
         assert "/notes" in staff.json()["paths"]

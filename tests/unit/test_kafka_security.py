@@ -42,7 +42,9 @@ def production(kafka: KafkaSettings) -> RevisitSettings:
         revisit_metrics_token="m" * 32,
         db={"database_url": "postgresql+asyncpg://u:p@db:5432/revisit"},
         kafka=kafka,
-        auth={"revisit_jwt_secret": SECRET},
+        # production: staff tokens from an identity provider, never an HS256 secret
+        auth={"revisit_oidc_issuer": "https://id.clinic.example", "revisit_oidc_audience": "ops"},
+        telemetry={"revisit_pseudonym_key": "p" * 32},
     )
 
 
