@@ -46,7 +46,14 @@ DEFAULTS = {
 # the month"), as a clause of their own; and a bare yes.
 _BOOK_WORD = re.compile(
     r"^\W*(?:yes |si |ok |okay )?(?:book|booking|cita|agendar|schedule|reservar)\W*(?:please|pls|"
-    r"por favor|porfa|me|now|it|me in)?\W*$"
+    r"por favor|porfa|me|now|it|me in)?\W*$|"
+    # A clause that is only a request to book ("I'd like to schedule", "quiero una cita"), also
+    # beside other clauses: a booking with a red flag offers times as well as paging.
+    r"^\W*(?:yes |si |ok |okay |sure )?(?:i'?d like to|i would like to|i want to|i wanna|please|"
+    r"pls|can you|could you|quiero|me gustaria|necesito) (?:(?:book|schedule|agendar|reservar)"
+    r"(?: me)?(?: in)?(?: an? (?:appointment|appt|visit)| una cita| cita)?|(?:make|get) an? "
+    r"(?:appointment|appt|visit)|(?:hacer|sacar)(?: una)? cita|una cita)"
+    r"(?: please| pls| por favor| porfa| soon| pronto)?\W*$"
 )
 _SEE_TIMES = re.compile(
     r"\bwhat (?:times|days|slots|dates|openings) (?:do you|do u|does|are|you got|y'?all|is|are)\b|"
