@@ -199,6 +199,20 @@ def test_a_clause_that_only_asks_to_book_books_beside_a_red_flag(text: str) -> N
     assert u.intent is ReplyIntent.book and u.sure and u.label == "red_flag", text
 
 
+@pytest.mark.parametrize(
+    ("text", "until"),
+    [
+        ("can you text me in 2 weeks?", date(2026, 3, 16)),
+        ("dentro de 3 semanas", date(2026, 3, 23)),
+    ],
+)
+def test_a_clause_that_only_asks_to_be_reached_later_snoozes_to_its_date(
+    text: str, until: date
+) -> None:
+    u = classify(text, today=TODAY)
+    assert u.intent is ReplyIntent.later and u.sure and u.snooze_until == until, text
+
+
 def test_the_classifier_reads_every_layer_of_one_reply() -> None:
     u = classify("STOP, and the spot is bleeding")
     assert u.revocation and u.label == "red_flag" and u.red_flags
