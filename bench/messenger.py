@@ -87,7 +87,7 @@ NOON = datetime(2026, 3, 3, 18, 0, tzinfo=UTC)  # 12:00 in Chicago
 TOKEN = "bench-twilio-token"
 JWT_SECRET = "bench-jwt-secret-" + "x" * 24
 TARGET_CLASSIFY_MS = 5.0
-# Every labelled reply of the corpus (2,250, English and Spanish), so the webhook reads replies
+# Every labelled reply of the corpus (4,350, English and Spanish), so the webhook reads replies
 # as varied as patients send, not the same few words from a cache.
 BODIES = [x.text for x in corpus() if not x.key.startswith("legacy:")]
 

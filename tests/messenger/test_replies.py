@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections import Counter
@@ -18,6 +19,7 @@ from services.messenger.domain.keywords import Keyword, keyword
 from services.messenger.domain.reply_model import FeatureConfig, ReplyModel
 from services.messenger.replies import evaluate
 from services.messenger.replies.corpus import (
+    ADDED,
     CORPUS_DIR,
     HEADS,
     WRITERS,
@@ -78,8 +80,11 @@ def test_each_writers_file_is_whole_and_valid() -> None:
     for name in WRITERS:
         loaded = load_file(CORPUS_DIR / name)
         assert loaded.errors == [] and len(loaded.lines) == 750, name
+    for name in ADDED:
+        loaded = load_file(CORPUS_DIR / name)
+        assert loaded.errors == [] and len(loaded.lines) == 700, name
     lines = corpus()
-    assert len([x for x in lines if not x.key.startswith("legacy:")]) == 2250
+    assert len([x for x in lines if not x.key.startswith("legacy:")]) == 2250 + 2100
     assert Counter(x.lang for x in lines)["es"] >= 700
 
 
@@ -106,17 +111,41 @@ def test_the_split_is_frozen_by_source_group_and_is_what_the_seeded_procedure_gi
     for x in writers:
         sides.setdefault(x.source, set()).add(groups[x.source])
     assert all(len(s) == 1 for s in sides.values())  # no group straddles the split
-    shares = Counter(groups[x.source] for x in writers)
-    assert 0.57 < shares["train"] / len(writers) < 0.63
-    assert 0.17 < shares["test"] / len(writers) < 0.23
+    first = [x for x in writers if x.key.split(":")[0] + ".jsonl" in WRITERS]
+    shares = Counter(groups[x.source] for x in first)
+    assert 0.57 < shares["train"] / len(first) < 0.63
+    assert 0.17 < shares["test"] / len(first) < 0.23
+    added = [x for x in writers if x.key.split(":")[0] + ".jsonl" in ADDED]
+    added_shares = Counter(groups[x.source] for x in added)
+    assert 0.72 < added_shares["train"] / len(added) < 0.78 and added_shares["test"] == 0
     for split in ("train", "dev", "test"):
         assert {x.key.split(":")[0] for x in corpus(split)} >= {w.removesuffix(".jsonl")
                                                               for w in WRITERS}  # fmt: skip
     assert not any(x.key.startswith("legacy:") for x in corpus("test") + corpus("dev"))
 
 
+# The sorted keys of the test split's lines, as first frozen: lines added later go to train and
+# dev only, so the test split (and every figure measured on it) stays comparable.
+TEST_KEYS_SHA256 = "0bbe7c3e9ce38db2fcc0a359728048fd6bc570fa3cd6d338b311e66a6694fd18"
+
+
+def test_the_test_split_holds_exactly_the_lines_it_was_frozen_with() -> None:
+    keys = sorted(x.key for x in corpus("test"))
+    assert len(keys) == 449
+    assert hashlib.sha256("\n".join(keys).encode()).hexdigest() == TEST_KEYS_SHA256
+
+
+def test_dev_is_open_and_held_without_overlap() -> None:
+    dev, open_, held = corpus("dev"), corpus("dev-open"), corpus("dev-held")
+    assert {x.key for x in open_} | {x.key for x in held} == {x.key for x in dev}
+    assert not {x.key for x in open_} & {x.key for x in held} and held and open_
+    assert all(x.key.split(":")[0] + ".jsonl" in ADDED for x in held)
+    with pytest.raises(CorpusError, match="no split 'validation'"):
+        corpus("validation")
+
+
 def test_a_writers_file_that_changed_after_the_split_is_refused(tmp_path: Path) -> None:
-    for name in (*WRITERS, "split.json"):
+    for name in (*WRITERS, *ADDED, "split.json"):
         shutil.copy(CORPUS_DIR / name, tmp_path / name)
     with (tmp_path / WRITERS[0]).open("a") as f:
         f.write("\n")
@@ -157,6 +186,33 @@ def test_training_is_reproducible_to_the_byte() -> None:
     assert np.allclose(again.weights, ReplyModel.from_bytes(second).weights)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'd like to schedule. btw the stitches came open",
+        "la herida está sangrando mucho, also quiero una cita",
+        "can you schedule me in? the mole turned black",
+    ],
+)
+def test_a_clause_that_only_asks_to_book_books_beside_a_red_flag(text: str) -> None:
+    u = classify(text)
+    assert u.intent is ReplyIntent.book and u.sure and u.label == "red_flag", text
+
+
+@pytest.mark.parametrize(
+    ("text", "until"),
+    [
+        ("can you text me in 2 weeks?", date(2026, 3, 16)),
+        ("dentro de 3 semanas", date(2026, 3, 23)),
+    ],
+)
+def test_a_clause_that_only_asks_to_be_reached_later_snoozes_to_its_date(
+    text: str, until: date
+) -> None:
+    u = classify(text, today=TODAY)
+    assert u.intent is ReplyIntent.later and u.sure and u.snooze_until == until, text
+
+
 def test_the_classifier_reads_every_layer_of_one_reply() -> None:
     u = classify("STOP, and the spot is bleeding")
     assert u.revocation and u.label == "red_flag" and u.red_flags
@@ -188,4 +244,6 @@ def test_the_report_prints_every_class_the_confusion_matrix_and_the_target_lines
 
 def test_test_errors_are_never_listed(capsys: pytest.CaptureFixture[str]) -> None:
     assert evaluate.main(["--split", "test", "--errors"]) == 1
-    assert "never written from the test split" in capsys.readouterr().out
+    assert "never written from them" in capsys.readouterr().out
+    assert evaluate.main(["--split", "dev-held", "--errors"]) == 1
+    assert "never written from them" in capsys.readouterr().out

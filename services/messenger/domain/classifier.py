@@ -46,7 +46,15 @@ DEFAULTS = {
 # the month"), as a clause of their own; and a bare yes.
 _BOOK_WORD = re.compile(
     r"^\W*(?:yes |si |ok |okay )?(?:book|booking|cita|agendar|schedule|reservar)\W*(?:please|pls|"
-    r"por favor|porfa|me|now|it|me in)?\W*$"
+    r"por favor|porfa|me|now|it|me in)?\W*$|"
+    # A clause that is only a request to book ("I'd like to schedule", "quiero una cita"), also
+    # beside other clauses: a booking with a red flag offers times as well as paging.
+    r"^\W*(?:yes |si |ok |okay |sure )?(?:i'?d (?:like|love) to|i would (?:like|love) to|i want to|"
+    r"i wanna|please|pls|can you|could you|quiero|me gustaria|necesito) (?:(?:book|schedule|"
+    r"agendar|reservar)(?: me)?(?: in)?(?: an? (?:appointment|appt|visit)| una cita| cita)?|"
+    r"(?:make|get) an? (?:appointment|appt|visit)|get (?:that|it|this|me|one) (?:scheduled|booked)"
+    r"|(?:hacer|sacar)(?: una)? cita|una cita)"
+    r"(?: please| pls| por favor| porfa| soon| pronto)?\W*$"
 )
 _SEE_TIMES = re.compile(
     r"\bwhat (?:times|days|slots|dates|openings) (?:do you|do u|does|are|you got|y'?all|is|are)\b|"
@@ -55,6 +63,15 @@ _SEE_TIMES = re.compile(
 )
 _YES = re.compile(r"^\W*(?:yes+|yeah|yep|yup|yes please|sure|si|si por favor|claro|dale)\W*$")
 _LATER_WORD = re.compile(r"^\W*(?:later|mas tarde|luego|despues)\b")
+# A clause that only asks to be reached again after a while ("can you text me in 2 weeks?",
+# "dentro de 3 semanas"): the date is read by ``snooze_date``.
+_LATER_ASK = re.compile(
+    r"^\W*(?:(?:can|could) (?:you|u) |please |pls )?(?:text|remind|message|contact|write|email) "
+    r"(?:me|us) (?:again |back )?(?:in|after) (?:a |an |\d+ |a couple(?: of)? |a few |two |three )?"
+    r"(?:days?|weeks?|wks?|months?)(?: please| pls)?\W*$|"
+    r"^\W*(?:dentro de|en|escribanme en|recuerdenme en) (?:\d+|un|una|dos|tres|unas|unos) "
+    r"(?:dias|semanas|meses)(?: por favor| porfa)?\W*$"
+)
 
 
 @cache
@@ -116,7 +133,9 @@ def _rule_intent(
         or (not offered_slots and _SEE_TIMES.search(folded))
     ):
         return Reading("keyword", intent=ReplyIntent.book, intent_confidence=1.0)
-    if _LATER_WORD.search(folded) and len(folded.split()) <= 4:
+    if (_LATER_WORD.search(folded) and len(folded.split()) <= 4) or any(
+        _LATER_ASK.search(c) for c in parts
+    ):
         return Reading("keyword", intent=ReplyIntent.later, intent_confidence=1.0)
     slot = chosen_slot(folded, offered_slots)
     if slot is None:

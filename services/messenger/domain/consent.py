@@ -74,7 +74,11 @@ def revoking_use(words: list[str], i: int) -> bool:
         return all(x in w.FILLER for x in before + after)
     if any(x in w.MENTION for x in before[-2:]):
         return False  # "I texted stop by mistake": a mention, not a command
-    negated = near and (near[-1] in w.NEGATIONS or (len(near) > 1 and near[-2] in w.NEGATIONS))
+    # "don't stop", "don't ever stop", "do not just stop"; not "not interested stop".
+    negated = near and (
+        near[-1] in w.NEGATIONS
+        or (len(near) > 1 and near[-2] in w.NEGATIONS and near[-1] in w.BETWEEN_NEGATION)
+    )
     # "why don't you stop", "can't you just stop": the patient asks us to stop.
     if negated and not (any(x in w.YOU for x in near[-3:] + after[:1]) or "why" in near):
         return False
@@ -97,6 +101,12 @@ def revoking_use(words: list[str], i: int) -> bool:
         return False
     if near and near[-1] in ("the", "a", "my", "late", "that", "this", "la", "una"):
         return False  # "the late cancel": a noun
+    if near and near[-1] in ("por", "for", "about", "after", "before"):
+        return False  # "perdón por cancelar", "sorry for cancelling": said about the past
+    if verb in ("end", "ends") and near and near[-1] in w.END_NOUN:
+        return False  # "on one end", "at the far end": a noun
+    if after[:1] and after[0] in w.TREATMENT_USE and not _about_contact(after[1:5]):
+        return False  # "stop taking it?", "quit using the cream": a treatment, not our number
     messaging = any(x in w.MESSAGING for x in after[:4]) or any(x in w.MESSAGING for x in near)
     if messaging:
         return True
@@ -121,9 +131,18 @@ def revoking_use(words: list[str], i: int) -> bool:
     return len(obj) <= 1
 
 
+def _about_contact(words: list[str]) -> bool:
+    return any(x in w.MESSAGING or x in w.CONTACT_DETAILS for x in words)
+
+
 def _shouted(text: str) -> bool:
-    """A carrier keyword in capitals inside an otherwise lower-case reply ("BAJA. y tengo...")."""
-    if not _CARRIER.search(text):
+    """A carrier keyword in capitals inside an otherwise lower-case reply ("BAJA. y tengo..."),
+    not mentioned as something sent ("me equivoqué al mandar STOP")."""
+    found = _CARRIER.search(text)
+    if not found:
+        return False
+    before = tokens(normalise(text[: found.start()]))
+    if any(x in w.MENTION for x in before[-2:]):
         return False
     letters = [c for c in text if c.isalpha()]
     return sum(c.isupper() for c in letters) < 0.6 * len(letters)

@@ -1,6 +1,6 @@
 """How well replies are understood, on held-out replies: ``make eval-replies``.
 
-    python -m services.messenger.replies.evaluate [--split test|dev] [--errors]
+    python -m services.messenger.replies.evaluate [--split test|dev|dev-open|dev-held] [--errors]
 
 Prints, for the test split (and for ``corpus/independent.jsonl``, written separately by another
 person, whenever that file exists): per-class precision and recall with 95% Wilson intervals
@@ -8,8 +8,8 @@ for consent, safety, intent and barrier; the intent confusion matrix; slot accur
 calibration of the intent confidence (reliability by bin, expected calibration error); what the
 automatic path acts on; and the headline lines ``replies_NAME: VALUE (target ...)``.
 
-``--errors`` lists misread replies, and only for dev: test errors are never shown, so nobody
-writes rules from them.
+``--errors`` lists misread replies of train or of dev's open part only: the errors of the test
+split and of dev's held part (see ``split.py``) are never shown, so nobody writes rules from them.
 """
 
 from __future__ import annotations
@@ -24,7 +24,15 @@ from dataclasses import dataclass
 from services.messenger.domain.classifier import classify, default_model
 from services.messenger.domain.reply_model import ReplyModel
 from services.messenger.domain.understanding import Understanding
-from services.messenger.replies.corpus import BARRIER, CONSENT, INTENT, SAFETY, Labelled, corpus
+from services.messenger.replies.corpus import (
+    BARRIER,
+    CONSENT,
+    INTENT,
+    SAFETY,
+    SPLITS,
+    Labelled,
+    corpus,
+)
 from services.messenger.replies.corpus import independent as independent_set
 
 Z = 1.959964
@@ -234,20 +242,21 @@ def errors(lines: Sequence[Labelled], model: ReplyModel | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=("test", "dev", "train"), default="test")
+    parser.add_argument("--split", choices=SPLITS, default="test")
     parser.add_argument("--errors", action="store_true", help="list misread replies (not test)")
     args = parser.parse_args(argv)
     model = default_model()
     if model is None:
         print("no model: run `make train-replies` first", file=sys.stderr)
         return 1
-    lines = corpus(args.split)
     if args.errors:
-        if args.split == "test":
-            print("test errors are not shown: rules are never written from the test split")
+        if args.split in ("test", "dev-held"):
+            print(f"{args.split} errors are not shown: rules are never written from them")
             return 1
-        print(errors(lines, model))
+        # Dev's errors are its open part's: the held lines only check the final choice.
+        print(errors(corpus("dev-open" if args.split == "dev" else args.split), model))
         return 0
+    lines = corpus(args.split)
     print(report(f"{args.split} split", lines, model))
     if args.split == "test":
         extra = independent_set()

@@ -94,56 +94,73 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return out
 
 
+def _class_weights(labels: np.ndarray, classes: int, balance: float) -> np.ndarray:
+    """Per line, the weight of its class ((share of the class) ** -balance, mean 1 over the
+    labelled lines; 0 for an unlabelled line)."""
+    known = labels >= 0
+    counts = np.bincount(labels[known], minlength=classes).astype(np.float64)
+    share = np.where(counts > 0, counts / max(counts.sum(), 1.0), 1.0)
+    w = share**-balance
+    w /= (w[labels[known]]).mean() if known.any() else 1.0
+    return np.where(known, w[np.clip(labels, 0, None)], 0.0).astype(np.float32)
+
+
 def fit(
     lines: Sequence[Labelled], config: FeatureConfig, settings: Settings
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Weights (buckets x classes) and biases of every head."""
+    """Weights (buckets x classes) and biases of every head.
+
+    Every row's features share one value (1/sqrt(count)), so a row's logits are the sum of its
+    features' weights times that value: one gather and one segment sum each way per epoch."""
     x = design(lines, config)
     y = targets(lines)
     heads = layout()
     width = heads[-1].stop
-    row_of = x.row_of
+    scale = x.values[x.indptr[:-1].clip(max=max(len(x.values) - 1, 0))].astype(np.float32)
+    scale[np.diff(x.indptr) == 0] = 0.0
     order = np.argsort(x.indices, kind="stable")
     sorted_idx = x.indices[order]
     starts = np.flatnonzero(np.r_[True, sorted_idx[1:] != sorted_idx[:-1]])
     touched = sorted_idx[starts]
-    weight_rows = {}
+    # Each nonzero's position among the touched buckets (for the forward gather), and the row
+    # of each nonzero in bucket order (for the backward one).
+    position = np.empty(len(x.indices), dtype=np.int64)
+    position[order] = np.repeat(np.arange(len(touched)), np.diff(np.r_[starts, len(order)]))
+    row_sorted = x.row_of[order]
+    row_starts = x.indptr[:-1]
+    weight_rows = {h.name: _class_weights(y[h.name], len(h.classes), settings.balance)
+                   for h in heads}  # fmt: skip
+    onehots, counts = {}, {}
     for head in heads:
         labels = y[head.name]
         known = labels >= 0
-        counts = np.bincount(labels[known], minlength=len(head.classes)).astype(np.float64)
-        share = np.where(counts > 0, counts / max(counts.sum(), 1.0), 1.0)
-        w = share**-settings.balance
-        w /= (w[labels[known]]).mean() if known.any() else 1.0
-        weight_rows[head.name] = np.where(known, w[np.clip(labels, 0, None)], 0.0).astype(
-            np.float32
-        )
+        onehot = np.zeros((x.rows, len(head.classes)), dtype=np.float32)
+        onehot[np.flatnonzero(known), labels[known]] = 1.0
+        onehots[head.name] = onehot
+        counts[head.name] = np.float32(max(float(known.sum()), 1.0))
     weights = np.zeros((len(touched), width), dtype=np.float32)
     bias = np.zeros(width, dtype=np.float32)
     m_w, v_w = np.zeros_like(weights), np.zeros_like(weights)
     m_b, v_b = np.zeros_like(bias), np.zeros_like(bias)
     beta1, beta2, eps = 0.9, 0.999, 1e-8
-    # Each nonzero's position among the touched buckets, for the gather.
-    position = np.empty(len(x.indices), dtype=np.int64)
-    position[order] = np.repeat(np.arange(len(touched)), np.diff(np.r_[starts, len(order)]))
-    row_sorted, value_sorted = row_of[order], x.values[order]
+    buffer = np.empty((len(x.indices), width), dtype=np.float32)
+    l2 = np.float32(settings.l2)
     for epoch in range(1, settings.epochs + 1):
-        gathered = weights[position] * x.values[:, None]
-        z = np.add.reduceat(gathered, x.indptr[:-1], axis=0) + bias
-        grad_z = np.zeros_like(z)
+        np.take(weights, position, axis=0, out=buffer)
+        z = np.add.reduceat(buffer, row_starts, axis=0) * scale[:, None] + bias
+        grad_z = np.empty_like(z)
         for head in heads:
-            labels, rw = y[head.name], weight_rows[head.name]
-            n = max(float((labels >= 0).sum()), 1.0)
             p = _softmax(z[:, head.start : head.stop])
-            onehot = np.zeros_like(p)
-            known = labels >= 0
-            onehot[np.flatnonzero(known), labels[known]] = 1.0
-            grad_z[:, head.start : head.stop] = (p - onehot) * rw[:, None] / np.float32(n)
-        contrib = grad_z[row_sorted] * value_sorted[:, None]
-        grad_w = np.add.reduceat(contrib, starts, axis=0) + np.float32(settings.l2) * weights
+            rw = weight_rows[head.name] / counts[head.name]
+            grad_z[:, head.start : head.stop] = (p - onehots[head.name]) * rw[:, None]
         grad_b = grad_z.sum(axis=0)
-        m_w = beta1 * m_w + (1 - beta1) * grad_w
-        v_w = beta2 * v_w + (1 - beta2) * grad_w**2
+        np.take(grad_z * scale[:, None], row_sorted, axis=0, out=buffer)
+        grad_w = np.add.reduceat(buffer, starts, axis=0)
+        grad_w += l2 * weights
+        m_w *= beta1
+        m_w += (1 - beta1) * grad_w
+        v_w *= beta2
+        v_w += (1 - beta2) * grad_w**2
         m_b = beta1 * m_b + (1 - beta1) * grad_b
         v_b = beta2 * v_b + (1 - beta2) * grad_b**2
         step = np.float32(settings.learning_rate * np.sqrt(1 - beta2**epoch) / (1 - beta1**epoch))

@@ -3,14 +3,18 @@
     python -m services.messenger.replies.train [--out PATH] [--search]
 
 Fits the heads on the train split (plus the legacy corpus), calibrates each head's temperature
-on dev, then chooses the classifier's thresholds on dev, each by a fixed rule:
+on dev's held part, then chooses the classifier's thresholds on it, each by a fixed rule (held:
+lines nobody read errors of or wrote rules from, see ``split.py``; the open part of dev, whose
+errors the rules were written from, would flatter the rules and pull the thresholds up):
 
 - ``red_flag``: the lowest model threshold whose dev false-red-flag share stays within 3% of
   non-urgent replies (recall first: the model adds what the lexicon misses, within that budget);
 - ``clinical``: the lowest threshold at which at most 10% of dev replies without clinical
   content are read as clinical (every one of those is a person's time);
-- ``revoke``: the lowest threshold at which dev revocation precision stays at least 98%
-  (a missed revocation is a TCPA failure, a false one costs a START);
+- ``revoke``: the lowest threshold at which the revocations the model adds to the rules' are
+  false for at most 1% of dev's non-revoking replies (a missed revocation is a TCPA failure, a
+  false one costs a START; the rules' own false revocations are not the model's to trade
+  against, so they do not count against it);
 - ``intent``: the lowest confidence at which the intents acted on automatically are right at
   least 95% of the time on dev (below it a person reads the reply);
 - ``barrier``, ``slot``: the best dev macro-F1 / choose_slot F1.
@@ -40,6 +44,8 @@ GRID = [x / 100 for x in range(2, 96, 2)]
 # The dev share of non-urgent replies the model may add as false red flags (target: <= 5% on
 # held-out replies; the margin is for the difference between dev and what comes later).
 FALSE_RED_FLAG_BUDGET = 0.03
+# The dev share of non-revoking replies the model may add as false revocations.
+FALSE_REVOCATION_BUDGET = 0.01
 # The dev share of replies without clinical content that a person is asked to read as clinical.
 CLINICAL_BUDGET = 0.10
 
@@ -111,8 +117,10 @@ def tune(model: ReplyModel, dev: Sequence[Labelled]) -> dict[str, float]:
 
     def revoke(pairs: list[tuple[Labelled, Understanding]]) -> float | None:
         tp = sum(x.consent == "revoke" and u.revocation for x, u in pairs)
-        fp = sum(x.consent != "revoke" and u.revocation for x, u in pairs)
-        if tp + fp and tp / (tp + fp) < 0.98:
+        calm = [u for x, u in pairs if x.consent != "revoke"]
+        by_rules = [any(r.source == "rules" and r.revoke for r in u.readings) for u in calm]
+        added = sum(u.revocation and not rules for u, rules in zip(calm, by_rules, strict=True))
+        if added > FALSE_REVOCATION_BUDGET * len(calm):
             return None
         return tp
 
@@ -163,10 +171,11 @@ def _barrier(u: Understanding) -> str:
 def train(
     config: FeatureConfig = CONFIG, settings: Settings = SETTINGS, *, tune_thresholds: bool = True
 ) -> ReplyModel:
-    train_lines, dev = corpus("train"), corpus("dev")
+    train_lines, dev = corpus("train"), corpus("dev-held")
     meta = {
         "train_lines": len(train_lines),
         "dev_lines": len(dev),
+        "dev": "dev-held",
         "settings": {k: getattr(settings, k) for k in ("l2", "epochs", "learning_rate", "balance")},
     }
     model = build(train_lines, dev, config, settings, meta)
@@ -176,12 +185,13 @@ def train(
 
 
 def search() -> None:
-    """Dev scores for a small grid of settings (what the defaults above were chosen by). The
-    thresholds are not tuned here: the intent and barrier macro-F1 do not depend on them."""
+    """Dev scores (its open part) for a small grid of settings (what the defaults above were
+    chosen by). The thresholds are not tuned here: the intent and barrier macro-F1 do not
+    depend on them."""
     from services.messenger.replies.corpus import BARRIER, INTENT
     from services.messenger.replies.evaluate import macro_f1, predict_all
 
-    dev = corpus("dev")
+    dev = corpus("dev-open")
     grid = [
         (CONFIG, SETTINGS),
         (CONFIG, replace(SETTINGS, balance=1.0)),
