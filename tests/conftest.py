@@ -1,6 +1,12 @@
 """Session-wide infrastructure: one Postgres and one broker, started only if a test asks.
 
 TEST_DATABASE_URL / TEST_KAFKA_BOOTSTRAP point the suite at servers someone else runs.
+
+Every test gets exactly one tier marker, from what it uses, so ``-m`` selections can be trusted:
+``e2e`` for everything under tests/e2e (real service processes), ``integration`` for a test that
+needs the embedded Postgres or broker (the ``pg`` or ``kafka`` fixture, directly or through other
+fixtures) or whose module says it starts real servers of its own (``pytestmark =
+pytest.mark.integration``), ``unit`` for the rest.
 """
 
 from __future__ import annotations
@@ -17,6 +23,24 @@ from revisit.embedded.broker import EmbeddedBroker, ExternalBroker
 from revisit.embedded.postgres import EmbeddedPostgres, ExternalPostgres
 
 REPO = Path(__file__).resolve().parents[1]
+E2E = REPO / "tests" / "e2e"
+SERVERS = {"pg", "kafka"}
+
+
+def tier_of(item: pytest.Item) -> str:
+    if E2E in Path(str(item.fspath)).parents:
+        return "e2e"
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if fixtures & SERVERS or item.get_closest_marker("integration"):
+        return "integration"
+    return "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = tier_of(item)
+        if not item.get_closest_marker(tier):
+            item.add_marker(tier)
 
 
 @pytest.fixture(scope="session")

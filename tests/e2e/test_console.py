@@ -2,12 +2,14 @@
 module): a nurse signs in, takes a red-flag case from the queue and resolves it, answers a
 patient's question from the inbox (the reply reaches the sandbox phone), reads in a patient's
 story why they were messaged; axe-core finds no serious or critical violation on any page; a
-nurse of one clinic sees and does nothing of another. Each page's screenshot goes to
-docs/images/console-*.png for the README.
+nurse of one clinic sees and does nothing of another. Each page's screenshot goes to a
+temporary folder, or to ``$REVISIT_SCREENSHOTS/console-*.png`` when that is set
+(``REVISIT_SCREENSHOTS=docs/images`` refreshes the README's pictures).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ from tests.e2e.test_walking_skeleton import (
 )
 
 pytestmark = pytest.mark.e2e
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+REPO = Path(__file__).resolve().parents[2]
 A, B = "clinic-demo", "clinic-east"
 RED_FLAG = "The mole on my arm is bleeding and it really hurts"
 QUESTION = "How much will the skin check cost me?"
@@ -42,6 +44,7 @@ class Practice:
     console: str
     axe: Path
     browser: Any
+    images: Path  # where the screenshots go
     cases: dict[str, str] = field(default_factory=dict)  # name -> escalation id
 
     def admin(self) -> dict[str, str]:
@@ -60,8 +63,8 @@ class Practice:
         return page
 
     def shot(self, page: Any, name: str) -> None:
-        IMAGES.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(IMAGES / f"console-{name}.png"))  # what a screen shows first
+        self.images.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(self.images / f"console-{name}.png"))  # what a screen shows first
 
     def accessible(self, page: Any) -> None:
         bad = axe_violations(page, self.axe)
@@ -117,6 +120,9 @@ def practice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Practice]:
     """Two clinics, each with a patient who texts a red flag; clinic A also has one who asks
     what the visit costs. Everything goes in through ingest and the sandbox phone."""
     axe = ensure_axe()
+    # Written into the repository only when asked: a test run must leave the tree clean.
+    wanted = os.environ.get("REVISIT_SCREENSHOTS")
+    images = REPO / wanted if wanted else tmp_path_factory.mktemp("console-screenshots")
     with running_dev_stack(tmp_path_factory.mktemp("console-dev")) as stack:
         move_clock(stack, to=DAYTIME)  # a weekday morning, as the cancellations are dated
         people = [
@@ -138,7 +144,7 @@ def practice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Practice]:
             assert wait_until(lambda c=clinic, p=pid: _red_flag_case(stack, c, p) is not None)
             cases[clinic] = str(_red_flag_case(stack, clinic, pid))
         with chromium() as browser:
-            yield Practice(stack, stack.urls["console"], axe, browser, cases)
+            yield Practice(stack, stack.urls["console"], axe, browser, images, cases)
 
 
 def test_a_nurse_takes_a_red_flag_from_the_queue_and_resolves_it(practice: Practice) -> None:
