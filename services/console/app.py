@@ -170,6 +170,9 @@ def serve() -> None:
 
     settings = ConsoleSettings()
     configure_logging("console", settings.telemetry.log_level)
+    # httpx logs every call to a service at INFO, path and all: a page is eight lines and a
+    # share of the console's CPU. Refusals are the console's own to log; the services log theirs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     setup_tracing("console", settings.telemetry)
     app = create_app(settings)
     instrument_fastapi(app)

@@ -16,12 +16,12 @@ from services.console.adapters.base import ApiError
 from services.console.adapters.escalation import EscalationApi
 from services.console.adapters.messenger import MessengerApi
 from services.console.adapters.metrics import MetricsApi
-from services.console.adapters.pilots import PilotsApi
 from services.console.adapters.segmenter import SegmenterApi
 from services.console.adapters.sequencer import SequencerApi
 from services.console.adapters.staff_tokens import StaffTokens
 from services.console.api.deps import Apis
 from services.console.domain.staff import Staff
+from tests.console.fake_pilots import FakePilots
 
 RANK = {"viewer": 0, "operator": 1, "admin": 2}
 NOW = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
@@ -54,7 +54,15 @@ class World:
     templates: list[dict[str, Any]] = field(default_factory=list)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     funnel: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    pilots: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    now: datetime = NOW  # the services' clock
+    pilot_store: dict[str, Any] = field(default_factory=dict)  # pilot id -> sequencer Pilot
+    pilot_arms: dict[str, dict[str, int]] = field(default_factory=dict)
+    pilot_reviews: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    pilot_weeks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    screenings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    pilot_reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    workflows: list[dict[str, Any]] = field(default_factory=list)
+    routes: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, ...]] = field(default_factory=list)
     refuse_reply: dict[str, Any] | None = None  # the messenger's 409 detail, when set
 
@@ -132,6 +140,13 @@ class FakeEscalation(EscalationApi):
     async def patient_cases(self, token: str, patient_key: str) -> list[dict[str, Any]]:
         self.w.allow("escalation", token, clinic_of(patient_key))
         return [c for c in self.w.cases.values() if c["patient_key"] == patient_key]
+
+    async def route(
+        self, token: str, clinic_id: str, case_type: str, severity: str
+    ) -> dict[str, Any]:
+        self.w.allow("escalation", token, clinic_id)
+        nobody = {"rule_id": None, "rotation_id": None, "page_at": None, "escalation_chain": []}
+        return copy.deepcopy(self.w.routes.get((clinic_id, case_type), nobody))
 
 
 class FakeMessenger(MessengerApi):
@@ -368,7 +383,11 @@ class FakeSequencer(SequencerApi):
         self.w.calls.append(("outreach", patient_key, action, reason))
         return {"patient_key": patient_key}
 
-    async def preview(self, token: str, clinic_id: str, days: int) -> dict[str, Any]:
+    async def workflows(self, token: str, clinic_id: str) -> list[dict[str, Any]]:
+        self.w.allow("sequencer", token, clinic_id)
+        return copy.deepcopy(self.w.workflows)
+
+    async def preview(self, token: str, clinic_id: str, days: int, limit: int) -> dict[str, Any]:
         self.w.allow("sequencer", token, clinic_id)
         return {
             "steps": [
@@ -392,14 +411,17 @@ class FakeMetrics(MetricsApi):
         self.w.allow("metrics", token, clinic_id)
         return list(self.w.funnel.get(clinic_id, []))
 
-
-class FakePilots(PilotsApi):
-    def __init__(self, world: World) -> None:
-        self.w = world
-
-    async def pilots(self, token: str, clinic_id: str) -> list[dict[str, Any]]:
-        self.w.allow("sequencer", token, clinic_id)
-        return list(self.w.pilots.get(clinic_id, []))
+    async def pilot_report(self, token: str, pilot_id: str) -> dict[str, Any] | None:
+        report, pilot = self.w.pilot_reports.get(pilot_id), self.w.pilot_store.get(pilot_id)
+        if report is None or pilot is None:
+            return None  # nobody assigned: metrics has no such pilot
+        try:
+            self.w.allow("metrics", token, pilot.clinic_id)
+        except ApiError:
+            raise ApiError(
+                "metrics", 404, "no such pilot in the clinics this credential covers"
+            ) from None
+        return copy.deepcopy(report)
 
 
 def fake_apis(world: World) -> Apis:

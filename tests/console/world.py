@@ -1,11 +1,12 @@
 """A small synthetic world for the console's route tests: two clinics, each with a red-flag case,
-a patient who asked a question, and that patient's outreach story."""
+a patient who asked a question, that patient's outreach story, and a pilot in its fourth week."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from tests.console.fakes import NOW, World
+from tests.console.pilot_world import add_pilots
 
 A, B = "clinic-a", "clinic-b"
 ANA = f"{A}:p-ana"  # clinic A's patient
@@ -171,20 +172,6 @@ def build_world() -> World:
                 "hours_to_booking_median": 20.0,
             }
         ]
-        w.pilots[clinic] = [
-            {
-                "pilot_id": f"pilot-{clinic}",
-                "name": "Cancellations, March",
-                "segment": "cancelled_not_rescheduled",
-                "status": "running",
-                "cohort_size": 200,
-                "holdout_share": 0.2,
-                "enrolled": 12,
-                "starts_at": NOW.isoformat(),
-                "ends_at": None,
-                "arms": {"outreach": 10, "holdout": 2},
-            }
-        ]
     w.templates = [
         {
             "template_id": 1,
@@ -226,4 +213,5 @@ def build_world() -> World:
             "subject": None,
         },
     ]
+    add_pilots(w, {A: ANA, B: BO})
     return w

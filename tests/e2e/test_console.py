@@ -1,26 +1,36 @@
 """The staff console in a real browser, against the real stack (`revisit dev`, one stack for the
 module): a nurse signs in, takes a red-flag case from the queue and resolves it, answers a
 patient's question from the inbox (the reply reaches the sandbox phone), reads in a patient's
-story why they were messaged; axe-core finds no serious or critical violation on any page; a
-nurse of one clinic sees and does nothing of another. Each page's screenshot goes to a
-temporary folder, or to ``$REVISIT_SCREENSHOTS/console-*.png`` when that is set
-(``REVISIT_SCREENSHOTS=docs/images`` refreshes the README's pictures).
+story why they were messaged; an admin runs a small pilot from its definition to its report,
+three weeks passing on the stack's controlled clock; axe-core finds no serious or critical
+violation on any page; a nurse of one clinic sees and does nothing of another. Each page's
+screenshot goes to a temporary folder, or where ``REVISIT_SCREENSHOTS`` says
+(tests/e2e/console_practice.py).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.browser import axe_violations, chromium, ensure_axe
-from tests.e2e.conftest import DevStack, running_dev_stack
+from tests.e2e import console_pilot as pilot
+from tests.e2e.browser import chromium, ensure_axe
+from tests.e2e.conftest import running_dev_stack
+from tests.e2e.console_practice import (
+    A,
+    B,
+    Practice,
+    post_events,
+    red_flag_case,
+    reply_as_patient,
+    screenshot_folder,
+    texted,
+)
 from tests.e2e.test_walking_skeleton import (
     CANCELLATION_GRACE,
     DAYTIME,
@@ -31,88 +41,11 @@ from tests.e2e.test_walking_skeleton import (
 )
 
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).resolve().parents[2]
-A, B = "clinic-demo", "clinic-east"
 RED_FLAG = "The mole on my arm is bleeding and it really hurts"
 QUESTION = "How much will the skin check cost me?"
 REPLY = "A skin check is $150 and most plans cover it. Nurse Kim"
-
-
-@dataclass
-class Practice:
-    stack: DevStack
-    console: str
-    axe: Path
-    browser: Any
-    images: Path  # where the screenshots go
-    cases: dict[str, str] = field(default_factory=dict)  # name -> escalation id
-
-    def admin(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.stack.admin_token}"}
-
-    def page(self, subject: str, clinics: str, role: str = "operator") -> Any:
-        """A new browser context (its own cookies), signed in through the dev sign-in page."""
-        context = self.browser.new_context(viewport={"width": 1200, "height": 900}, bypass_csp=True)
-        page = context.new_page()
-        page.goto(f"{self.console}/sign-in")
-        page.get_by_label("Staff id").fill(subject)
-        page.get_by_label("Role").select_option(role)
-        page.get_by_label("Clinics").fill(clinics)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(re.compile(r"/escalations"))
-        return page
-
-    def shot(self, page: Any, name: str) -> None:
-        self.images.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(self.images / f"console-{name}.png"))  # what a screen shows first
-
-    def accessible(self, page: Any) -> None:
-        bad = axe_violations(page, self.axe)
-        assert bad == [], f"{page.url}: {bad}"
-
-
-def _post(stack: DevStack, clinic: str, *events: dict[str, Any]) -> None:
-    if clinic == A:
-        headers, params = {"X-API-Key": stack.api_key}, {}
-    else:  # another clinic's EHR: an admin token names the clinic
-        headers, params = {"Authorization": f"Bearer {stack.admin_token}"}, {"clinic_id": clinic}
-    response = httpx.post(
-        f"{stack.urls['ingest']}/events",
-        json={"events": list(events)},
-        headers=headers,
-        params=params,
-    )
-    assert response.status_code == 202, response.text
-
-
-def _texted(stack: DevStack, clinic: str, patient_id: str) -> bool:
-    response = httpx.get(
-        f"{stack.urls['messenger']}/sandbox/messages",
-        params={"patient_key": f"{clinic}:{patient_id}"},
-        headers={"Authorization": f"Bearer {stack.admin_token}"},
-    )
-    return bool(response.json()["messages"])
-
-
-def _reply(stack: DevStack, clinic: str, patient_id: str, words: str) -> None:
-    response = httpx.post(
-        f"{stack.urls['messenger']}/sandbox/reply",
-        json={"clinic_id": clinic, "patient_key": f"{clinic}:{patient_id}", "body": words},
-        headers={"Authorization": f"Bearer {stack.admin_token}"},
-    )
-    assert response.status_code == 201, response.text
-
-
-def _red_flag_case(stack: DevStack, clinic: str, patient_id: str) -> str | None:
-    response = httpx.get(
-        f"{stack.urls['escalation']}/cases",
-        params={"clinic_id": clinic},
-        headers={"Authorization": f"Bearer {stack.admin_token}"},
-    )
-    for case in response.json()["cases"]:
-        if case["patient_key"] == f"{clinic}:{patient_id}" and case["case_type"] == "red_flag":
-            return str(case["escalation_id"])
-    return None
+COST_OBJECTION = "No thanks, it's too expensive for me"
+LATER = "Busy with work until after the holidays"
 
 
 @pytest.fixture(scope="module")
@@ -120,9 +53,6 @@ def practice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Practice]:
     """Two clinics, each with a patient who texts a red flag; clinic A also has one who asks
     what the visit costs. Everything goes in through ingest and the sandbox phone."""
     axe = ensure_axe()
-    # Written into the repository only when asked: a test run must leave the tree clean.
-    wanted = os.environ.get("REVISIT_SCREENSHOTS")
-    images = REPO / wanted if wanted else tmp_path_factory.mktemp("console-screenshots")
     with running_dev_stack(tmp_path_factory.mktemp("console-dev")) as stack:
         move_clock(stack, to=DAYTIME)  # a weekday morning, as the cancellations are dated
         people = [
@@ -131,19 +61,20 @@ def practice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Practice]:
             (B, "p-east", "+15555550203"),
         ]
         for clinic, pid, phone in people:
-            _post(stack, clinic, patient(pid, phone=phone), cancellation(pid, f"appt-{pid}"))
+            post_events(stack, clinic, patient(pid, phone=phone), cancellation(pid, f"appt-{pid}"))
         move_clock(stack, by=CANCELLATION_GRACE)
         for clinic, pid, _ in people:
-            texted = wait_until(lambda c=clinic, p=pid: _texted(stack, c, p), timeout=40)
-            assert texted, f"no text to {clinic}:{pid}\n{stack.log_tail(30)}"
-        _reply(stack, A, "p-red", RED_FLAG)
-        _reply(stack, A, "p-ask", QUESTION)
-        _reply(stack, B, "p-east", RED_FLAG)
+            sent = wait_until(lambda c=clinic, p=pid: texted(stack, c, p), timeout=40)
+            assert sent, f"no text to {clinic}:{pid}\n{stack.log_tail(30)}"
+        reply_as_patient(stack, A, "p-red", RED_FLAG)
+        reply_as_patient(stack, A, "p-ask", QUESTION)
+        reply_as_patient(stack, B, "p-east", RED_FLAG)
         cases = {}
         for clinic, pid in ((A, "p-red"), (B, "p-east")):
-            assert wait_until(lambda c=clinic, p=pid: _red_flag_case(stack, c, p) is not None)
-            cases[clinic] = str(_red_flag_case(stack, clinic, pid))
+            assert wait_until(lambda c=clinic, p=pid: red_flag_case(stack, c, p) is not None)
+            cases[clinic] = str(red_flag_case(stack, clinic, pid))
         with chromium() as browser:
+            images = screenshot_folder(tmp_path_factory)
             yield Practice(stack, stack.urls["console"], axe, browser, images, cases)
 
 
@@ -279,3 +210,110 @@ def test_a_nurse_of_one_clinic_sees_and_does_nothing_of_another(practice: Practi
         f"{practice.stack.urls['escalation']}/cases/{east}", headers=practice.admin()
     ).json()
     assert case["acknowledged_by"] is None
+
+
+def _decide(page: Any, decision: str, note: str) -> None:
+    """Confirm the week's whole checklist and record ``decision`` with ``note``."""
+    for box in page.locator("fieldset", has_text="Checklist").get_by_role("checkbox").all():
+        box.check()
+    page.get_by_label(decision).check()
+    page.get_by_label("Note about the cohort as a whole").fill(note)
+    page.get_by_role("button", name="Record the decision").click()
+    assert "The decision is recorded." in page.locator(".notice[role=status]").inner_text()
+
+
+def test_an_admin_runs_a_small_pilot_from_definition_to_report(practice: Practice) -> None:
+    """Last in the module: it moves the stack's clock three weeks on."""
+    stack, console = practice.stack, practice.console
+    page = practice.page("admin-2", A, role="admin")
+    page.get_by_role("link", name="Pilots").click()
+    page.get_by_role("link", name="Define a pilot").click()
+    page.get_by_label("Name", exact=True).fill("Acne cancellations")
+    page.get_by_label("Short id for links (optional)").fill(pilot.PILOT_ID)
+    page.get_by_label("Segment").select_option("cancelled_not_rescheduled")
+    page.get_by_label(pilot.LINE, exact=True).check()
+    page.get_by_label("patient", exact=True).check()  # cancelled by the patient
+    page.get_by_label("Launch group size").fill("5")
+    page.get_by_label("Holdout share (%)").fill(str(round(pilot.HOLDOUT_SHARE * 100)))
+    page.get_by_label("Days (the define week included)").fill("28")
+    page.evaluate("window.scrollTo(0, 0)")
+    practice.shot(page, "pilot-define")
+    practice.accessible(page)
+    page.get_by_role("button", name="Define the pilot (a draft)").click()
+    page.get_by_role("button", name="Start week 1 (define: nobody is messaged)").click()
+    assert "Week 1 has begun" in page.locator(".notice").inner_text()
+
+    # Week 1, define: the cohort's cancellation is held (nobody is messaged), another is out.
+    now = pilot.now_of(stack)
+    post_events(stack, A, patient("w1-a", phone="+15555550301"), pilot.cancelled("w1-a", now))
+    post_events(
+        stack, A, patient("w1-b", phone="+15555550302"), pilot.cancelled("w1-b", now, "rosacea")
+    )
+    pilot.advance(stack, CANCELLATION_GRACE)
+    week1 = {"held": 1, "out": 1, "enrolled": 0, "exclusive": 0}
+    assert wait_until(lambda: pilot.screened(stack) == week1), stack.log_tail(30)
+    page.goto(f"{console}/pilots/{pilot.PILOT_ID}?week=1")
+    preview = page.locator("table.preview").inner_text()
+    assert "In the cohort: held" in preview
+    assert "service line rosacea is not one the cohort names (acne)" in preview
+    assert not texted(stack, A, "w1-a")
+    practice.shot(page, "pilot-week1", page.locator("#preview-title").locator("xpath=.."))
+    practice.accessible(page)
+    other = practice.page("nurse-east-2", B)  # another clinic's nurse
+    other.goto(f"{console}/pilots/{pilot.PILOT_ID}?week=1")
+    assert other.locator("h1").inner_text() == "Not found" and "w1-a" not in other.content()
+    _decide(page, "Launch: enrolment opens when week 2 begins", "The cohort is as defined.")
+
+    # Week 2, launch: five cancellations fill the launch group, each in its hashed arm; the
+    # messaged arm's patients answer (a cost objection, a later) and one rebooks by phone.
+    pilot.advance(stack, timedelta(days=7))
+    messaged, held_out = pilot.launch_group("w2-", messaged=3, held_out=2)
+    now = pilot.now_of(stack)
+    for n, pid in enumerate(messaged + held_out):
+        post_events(stack, A, patient(pid, phone=f"+1555555041{n}"), pilot.cancelled(pid, now))
+    pilot.advance(stack, CANCELLATION_GRACE)
+    assert wait_until(lambda: pilot.arms(stack) == {"outreach": 3, "holdout": 2})
+    assert wait_until(lambda: all(texted(stack, A, p) for p in messaged), timeout=40)
+    assert not any(texted(stack, A, p) for p in held_out)  # the holdout is never messaged
+    reply_as_patient(stack, A, messaged[0], COST_OBJECTION)
+    reply_as_patient(stack, A, messaged[1], LATER)
+    post_events(stack, A, pilot.booked(messaged[2], pilot.now_of(stack)))
+    page.goto(f"{console}/pilots/{pilot.PILOT_ID}?week=2")
+    assert "Messaged arm: 3" in page.locator("main").inner_text()
+    _decide(page, "Continue as planned", "First messages went out inside allowed hours.")
+
+    # Week 3, review: the objections by barrier, with the patients' own words.
+    pilot.advance(stack, timedelta(days=7))
+    post_events(stack, A, pilot.visited(messaged[2], pilot.now_of(stack)))
+    assert wait_until(lambda: len(pilot.report(stack).get("objections") or []) >= 2)
+    page.goto(f"{console}/pilots/{pilot.PILOT_ID}?week=3")
+    review = page.locator("#objections-title").locator("xpath=..")
+    assert COST_OBJECTION in review.inner_text() and LATER in review.inner_text()
+    practice.shot(page, "pilot-review", review)
+    practice.accessible(page)
+    _decide(page, "Continue as planned", "Cost is the objection to answer first.")
+
+    # Week 4, compare: rebooking and completion against the holdout and the previous weeks.
+    pilot.advance(stack, timedelta(days=7))
+    assert wait_until(
+        lambda: (pilot.report(stack).get("arms") or {}).get("outreach", {}).get("completed") == 1
+    )
+    page.goto(f"{console}/pilots/{pilot.PILOT_ID}?week=4")
+    report = page.locator("#report-title").locator("xpath=..")
+    assert report.locator("svg[role=img]").count() == 3
+    figures = report.inner_text()
+    assert "33% (1 of 3)" in figures and "0% (0 of 2)" in figures  # rebooked: pilot, holdout
+    assert "No difference in rebooking is shown against the holdout yet" in figures  # 3 vs 2
+    assert "$110" in figures  # the visit's charges: revenue recovered
+    practice.shot(page, "pilot-report", report)
+    practice.accessible(page)
+    _decide(page, "Adjust (say what in the note)", "Too few patients to tell: run it longer.")
+    assert pilot.decisions(stack) == [
+        (1, "launch", "admin-2"),
+        (2, "continue", "admin-2"),
+        (3, "continue", "admin-2"),
+        (4, "adjust", "admin-2"),
+    ]
+    page.goto(f"{console}/pilots")
+    assert "Acne cancellations" in page.locator("table").inner_text()
+    practice.shot(page, "pilots")

@@ -76,3 +76,13 @@ def test_a_sequence_survives_a_round_trip_through_its_row() -> None:
     row["clinic_id"] = seq.clinic_id
     assert set(row) == set(SEQ_COLS)
     assert row_to_sequence(row) == seq
+
+
+def test_the_first_steps_are_known_only_when_nothing_unread_can_come_before_them() -> None:
+    from services.sequencer.domain.preview import first_known
+
+    times = [T0 + timedelta(days=d) for d in (1, 3)]
+    assert not first_known(times, 3, T0)  # too few
+    assert first_known(times, 2, T0 + timedelta(days=4))  # the rest send on day 4 or later
+    assert not first_known(times, 2, T0 + timedelta(days=3))  # one unread may tie on day 3
+    assert not first_known(times, 2, T0 + timedelta(days=2))  # one unread may send on day 2

@@ -354,3 +354,32 @@ async def test_admins_set_clinic_rules_and_workflows(service: Service) -> None:
         "/workflows/laser_series", params={"clinic_id": service.clinic_id}, headers=admin
     )
     assert r.status_code == 200
+
+
+async def test_the_first_steps_read_a_page_at_a_time_are_the_whole_previews_first(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.sequencer.api import previews as api
+
+    now = T0 + timedelta(days=50, hours=2)
+    await service.set_time(now)
+    # Step 1 goes now, steps 2 and 3 in 3 and 7 days: the third patient's step 2 comes before
+    # the first one's step 3, so reading two sequences is not enough for three steps.
+    for n, hours in ((6, 0), (7, 5), (8, 6)):
+        at = now + timedelta(hours=hours)
+        await service.set_time(at)
+        patient = f"p-{n}"
+        await service.publish(
+            patient, eligible(f"fu-{n}", Segment.follow_up_not_booked, due_at=at), at
+        )
+        await service.watcher.wait(service.key(patient), "SendStep")
+    params: dict[str, Any] = {"clinic_id": service.clinic_id, "days": 8}
+    viewer = service.auth("viewer")
+    whole = (await service.client.get("/preview", params=params, headers=viewer)).json()
+    assert len(whole["steps"]) >= 6
+    monkeypatch.setattr(api, "PREVIEW_PAGE", 1)  # one sequence a page: the paging is exercised
+    for limit in (1, 3):
+        first = await service.client.get(
+            "/preview", params={**params, "limit": limit}, headers=viewer
+        )
+        assert first.json()["steps"] == whole["steps"][:limit]

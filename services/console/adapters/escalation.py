@@ -1,4 +1,5 @@
-"""The escalation service's API: the queue, a case, and what staff do with it."""
+"""The escalation service's API: the queue, a case, what staff do with it, and where a new case
+would be routed (a pilot's escalation route)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,13 @@ class EscalationApi(abc.ABC):
     @abc.abstractmethod
     async def patient_cases(self, token: str, patient_key: str) -> list[dict[str, Any]]: ...
 
+    @abc.abstractmethod
+    async def route(
+        self, token: str, clinic_id: str, case_type: str, severity: str
+    ) -> dict[str, Any]:
+        """Where a case of this type and severity would go now: the rule, the rotation and
+        everyone paged in turn (an empty chain: nobody)."""
+
 
 class HttpEscalationApi(HttpService, EscalationApi):
     service = "escalation"
@@ -70,3 +78,10 @@ class HttpEscalationApi(HttpService, EscalationApi):
     async def patient_cases(self, token: str, patient_key: str) -> list[dict[str, Any]]:
         found = await self.call(token, "GET", f"/patients/{quote(patient_key, safe=':')}/cases")
         return list(found["cases"])
+
+    async def route(
+        self, token: str, clinic_id: str, case_type: str, severity: str
+    ) -> dict[str, Any]:
+        path = f"/clinics/{quote(clinic_id, safe='')}/routing-rules/preview"
+        body = {"case_type": case_type, "severity": severity}
+        return dict(await self.call(token, "POST", path, json=body))

@@ -1,5 +1,5 @@
-"""The sequencer's API: a patient's outreach and staff actions on it, and the preview of what
-would go out next."""
+"""The sequencer's API: a patient's outreach and staff actions on it, the preview of what would
+go out next, and the workflows in force (the steps a segment's patients get)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,12 @@ class SequencerApi(abc.ABC):
         """Pause, resume or stop the patient's outreach, with a reason."""
 
     @abc.abstractmethod
-    async def preview(self, token: str, clinic_id: str, days: int) -> dict[str, Any]: ...
+    async def preview(self, token: str, clinic_id: str, days: int, limit: int) -> dict[str, Any]:
+        """The first ``limit`` steps going out in the next ``days``, with why."""
+
+    @abc.abstractmethod
+    async def workflows(self, token: str, clinic_id: str) -> list[dict[str, Any]]:
+        """The workflows in force for the clinic: which segments each serves, its steps."""
 
 
 class HttpSequencerApi(HttpService, SequencerApi):
@@ -45,6 +50,10 @@ class HttpSequencerApi(HttpService, SequencerApi):
         path = f"/patients/{quote(patient_key, safe=':')}/outreach/{quote(action, safe='')}"
         return dict(await self.call(token, "POST", path, json={"reason": reason, "note": note}))
 
-    async def preview(self, token: str, clinic_id: str, days: int) -> dict[str, Any]:
-        params = {"clinic_id": clinic_id, "days": days}
+    async def preview(self, token: str, clinic_id: str, days: int, limit: int) -> dict[str, Any]:
+        params = {"clinic_id": clinic_id, "days": days, "limit": limit, "words": "false"}
         return dict(await self.call(token, "GET", "/preview", params=params))
+
+    async def workflows(self, token: str, clinic_id: str) -> list[dict[str, Any]]:
+        found = await self.call(token, "GET", "/workflows", params={"clinic_id": clinic_id})
+        return list(found["workflows"])

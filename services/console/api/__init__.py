@@ -10,6 +10,7 @@ from services.console.api import (
     inbox,
     outcomes,
     patients,
+    pilot_weeks,
     pilots,
     segments,
     words,
@@ -25,4 +26,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     words.router,
     outcomes.router,
     pilots.router,
+    pilot_weeks.router,
 )

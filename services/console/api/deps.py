@@ -140,7 +140,8 @@ def back(path: str, done: str | None = None, clinic: str | None = None) -> Redir
         query.append(f"clinic={quote(clinic, safe='')}")
     if done:
         query.append(f"done={quote(done, safe='')}")
-    target = path + ("?" + "&".join(query) if query else "")
+    joint = "&" if "?" in path else "?"
+    target = path + (joint + "&".join(query) if query else "")
     return RedirectResponse(target, status_code=303)
 
 

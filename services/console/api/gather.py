@@ -17,6 +17,15 @@ T = TypeVar("T")
 class Part(Generic[T]):
     value: T | None
     missing: str | None = None  # why it is not shown (the service's words)
+    refusal: ApiError | None = None
+
+    def essential(self) -> T:
+        """The value of a part the page cannot do without: its refusal fails the page (read
+        beside the others, so an essential call costs no round of its own)."""
+        if self.refusal is not None:
+            raise self.refusal
+        assert self.value is not None
+        return self.value
 
 
 async def part(call: Awaitable[T]) -> Part[T]:
@@ -25,7 +34,7 @@ async def part(call: Awaitable[T]) -> Part[T]:
     except ApiError as exc:
         if exc.status == 401:
             raise  # the person's credential ran out: they sign in again
-        return Part(None, f"{exc.service}: {exc.words}")
+        return Part(None, f"{exc.service}: {exc.words}", exc)
 
 
 async def parts(*calls: Awaitable[Any]) -> list[Part[Any]]:

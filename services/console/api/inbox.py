@@ -65,10 +65,13 @@ async def _conversation(
 ) -> Response:
     patient_key = patient_of(console, ref)
     apis, token = console.apis, session.token
-    conversation = await apis.messenger.inbox_conversation(token, patient_key)
-    contact, outreach = await parts(
-        apis.messenger.contact(token, patient_key), apis.sequencer.outreach(token, patient_key)
+    # One round; the conversation is essential (outside the person's clinics it fails the page).
+    found, contact, outreach = await parts(
+        apis.messenger.inbox_conversation(token, patient_key),
+        apis.messenger.contact(token, patient_key),
+        apis.sequencer.outreach(token, patient_key),
     )
+    conversation = found.essential()
     for message in conversation["messages"]:
         if message["direction"] == "inbound":
             message["reading"] = reading(message.get("reading"))

@@ -41,9 +41,10 @@ async def _story(
     patient_key = patient_of(console, ref)
     clinic = patient_key.split(":", 1)[0]
     apis, token = console.apis, session.token
-    # Asked first and alone: a patient outside the person's clinics stops here (403/404).
-    outreach = await apis.sequencer.outreach(token, patient_key)
-    conversation, explain, journey, consent, cases, actions, contact = await parts(
+    # One round: every service checks the person's clinics itself, and the outreach is the
+    # essential part (a patient outside them fails it, and so the page: 403/404).
+    outreach_part, conversation, explain, journey, consent, cases, actions, contact = await parts(
+        apis.sequencer.outreach(token, patient_key),
         apis.messenger.conversation(token, patient_key),
         apis.segmenter.explain(token, patient_key),
         apis.segmenter.journey(token, patient_key),
@@ -52,6 +53,7 @@ async def _story(
         apis.sequencer.actions(token, patient_key),
         apis.messenger.contact(token, patient_key),
     )
+    outreach = outreach_part.essential()
     story = build_story(outreach, conversation.value or [], explain.value or {})
     return render(
         request,

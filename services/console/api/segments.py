@@ -3,7 +3,6 @@ messaged next with the words they would get."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
@@ -29,6 +28,7 @@ from services.console.repository.sessions import Session
 router = APIRouter()
 BlockName = Annotated[str, Path(pattern=r"^[a-z_]{3,40}$")]
 ClinicQuery = Annotated[str | None, Query(alias="clinic", max_length=64)]
+STEPS_SHOWN = 50  # the steps going out next; the sequencer projects only as far as it must
 
 
 def _words_by_step(templates: list[dict[str, Any]]) -> dict[tuple[str, int, str], str]:
@@ -50,19 +50,20 @@ async def segments_page(
 ) -> Response:
     clinic_id = clinic_for(console, session.staff, clinic)
     apis, token = console.apis, session.token
-    listed, params = await asyncio.gather(
-        apis.segmenter.segments(token, clinic_id), apis.segmenter.params(token, clinic_id)
-    )
-    known = [s["segment"] for s in listed]
-    chosen = segment if segment in known else (known[0] if known else None)
-    upcoming, going, templates = await parts(
-        apis.segmenter.preview(token, clinic_id, chosen, 30) if chosen else _nothing(),
-        apis.sequencer.preview(token, clinic_id, 7),
+    # One round: the segment shown is the one asked for, else the first of the segmenter's
+    # rules, so its preview needs no answer from the list first.
+    chosen = segment if segment in SEGMENTS else next(iter(SEGMENTS))
+    listed_part, params_part, upcoming, going, templates = await parts(
+        apis.segmenter.segments(token, clinic_id),
+        apis.segmenter.params(token, clinic_id),
+        apis.segmenter.preview(token, clinic_id, chosen, 30),
+        apis.sequencer.preview(token, clinic_id, 7, STEPS_SHOWN),
         apis.messenger.templates(token, clinic_id),
     )
+    listed, params = listed_part.essential(), params_part.essential()
     words = _words_by_step(templates.value or [])
     steps = []
-    for item in (going.value or {}).get("steps", [])[:50]:
+    for item in (going.value or {}).get("steps", [])[:STEPS_SHOWN]:
         key = (item.get("workflow_key", ""), int(item.get("step", 0)), item.get("channel") or "")
         steps.append({**item, "words": words.get(key)})
     return render(
@@ -82,10 +83,6 @@ async def segments_page(
         may_edit=session.staff.may_in(Act.edit_segments, clinic_id),
         done=request.query_params.get("done"),
     )
-
-
-async def _nothing() -> dict[str, Any]:
-    return {}
 
 
 async def _edit(

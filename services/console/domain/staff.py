@@ -29,6 +29,8 @@ class Act(StrEnum):
     draft_words = "draft_words"
     approve_words = "approve_words"
     edit_segments = "edit_segments"
+    decide_pilot = "decide_pilot"  # record a week's decision (launch and stop: steer_pilot)
+    steer_pilot = "steer_pilot"  # define, start, launch, stop and close a pilot
 
 
 NEEDS: dict[Act, str] = {
@@ -44,6 +46,8 @@ NEEDS: dict[Act, str] = {
     Act.draft_words: "operator",
     Act.approve_words: "admin",
     Act.edit_segments: "admin",
+    Act.decide_pilot: "operator",
+    Act.steer_pilot: "admin",
 }
 
 

@@ -20,8 +20,8 @@ from services.sequencer.adapters.words import WordsUnavailable, words_for
 from services.sequencer.api.deps import MESSENGER_URL_EXTRA, RuntimeDep, base_rules
 from services.sequencer.batch import Batch
 from services.sequencer.domain import lifecycle
-from services.sequencer.domain.model import clinic_of, sequence_id_for
-from services.sequencer.domain.preview import PreviewStep, project
+from services.sequencer.domain.model import Sequence, clinic_of, sequence_id_for
+from services.sequencer.domain.preview import PreviewStep, first_known, project
 from services.sequencer.repository import queries, state
 from shared.auth import CurrentPrincipal, require_clinic
 from shared.events.eligibility import PatientBecameEligible
@@ -30,6 +30,7 @@ from shared.runtime import Runtime
 router = APIRouter(tags=["sequences"])
 ClinicQuery = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[^:\s]+$")]
 ELIGIBILITY_HORIZON = timedelta(days=60)
+PREVIEW_PAGE = 200  # at most, the sequences read at a time when only the first steps are asked
 
 
 async def _with_words(
@@ -69,17 +70,50 @@ async def preview(
     clinic_id: ClinicQuery,
     days: Annotated[int, Query(ge=1, le=60)] = 7,
     words: Annotated[bool, Query(description="ask the messenger for the exact words")] = True,
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=5000,
+            description="only the first steps: sequences are read in due order until they are "
+            "known; `waiting` then lists the paused ones among those read",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     require_clinic(principal, clinic_id)
     now = runtime.clock.now()
     horizon = timedelta(days=days)
+    steps: list[PreviewStep] = []
     async with runtime.sessions() as session:
-        found = await queries.active_in_clinic(session, clinic_id, now + horizon)
         batch = Batch(runtime, session, base_rules(runtime))
         await batch.load_clinics({clinic_id})
-        patients = await state.load_patients(session, [s.patient_key for s in found], lock=False)
-    ctx = batch.context(clinic_id, now)
-    steps = [i for seq in found for i in project(patients[seq.patient_key], seq, ctx, horizon)]
+        ctx = batch.context(clinic_id, now)
+
+        async def project_all(found: list[Sequence]) -> None:
+            keys = [s.patient_key for s in found]
+            patients = await state.load_patients(session, keys, lock=False)
+            for seq in found:
+                steps.extend(project(patients[seq.patient_key], seq, ctx, horizon))
+
+        if limit is None:
+            await project_all(await queries.active_in_clinic(session, clinic_id, now + horizon))
+        else:
+            after: tuple[datetime, str] | None = None
+            page = min(PREVIEW_PAGE, limit)  # each sequence read gives a step or more
+            while True:
+                found = await queries.due_in_clinic(session, clinic_id, now + horizon, after, page)
+                await project_all(found)
+                if len(found) < page:
+                    break
+                last = found[-1]
+                assert last.next_due is not None  # the page reads due sequences only
+                after = (last.next_due, last.sequence_id)
+                known = [s.at for s in steps if s.at]
+                if first_known(known, limit, max(last.next_due, now)):
+                    break
+    if limit is not None:  # only the first steps need words
+        going_first = sorted((s for s in steps if s.at), key=lambda s: (s.at, s.patient_key))
+        steps = going_first[:limit] + [s for s in steps if s.at is None]
     views, missing = await _with_words(runtime, request, steps, words)
     going = sorted(
         (v for v in views if v["at"] is not None),

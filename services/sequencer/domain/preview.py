@@ -9,6 +9,7 @@ messenger still checks at send time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence as Listed
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -107,3 +108,11 @@ def project(patient: Patient, seq: Sequence, ctx: Context, horizon: timedelta) -
                 state=seq.home_state or patient.home_state,
             )
     return out
+
+
+def first_known(times: Listed[datetime], limit: int, floor: datetime) -> bool:
+    """Whether the earliest ``limit`` of ``times`` are final: every sequence not yet projected
+    sends at ``floor`` or later (its pending step goes at its due moment or later, the next
+    ones after it), so none comes before them, nor ties with them (ties are ordered by
+    patient, and the unread one might sort first)."""
+    return len(times) >= limit and sorted(times)[limit - 1] < floor

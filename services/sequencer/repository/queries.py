@@ -55,6 +55,33 @@ async def active_in_clinic(
     return [row_to_sequence(r._mapping) for r in rows]
 
 
+async def due_in_clinic(
+    session: AsyncSession,
+    clinic_id: str,
+    until: datetime,
+    after: tuple[datetime, str] | None,
+    page: int,
+) -> list[Sequence]:
+    """One page of the active sequences whose pending step is due before ``until``, in due
+    order (then id), after ``after``: read a page at a time until the first steps are known."""
+    rows = await session.execute(
+        text(
+            f"{SEQ_SELECT} WHERE clinic_id = :c AND state = 'active' AND next_step IS NOT NULL "
+            "AND next_due < :u AND (CAST(:d AS timestamptz) IS NULL OR (next_due, sequence_id) "
+            "> (CAST(:d AS timestamptz), CAST(:s AS text))) ORDER BY next_due, sequence_id "
+            "LIMIT :n"
+        ),
+        {
+            "c": clinic_id,
+            "u": until,
+            "d": after[0] if after else None,
+            "s": after[1] if after else None,
+            "n": page,
+        },
+    )
+    return [row_to_sequence(r._mapping) for r in rows]
+
+
 async def steps(session: AsyncSession, sequence_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     rows = await session.execute(
         text(
