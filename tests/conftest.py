@@ -36,11 +36,24 @@ def tier_of(item: pytest.Item) -> str:
     return "unit"
 
 
+def group_of(item: pytest.Item) -> str:
+    """The worker group of a test when the suite runs in parallel (``make test``: pytest-xdist
+    with ``--dist loadgroup``): one module per group, so a module's fixtures (a stack of its
+    own, a simulated practice) are set up once, and every test on the session's ``revisit dev``
+    stack in one group, so that stack starts once."""
+    if "dev_stack" in getattr(item, "fixturenames", ()):
+        return "dev-stack"
+    return item.nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         tier = tier_of(item)
         if not item.get_closest_marker(tier):
             item.add_marker(tier)
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(group_of(item)))
 
 
 @pytest.fixture(scope="session")

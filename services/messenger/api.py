@@ -23,21 +23,15 @@ from shared.auth import Admin, CurrentPrincipal, Operator, require_clinic
 from shared.events.common import Channel, Purpose, TimeZoneName
 from shared.events.envelope import new_event
 from shared.events.messages import ConsentScope, OptedIn, OptedOut, RecordedVia
+from shared.ids import ClinicId, PatientKey, clinic_of
 from shared.runtime import Runtime
 
 router = APIRouter()
-
-PatientKey = Annotated[str, Path(min_length=3, max_length=200, pattern=r"^[^:/]+:.+$")]
-ClinicId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[^:/\s]+$")]
 
 
 def _parts(request: Request) -> tuple[Runtime, MessengerContext]:
     runtime: Runtime = request.app.state.runtime
     return runtime, runtime.extras["messenger"]
-
-
-def _clinic_of(patient_key: str) -> str:
-    return patient_key.split(":", 1)[0]
 
 
 READING_FIELDS = (
@@ -68,7 +62,7 @@ async def patient_conversation(
     request: Request, principal: CurrentPrincipal, patient_key: PatientKey
 ) -> dict[str, Any]:
     """Every message to and from the patient (reply words are shown here and nowhere else)."""
-    require_clinic(principal, _clinic_of(patient_key))
+    require_clinic(principal, clinic_of(patient_key))
     runtime, _ = _parts(request)
     async with runtime.sessions() as session:
         messages = await conversations.conversation(session, patient_key)
@@ -103,7 +97,7 @@ async def reply_reading(
 async def patient_contacts(
     request: Request, principal: CurrentPrincipal, patient_key: PatientKey
 ) -> dict[str, Any]:
-    require_clinic(principal, _clinic_of(patient_key))
+    require_clinic(principal, clinic_of(patient_key))
     runtime, _ = _parts(request)
     async with runtime.sessions() as session:
         row = await repository.contact_row(session, patient_key)
@@ -117,7 +111,7 @@ async def patient_consent(
     request: Request, principal: CurrentPrincipal, patient_key: PatientKey
 ) -> dict[str, Any]:
     """The consent ledger: who changed what, when, and from which message."""
-    require_clinic(principal, _clinic_of(patient_key))
+    require_clinic(principal, clinic_of(patient_key))
     runtime, _ = _parts(request)
     async with runtime.sessions() as session:
         ledger = await repository.consent_ledger(session, patient_key)
@@ -141,7 +135,7 @@ async def record_patient_consent(
     request: Request, principal: Operator, patient_key: PatientKey, body: ConsentBody
 ) -> dict[str, Any]:
     """Staff record a consent change the patient made by phone or at the front desk."""
-    clinic_id = _clinic_of(patient_key)
+    clinic_id = clinic_of(patient_key)
     require_clinic(principal, clinic_id)
     runtime, _ = _parts(request)
     now = runtime.clock.now()
@@ -276,7 +270,7 @@ async def sandbox_messages(
     principal: CurrentPrincipal,
     patient_key: str = Query(min_length=3, max_length=200, pattern=r"^[^:]+:.+$"),
 ) -> dict[str, Any]:
-    require_clinic(principal, _clinic_of(patient_key))
+    require_clinic(principal, clinic_of(patient_key))
     runtime: Runtime = request.app.state.runtime
     async with runtime.sessions() as session:
         messages = await sandbox.sandbox_messages(session, patient_key)
@@ -336,7 +330,7 @@ async def sandbox_reply(
 ) -> dict[str, Any]:
     """Reply as the patient, exactly as if their phone had answered through a provider."""
     require_clinic(principal, reply.clinic_id)
-    if reply.patient_key and _clinic_of(reply.patient_key) != reply.clinic_id:
+    if reply.patient_key and clinic_of(reply.patient_key) != reply.clinic_id:
         raise HTTPException(422, "patient_key must belong to clinic_id")
     runtime, ctx = _parts(request)
     async with runtime.sessions() as session, session.begin():

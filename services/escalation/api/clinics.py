@@ -22,9 +22,9 @@ from services.escalation.workflow import load_setup
 from shared.auth import Admin, CurrentPrincipal, Operator, require_clinic
 from shared.events.common import Id, TimeZoneName
 from shared.events.escalations import CaseType, Severity
+from shared.ids import ClinicId
 
 router = APIRouter(tags=["clinic set-up"])
-ClinicId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^\S+$")]
 SECRET_MAX = 2000
 
 
