@@ -47,7 +47,7 @@ format: install
 # on one (tests/conftest.py, group_of). The tests mostly wait on consumers and timers, so three
 # workers beat two on two cores. Both print the slowest tests and the wall time at the end.
 PYTEST_WORKERS ?= 3
-PYTEST := $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=15
+PYTEST := $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=15
 timed = start=$$(date +%s); $(1); rc=$$?; \
 	echo "$(2): $$(( $$(date +%s) - start )) s wall (load average $$(cut -d' ' -f1-3 /proc/loadavg))"; \
 	exit $$rc
