@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from shared.auth import Admin, Principal
 from shared.dlq import DeadLetter, DeadLetters, Filter
 from shared.errors import error_responses
+from shared.timers import ParkedTimer
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=error_responses(401, 403, 404, 422))
 
@@ -54,19 +55,9 @@ class Purged(BaseModel):
     ids: list[str]
 
 
-class ParkedTimerRow(BaseModel):
-    id: int
-    kind: str
-    key: str
-    due_at: datetime
-    attempts: int
-    last_error: str
-    parked_at: datetime
-
-
 class ParkedTimers(BaseModel):
     service: str
-    parked: list[ParkedTimerRow]
+    parked: list[ParkedTimer]
 
 
 class Rearmed(BaseModel):
@@ -161,7 +152,7 @@ async def parked_timers(request: Request, principal: Admin) -> ParkedTimers:
     parked = await runtime.timers.parked(runtime.engine)
     return ParkedTimers(
         service=runtime.service,
-        parked=[ParkedTimerRow.model_validate(t, from_attributes=True) for t in parked],
+        parked=list(parked),
     )
 
 

@@ -7,6 +7,8 @@ The floor plan of ``services/<name>/``::
                  splits by meaning); no SQL of its own: it calls repository functions
     repository/  all of the service's SQL (SQLAlchemy Core tables and the queries on them)
     api/         FastAPI routes, each declaring what it returns; no SQL
+    (anywhere)   what routes and handlers share is the service's typed context
+                 (``ServiceSpec[C]``, ``runtime.context``), never ``runtime.extras``
     adapters/    the outside world (SMS, e-mail, pager, EHR) when the service talks to it
     app.py       the composition root;  settings.py  its settings;  migrations/  its schema
 
@@ -279,6 +281,12 @@ def floor_plan_violations(service: str) -> list[str]:
         if (root / shell).exists():
             for path in modules(root / shell):
                 problems += [f"{path.relative_to(root)}: SQL ({why})" for why in sql_in(path)]
+    for path in modules(root):
+        problems += [
+            f"{path.relative_to(root)}: line {node.lineno}: .extras (keep it in the typed context)"
+            for node in ast.walk(parsed(path))
+            if isinstance(node, ast.Attribute) and node.attr == "extras"
+        ]
     for path in modules(root):
         name = str(path.relative_to(SERVICES_DIR))
         lines = len(path.read_text().splitlines())

@@ -20,6 +20,15 @@ from tests.integration.conftest import Scratch, wait_for
 pytestmark = pytest.mark.integration
 
 
+def _settings(database_url: str, kafka: KafkaSettings) -> RevisitSettings:
+    return RevisitSettings(
+        db=DatabaseSettings(database_url=database_url),
+        kafka=kafka,
+        auth=AuthSettings(revisit_jwt_secret="x" * 40),
+        revisit_profile="test",
+    )
+
+
 def _restarts(service: str, loop: str) -> float:
     value = REGISTRY.get_sample_value(
         "revisit_loop_restarts_total", {"service": service, "loop": loop}
@@ -71,13 +80,7 @@ async def test_readyz_is_not_ready_while_a_required_loop_is_down_and_ready_once_
         runtime.loops.add("flaky", flaky)
 
     spec = ServiceSpec(name="it-loops", schema=scratch.schema, on_start=on_start)
-    settings = RevisitSettings(
-        db=DatabaseSettings(database_url=migrated),
-        kafka=kafka_settings,
-        auth=AuthSettings(revisit_jwt_secret="x" * 40),
-        revisit_profile="test",
-    )
-    app = build_app(spec, settings)
+    app = build_app(spec, _settings(migrated, kafka_settings))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://it") as client:
@@ -160,13 +163,7 @@ async def test_the_typed_context_is_built_in_the_lifespan_served_to_routes_and_c
         timer_handlers=timers,
         routers=(router,),
     )
-    settings = RevisitSettings(
-        db=DatabaseSettings(database_url=migrated),
-        kafka=kafka_settings,
-        auth=AuthSettings(revisit_jwt_secret="x" * 40),
-        revisit_profile="test",
-    )
-    app = build_app(spec, settings)
+    app = build_app(spec, _settings(migrated, kafka_settings))
     async with app.router.lifespan_context(app):
         runtime: Runtime[Desk] = app.state.runtime
         desk = runtime.context
