@@ -44,8 +44,9 @@ format: install
 	$(VENV)/bin/ruff format .
 
 # In parallel (pytest-xdist): one module per worker, the tests on the shared `revisit dev` stack
-# on one (tests/conftest.py, group_of). The tests mostly wait on consumers and timers, so three
-# workers beat two on two cores. Both print the slowest tests and the wall time at the end.
+# on one (tests/conftest.py, group_of). The tests mostly wait on consumers, timers and their own
+# stacks (a serial unit + integration run used a third of its wall time on the CPU), so three
+# workers pay off even on two cores. Both print the slowest tests and the wall time at the end.
 PYTEST_WORKERS ?= 3
 PYTEST := $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=15
 timed = start=$$(date +%s); $(1); rc=$$?; \
