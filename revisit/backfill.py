@@ -214,6 +214,9 @@ def _problem(response: httpx.Response) -> str:
     except ValueError:
         return response.text[:200]
     detail = body.get("detail") if isinstance(body, dict) else None
+    issues = body.get("issues") if isinstance(body, dict) else None
+    if isinstance(issues, list) and issues and isinstance(issues[0], dict):
+        return f"{issues[0].get('where', '')}: {issues[0].get('problem', '')}"[:300]
     if isinstance(detail, list) and detail:
         first = detail[0]
         if isinstance(first, dict):

@@ -3,7 +3,7 @@
 Order: embedded Postgres -> embedded broker -> topics -> migrations -> dev credentials -> the six
 services and the staff console (supervised) -> wait for every /readyz -> print where everything
 is. Ctrl-C or SIGTERM stops the services first (their Kafka clients hang if the broker goes
-first, see KAFKA-NOTES), then the broker, then Postgres, and exits 0. A service that dies is
+first, see docs/kafka-notes.md), then the broker, then Postgres, and exits 0. A service that dies is
 restarted up to three times (see revisit.supervisor); a dead broker or Postgres stops
 everything, because the broker loses every topic and offset on restart.
 """

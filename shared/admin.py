@@ -17,14 +17,51 @@ from pydantic import BaseModel, Field
 
 from shared.auth import Admin, Principal
 from shared.dlq import DeadLetter, DeadLetters, Filter
+from shared.errors import error_responses
+from shared.timers import ParkedTimer
 
-_ANSWERS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing, malformed, expired or revoked credential"},
-    403: {"description": "not an admin, or an admin of only some clinics"},
-    404: {"description": "no such dead letter or parked timer"},
-    422: {"description": "invalid request: names what is wrong"},
-}
-router = APIRouter(prefix="/admin", tags=["admin"], responses=_ANSWERS)
+router = APIRouter(prefix="/admin", tags=["admin"], responses=error_responses(401, 403, 404, 422))
+
+
+class DeadLetterSummary(BaseModel):
+    id: str
+    dlq_topic: str
+    at: str  # when it was dead-lettered (the broker's timestamp), ISO 8601
+    source: str  # topic:partition:offset it came from
+    reason: str
+    error: str
+    consumer: str
+    key: str | None  # the patient_key: an opaque id
+    bytes: int
+    handled: str | None  # replayed | purged
+
+
+class DeadLetterList(BaseModel):
+    count: int
+    dead_letters: list[DeadLetterSummary]
+
+
+class DeadLetterShown(DeadLetterSummary):
+    body: Any = Field(description="the message: JSON when it parses, else its text")
+
+
+class Replayed(BaseModel):
+    replayed: int
+    ids: list[str]
+
+
+class Purged(BaseModel):
+    purged: int
+    ids: list[str]
+
+
+class ParkedTimers(BaseModel):
+    service: str
+    parked: list[ParkedTimer]
+
+
+class Rearmed(BaseModel):
+    rearmed: int
 
 
 def _all_clinics(principal: Principal) -> None:
@@ -68,15 +105,16 @@ async def list_dead_letters(
     since: datetime | None = None,
     until: datetime | None = None,
     include_handled: bool = False,
-) -> dict[str, Any]:
+) -> DeadLetterList:
     _all_clinics(principal)
     where = Filter(tuple(topic or ()), reason, since, until, include_handled)
     found = await _letters(request).find(where)
-    return {"count": len(found), "dead_letters": [x.summary() for x in found]}
+    rows = [DeadLetterSummary.model_validate(x.summary()) for x in found]
+    return DeadLetterList(count=len(rows), dead_letters=rows)
 
 
 @router.get("/dlq/{letter_id}", summary="One dead letter, with its bytes")
-async def show_dead_letter(request: Request, principal: Admin, letter_id: str) -> dict[str, Any]:
+async def show_dead_letter(request: Request, principal: Admin, letter_id: str) -> DeadLetterShown:
     _all_clinics(principal)
     try:
         [letter] = await _letters(request).get([letter_id])
@@ -86,55 +124,42 @@ async def show_dead_letter(request: Request, principal: Admin, letter_id: str) -
         body: Any = json.loads(letter.value)
     except (UnicodeDecodeError, ValueError):
         body = letter.value.decode("utf-8", errors="replace")
-    return {**letter.summary(), "body": body}
+    return DeadLetterShown.model_validate({**letter.summary(), "body": body})
 
 
 @router.post("/dlq/replay", summary="Send dead letters into their original topic")
-async def replay_dead_letters(
-    request: Request, principal: Admin, body: Selection
-) -> dict[str, Any]:
+async def replay_dead_letters(request: Request, principal: Admin, body: Selection) -> Replayed:
     _all_clinics(principal)
     letters = _letters(request)
     chosen = await _chosen(letters, body)
     count = await letters.replay(chosen, f"staff:{principal.subject}")
-    return {"replayed": count, "ids": [x.id for x in chosen]}
+    return Replayed(replayed=count, ids=[x.id for x in chosen])
 
 
 @router.post("/dlq/purge", summary="Mark dead letters as handled (kept until retention)")
-async def purge_dead_letters(request: Request, principal: Admin, body: Selection) -> dict[str, Any]:
+async def purge_dead_letters(request: Request, principal: Admin, body: Selection) -> Purged:
     _all_clinics(principal)
     letters = _letters(request)
     chosen = await _chosen(letters, body)
     count = await letters.purge(chosen, f"staff:{principal.subject}")
-    return {"purged": count, "ids": [x.id for x in chosen]}
+    return Purged(purged=count, ids=[x.id for x in chosen])
 
 
 @router.get("/timers", summary="This service's parked timers (failed too often), with why")
-async def parked_timers(request: Request, principal: Admin) -> dict[str, Any]:
+async def parked_timers(request: Request, principal: Admin) -> ParkedTimers:
     _all_clinics(principal)  # a timer's key may name any clinic's patient or sequence
     runtime = request.app.state.runtime
     parked = await runtime.timers.parked(runtime.engine)
-    return {
-        "service": runtime.service,
-        "parked": [
-            {
-                "id": t.id,
-                "kind": t.kind,
-                "key": t.key,
-                "due_at": t.due_at,
-                "attempts": t.attempts,
-                "last_error": t.last_error,
-                "parked_at": t.parked_at,
-            }
-            for t in parked
-        ],
-    }
+    return ParkedTimers(
+        service=runtime.service,
+        parked=list(parked),
+    )
 
 
 @router.post("/timers/{timer_id}/rearm", summary="Fire a parked timer again now")
-async def rearm_timer(request: Request, principal: Admin, timer_id: int) -> dict[str, Any]:
+async def rearm_timer(request: Request, principal: Admin, timer_id: int) -> Rearmed:
     _all_clinics(principal)
     runtime = request.app.state.runtime
     if not await runtime.timers.rearm(runtime.engine, timer_id):
         raise HTTPException(404, f"no parked timer {timer_id} in {runtime.service}")
-    return {"rearmed": timer_id}
+    return Rearmed(rearmed=timer_id)

@@ -48,7 +48,8 @@ class KafkaSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(default="", description="host:port[,host:port]")
     kafka_partitions: int = Field(default=6, ge=1, le=1024)
     kafka_replication_factor: int = Field(default=1, ge=1, le=5)
-    # Real Kafka supports the idempotent producer; the embedded broker does not (KAFKA-NOTES).
+    # Real Kafka supports the idempotent producer; the embedded broker does not
+    # (docs/kafka-notes.md).
     kafka_enable_idempotence: bool = False
     kafka_max_poll_records: int = Field(default=500, ge=1, le=5000)
     # How long a fetch may wait for data. Kafka answers a waiting fetch as soon as data comes;

@@ -128,7 +128,7 @@ async def read_letters(
             for records in batches.values():
                 found += [_letter(r) for r in records]
             # Done once every partition's position reached its high-water mark (end_offsets
-            # is unreliable on the embedded broker, see KAFKA-NOTES).
+            # is unreliable on the embedded broker, see docs/kafka-notes.md).
             done = True
             for tp in partitions:
                 end = consumer.highwater(tp)

@@ -1,12 +1,12 @@
 """Broker factories and topic creation, with settings that are right on tansu and on Kafka.
 
-See KAFKA-NOTES in the shared docs: topics are created explicitly with a fixed partition count,
+See docs/kafka-notes.md: topics are created explicitly with a fixed partition count,
 idempotence is a setting (off on the embedded broker), and consumers never auto-commit.
 
 Dead-letter topics keep their records for ``KAFKA_DLQ_RETENTION_DAYS`` (30): long enough for a
 person to look at them and replay them (``revisit dlq``), set on the topic at creation and
 brought back to that value on every start (an operator may have changed it by hand). The
-embedded broker stores the setting but does not apply it (KAFKA-NOTES).
+embedded broker stores the setting but does not apply it (docs/kafka-notes.md).
 
 Every Kafka client of the services and of the tools (producer, FastStream broker, consumer,
 admin) is built here, so each one gets the transport security of ``KafkaSettings``: TLS

@@ -8,6 +8,10 @@ that ends without being asked to is reported (a log line with its error class, t
 capped, jittered backoff that grows while it keeps crashing. While a *required* loop is down,
 ``down()`` names it and ``/readyz`` answers 503, so an orchestrator sees a process that is alive
 but not doing its work.
+
+This is the one way a service runs background work: ``add(name, run)`` for a loop that runs
+until it is stopped, ``once(name, job)`` for a job that runs to its end (a rebuild at start-up)
+and is started again only if it crashes. Both stop with the service; nothing is a bare task.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ class Loop:
     name: str
     body: LoopBody
     required: bool = True
+    once: bool = False  # a job: returning is finishing, not a crash
+    done: bool = False
     up: bool = False
     crashes: int = 0
     last_error: str = ""
@@ -48,10 +54,17 @@ class Loops:
 
     def add(self, name: str, body: LoopBody, *, required: bool = True) -> Loop:
         """Register ``body`` (started now if the supervisor already runs)."""
-        if name in self._loops:
-            raise ValueError(f"a loop named {name!r} is already supervised")
-        loop = Loop(name, body, required)
-        self._loops[name] = loop
+        return self._register(Loop(name, body, required))
+
+    def once(self, name: str, job: LoopBody) -> Loop:
+        """Run ``job(stop)`` to its end in the background (again if it crashes); a job that is
+        still running does not make the process unready."""
+        return self._register(Loop(name, job, required=False, once=True))
+
+    def _register(self, loop: Loop) -> Loop:
+        if loop.name in self._loops:
+            raise ValueError(f"a loop named {loop.name!r} is already supervised")
+        self._loops[loop.name] = loop
         if self._started:
             self._launch(loop)
         return loop
@@ -85,7 +98,10 @@ class Loops:
         return [n for n, loop in self._loops.items() if loop.required and not loop.up]
 
     def status(self) -> dict[str, str]:
-        return {n: "up" if loop.up else "down" for n, loop in self._loops.items()}
+        def state(loop: Loop) -> str:
+            return "done" if loop.done else "up" if loop.up else "down"
+
+        return {n: state(loop) for n, loop in self._loops.items()}
 
     def __getitem__(self, name: str) -> Loop:
         return self._loops[name]
@@ -100,6 +116,9 @@ class Loops:
             try:
                 await loop.body(self._stop)
                 if self._stop.is_set():
+                    break
+                if loop.once:
+                    loop.done = True
                     break
                 raise RuntimeError("the loop returned without being stopped")
             except asyncio.CancelledError:
@@ -135,3 +154,20 @@ class Loops:
                     loop.up = False
         loop.up = False
         pm.LOOP_UP.labels(*labels).set(0)
+
+
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less if ``stop`` is set meanwhile (a loop's pause between rounds)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    """Wait until ``stop`` or ``wake`` is set, or ``seconds`` have passed (an idle loop that a
+    NOTIFY or a new row can wake early)."""
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

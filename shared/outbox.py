@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from shared.events import topic_for
 from shared.events.envelope import Envelope
 from shared.faults import Backoff, is_transient
+from shared.loops import sleep_or_stop, wait_any
 from shared.telemetry import inject_headers
 
 log = logging.getLogger(__name__)
@@ -195,13 +196,13 @@ class OutboxRelay:
                             "outbox relay retrying",
                             extra={"schema": self.schema, "error": exc.__class__.__name__},
                         )
-                        await _sleep_or_stop(stop, backoff.delay(failures))
+                        await sleep_or_stop(stop, backoff.delay(failures))
                         failures += 1
                         continue
                     if count < self.batch_size:
                         if listener.is_closed():
                             raise ConnectionError("the outbox listener connection closed")
-                        await _wait_any(stop, self._wake, self.idle_wait)
+                        await wait_any(stop, self._wake, self.idle_wait)
         finally:
             self._lead(False)
             with contextlib.suppress(Exception):
@@ -229,7 +230,7 @@ class OutboxRelay:
             async with conn.begin():
                 if (await conn.execute(self._lock, {"k": self._key})).scalar():
                     return True
-            await _sleep_or_stop(stop, self.lock_poll_s)
+            await sleep_or_stop(stop, self.lock_poll_s)
         return False
 
 
@@ -242,17 +243,3 @@ async def _discarded_after(conn: AsyncConnection) -> AsyncIterator[None]:
     finally:
         with contextlib.suppress(Exception):
             await conn.invalidate()
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()

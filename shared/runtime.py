@@ -3,6 +3,15 @@
 A service's composition root (``services/<name>/app.py``) describes what it consumes, which
 timers it fires and which routers it serves; ``build_app`` turns that into a FastAPI app whose
 lifespan starts and stops everything in the right order. Nothing connects at import time.
+
+A service keeps what its handlers and routes share (its settings, provider clients, caches) in
+one typed object, its *context*: ``ServiceSpec[C](context=build)`` where ``build(runtime)``
+returns (or awaits) the ``C``. The lifespan builds it right after the runtime and before the
+consumers, timers and ``on_start``; it is ``runtime.context`` from then on, and a route asks for
+it with an ``Annotated`` dependency (``context_dependency``). If the context has an ``aclose()``
+it is awaited at shutdown, after the loops have stopped. Background work runs under
+``runtime.loops`` (shared/loops.py): ``runtime.loops.add(name, run)`` for a loop,
+``runtime.loops.once(name, job)`` for a job that runs to its end; never a bare ``create_task``.
 """
 
 from __future__ import annotations
@@ -11,19 +20,22 @@ import asyncio
 import contextlib
 import gc
 import hashlib
+import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Generic, cast
 
-from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from typing_extensions import TypeVar
 
 from shared import pipeline_metrics as pm
 from shared import retention
@@ -36,23 +48,31 @@ from shared.config import RevisitSettings
 from shared.consumer import ConsumerRunner, Subscription, attach
 from shared.db import make_engine, make_sessions, plain_dsn
 from shared.erasure_api import router as erasure_router
+from shared.errors import error_responses, install_error_handlers
 from shared.inbox import Inbox
 from shared.kafka import make_broker, make_producer
 from shared.loops import Loops
 from shared.outbox import Outbox, OutboxRelay
 from shared.request_limits import BodyLimit
+from shared.retention import Retention
 from shared.revocation import RevokedTokens
 from shared.revocation import router as revocation_router
 from shared.timer_poller import TimerPoller
 from shared.timers import TimerAction, Timers
-from shared.validation import unstorable_value, validation_problems
+from shared.validation import unstorable_value
 
 log = logging.getLogger(__name__)
 _heap_frozen = False
 
 
+# A service without a context of its own is a ServiceSpec / Runtime of None (``Runtime`` alone
+# reads as ``Runtime[Any]`` while services are converted).
+C = TypeVar("C", default=Any)
+_UNBUILT: Any = object()
+
+
 @dataclass
-class Runtime:
+class Runtime(Generic[C]):
     """What a service's handlers and API need at run time (built in the lifespan)."""
 
     service: str
@@ -63,34 +83,94 @@ class Runtime:
     outbox: Outbox
     inbox: Inbox
     timers: Timers
+    # Being emptied: each service moves what it keeps here into its typed context.
     extras: dict[str, Any] = field(default_factory=dict)
     # Background loops (relay, timers, dispatchers, sweepers) under one supervisor; a service
     # adds its own in on_start with ``runtime.loops.add(name, run)``.
     loops: Loops = field(default_factory=lambda: Loops("service"))
+    producer: AIOKafkaProducer | None = None
+    relay: OutboxRelay | None = None
+    # Every API request's audit row is queued here; the pruning sweeps a service adds to.
+    audit: AuditWriter | None = None
+    retention: Retention | None = None
+    # True from the end of start-up until shutdown begins (``/readyz`` reads it).
+    ready: bool = False
+    _context: Any = field(default=_UNBUILT, repr=False)
+
+    @property
+    def context(self) -> C:
+        """This service's own typed context (``ServiceSpec.context``)."""
+        if self._context is _UNBUILT:
+            raise RuntimeError(
+                f"{self.service}: the service context is built in the lifespan, after the "
+                "runtime; it is not there yet"
+            )
+        return cast(C, self._context)
+
+    @context.setter
+    def context(self, value: C) -> None:
+        self._context = value
+
+
+def _no_context(_runtime: Runtime[Any]) -> None:
+    return None
+
+
+_NO_CONTEXT: Any = _no_context  # a service without a context of its own: runtime.context is None
 
 
 @dataclass(frozen=True)
-class ServiceSpec:
-    """What makes one service: its schema, consumers, timers and API."""
+class ServiceSpec(Generic[C]):
+    """What makes one service: its schema, context, consumers, timers and API."""
 
     name: str
     schema: str
-    subscriptions: Callable[[Runtime], Sequence[Subscription]] = lambda _rt: ()
-    timer_handlers: Callable[[Runtime], Mapping[str, TimerAction]] = lambda _rt: {}
+    # Builds the service's context from the runtime (sync or async); ``runtime.context``.
+    context: Callable[[Runtime[C]], Awaitable[C] | C] = _NO_CONTEXT
+    subscriptions: Callable[[Runtime[C]], Sequence[Subscription]] = lambda _rt: ()
+    timer_handlers: Callable[[Runtime[C]], Mapping[str, TimerAction]] = lambda _rt: {}
     routers: Sequence[APIRouter] = ()
-    on_start: Callable[[Runtime], Awaitable[None]] | None = None
-    on_stop: Callable[[Runtime], Awaitable[None]] | None = None
+    on_start: Callable[[Runtime[C]], Awaitable[None]] | None = None
+    on_stop: Callable[[Runtime[C]], Awaitable[None]] | None = None
     # Only services that integrations call (ingest) accept API keys; they say how to find one.
-    api_key_lookup: Callable[[Runtime], ApiKeyLookup] | None = None
+    api_key_lookup: Callable[[Runtime[C]], ApiKeyLookup] | None = None
     # Extra exposition appended to /metrics (the metrics service's read-model figures).
-    extra_metrics: Callable[[Runtime], Awaitable[bytes]] | None = None
+    extra_metrics: Callable[[Runtime[C]], Awaitable[bytes]] | None = None
     # Request body limits by path prefix, where REVISIT_MAX_BODY_BYTES does not fit.
     body_limits: Mapping[str, int] = field(default_factory=dict)
     title: str = ""
     description: str = ""
 
 
-def build_app(spec: ServiceSpec, settings: RevisitSettings) -> FastAPI:
+def runtime_of(request: Request) -> Runtime[Any]:
+    """The running service's runtime (a 503 while the lifespan has not built it yet)."""
+    runtime: Runtime[Any] | None = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        raise HTTPException(503, "the service is still starting")
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime[Any], Depends(runtime_of)]
+
+
+def context_dependency(kind: type[C]) -> Callable[[Request], C]:
+    """A FastAPI dependency returning the service's context, checked to be a ``kind``.
+
+    Each service names it once, in ``api/deps.py``::
+
+        ContextDep = Annotated[IngestContext, Depends(context_dependency(IngestContext))]
+    """
+
+    def context(request: Request) -> C:
+        found = runtime_of(request).context
+        if not isinstance(found, kind):
+            raise TypeError(f"the service context is a {type(found).__name__}, not {kind.__name__}")
+        return found
+
+    return context
+
+
+def build_app(spec: ServiceSpec[Any], settings: RevisitSettings) -> FastAPI:
     from shared.phi import configure_pseudonym_key
     from shared.telemetry import instrument_fastapi, setup_tracing
 
@@ -107,7 +187,7 @@ def build_app(spec: ServiceSpec, settings: RevisitSettings) -> FastAPI:
             app.state.authenticator = build_authenticator(
                 settings.auth, lookup, profile=settings.revisit_profile, revoked=revoked
             )
-            app.state.audit = runtime.extras["audit"]
+            app.state.audit = runtime.audit
             yield
 
     # In production the API's description is for staff only: it maps every route an attacker
@@ -121,7 +201,10 @@ def build_app(spec: ServiceSpec, settings: RevisitSettings) -> FastAPI:
         docs_url="/docs" if open_docs else None,
         redoc_url="/redoc" if open_docs else None,
         openapi_url="/openapi.json" if open_docs else None,
+        # Any route may refuse a malformed request or fail unexpectedly: documented once here.
+        responses=error_responses(422, 500),
     )
+    install_error_handlers(app)
     app.state.service = spec.name
     app.state.authenticator = build_authenticator(settings.auth, profile=settings.revisit_profile)
     app.include_router(health_router(spec, settings))
@@ -134,7 +217,6 @@ def build_app(spec: ServiceSpec, settings: RevisitSettings) -> FastAPI:
     app.add_middleware(AuditMiddleware, service=spec.name)
     if not open_docs:
         app.include_router(docs_router(app))
-    app.add_exception_handler(RequestValidationError, validation_problems)
     app.add_exception_handler(DBAPIError, unstorable_value)
     app.add_middleware(
         BodyLimit, default=settings.revisit_max_body_bytes, by_prefix=spec.body_limits
@@ -172,7 +254,7 @@ def docs_router(app: FastAPI) -> APIRouter:
 
 
 @contextlib.asynccontextmanager
-async def run_service(spec: ServiceSpec, settings: RevisitSettings) -> AsyncIterator[Runtime]:
+async def run_service(spec: ServiceSpec[C], settings: RevisitSettings) -> AsyncIterator[Runtime[C]]:
     """Start the service's moving parts; on exit stop them consumers-first."""
     engine = make_engine(settings.db, application_name=f"revisit-{spec.name}")
     listen_dsn = plain_dsn(settings.db.database_url)
@@ -182,7 +264,7 @@ async def run_service(spec: ServiceSpec, settings: RevisitSettings) -> AsyncIter
         await clock.start()
     else:
         clock = SystemClock()
-    runtime = Runtime(
+    runtime = Runtime[C](
         service=spec.name,
         settings=settings,
         engine=engine,
@@ -207,34 +289,37 @@ async def run_service(spec: ServiceSpec, settings: RevisitSettings) -> AsyncIter
     runtime.loops.add("relay", relay.run)
     if isinstance(clock, ControlledClock):
         runtime.loops.add("clock", clock.follow)
-    runtime.extras["relay"] = relay
+    runtime.relay = relay
+    runtime.producer = producer
     audit = AuditWriter(engine, spec.name)
-    runtime.extras["audit"] = audit
+    runtime.audit = audit
     runtime.loops.add("audit", audit.run)
     sweeps = retention.standard(spec.name, spec.schema, engine, settings.retention)
-    runtime.extras["retention"] = sweeps
+    runtime.retention = sweeps
     runtime.loops.add("pruning", sweeps.run)
-    handlers = spec.timer_handlers(runtime)
-    if handlers:
-        runtime.loops.add("timers", timer_poller(runtime, handlers).run)
     broker = make_broker(settings.kafka, f"revisit-{spec.name}")
-    runner = ConsumerRunner(spec.name, runtime.sessions, runtime.inbox, producer)
-    subscriptions = spec.subscriptions(runtime)
-    for sub in subscriptions:
-        attach(broker, runner, sub, settings.kafka)
-    runtime.extras["producer"] = producer
     try:
+        built = spec.context(runtime)
+        runtime.context = cast(C, await built if inspect.isawaitable(built) else built)
+        handlers = spec.timer_handlers(runtime)
+        if handlers:
+            runtime.loops.add("timers", timer_poller(runtime, handlers).run)
+        runner = ConsumerRunner(spec.name, runtime.sessions, runtime.inbox, producer)
+        subscriptions = spec.subscriptions(runtime)
+        for sub in subscriptions:
+            attach(broker, runner, sub, settings.kafka)
         runtime.loops.start()
         if spec.on_start is not None:
             await spec.on_start(runtime)
         if subscriptions:
             await broker.start()
         freeze_startup_heap()
-        runtime.extras["ready"] = True
+        runtime.ready = True
         yield runtime
     finally:
-        runtime.extras["ready"] = False
-        # Consumers first (no new work), then background loops, then the producer, then the DB.
+        runtime.ready = False
+        # Consumers first (no new work), then background loops, then the service's own
+        # resources, then the producer, then the DB.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(broker.stop(), timeout=6)
         with contextlib.suppress(Exception):
@@ -242,6 +327,10 @@ async def run_service(spec: ServiceSpec, settings: RevisitSettings) -> AsyncIter
         if spec.on_stop is not None:
             with contextlib.suppress(Exception):
                 await spec.on_stop(runtime)
+        aclose = getattr(runtime._context, "aclose", None)
+        if callable(aclose):
+            with contextlib.suppress(Exception):
+                await aclose()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(producer.stop(), timeout=3)
         if isinstance(clock, ControlledClock):
@@ -249,7 +338,7 @@ async def run_service(spec: ServiceSpec, settings: RevisitSettings) -> AsyncIter
         await engine.dispose()
 
 
-def timer_poller(runtime: Runtime, handlers: Mapping[str, TimerAction]) -> TimerPoller:
+def timer_poller(runtime: Runtime[Any], handlers: Mapping[str, TimerAction]) -> TimerPoller:
     """A poller of this service's timers, woken by clock moves, reporting to /metrics."""
     service = runtime.service
     poller = TimerPoller(
@@ -284,20 +373,33 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-def health_router(spec: ServiceSpec, settings: RevisitSettings) -> APIRouter:
+class Health(BaseModel):
+    status: str
+    service: str
+
+
+class Readiness(BaseModel):
+    status: str  # ready | not ready
+    service: str
+    checks: dict[str, str]  # startup, loops, database: "ok" or what is wrong
+
+
+def health_router(spec: ServiceSpec[Any], settings: RevisitSettings) -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", summary="The process is alive")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "service": spec.name}
+    async def healthz() -> Health:
+        return Health(status="ok", service=spec.name)
 
     @router.get(
-        "/readyz", summary="Database reachable, consumers started, every required loop running"
+        "/readyz",
+        summary="Database reachable, consumers started, every required loop running",
+        responses={503: {"model": Readiness, "description": "not ready: the checks say why"}},
     )
-    async def readyz(request: Request, response: Response) -> dict[str, Any]:
-        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    async def readyz(request: Request, response: Response) -> Readiness:
+        runtime: Runtime[Any] | None = getattr(request.app.state, "runtime", None)
         checks: dict[str, str] = {}
-        if runtime is None or not runtime.extras.get("ready"):
+        if runtime is None or not runtime.ready:
             checks["startup"] = "not finished"
         else:
             down = runtime.loops.down()
@@ -310,13 +412,21 @@ def health_router(spec: ServiceSpec, settings: RevisitSettings) -> APIRouter:
                 checks["database"] = type(exc).__name__
         ok = bool(checks) and all(v == "ok" for v in checks.values())
         response.status_code = 200 if ok else 503
-        return {"status": "ready" if ok else "not ready", "service": spec.name, "checks": checks}
+        return Readiness(status="ready" if ok else "not ready", service=spec.name, checks=checks)
 
-    @router.get("/metrics", summary="Prometheus metrics of this process (no PHI in any label)")
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics of this process (no PHI in any label)",
+        response_class=PlainTextResponse,
+        responses={
+            200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}},
+            401: {"description": "a scrape token is set and was not presented"},
+        },
+    )
     async def metrics(request: Request) -> Response:
         # Scraped by Prometheus inside the deployment's network. When a scrape token is set
         # (always in production), the scraper must present it; the figures carry no PHI.
-        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        runtime: Runtime[Any] | None = getattr(request.app.state, "runtime", None)
         token = settings.revisit_metrics_token
         if token and request.headers.get("authorization") != f"Bearer {token}":
             return Response("metrics need the scrape token (REVISIT_METRICS_TOKEN)", 401)

@@ -1,24 +1,14 @@
-"""422 answers that say where a request is wrong and why, never what it contained.
-
-FastAPI's default answer repeats each refused value (``input``) and the model's context; a
-refused e-mail webhook would send a patient's words back, and a log of the answer would keep
-them. Every service answers with location, message and type only (ingest has its own shape).
+"""A value PostgreSQL cannot store (out of range, a NUL in text) is the caller's mistake: a 422
+in the ErrorBody every route declares, saying where and why, never what it contained.
+(Validation failures get the same shape from shared/errors.py.)
 """
 
 from __future__ import annotations
 
 from fastapi import Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-
-async def validation_problems(request: Request, exc: Exception) -> JSONResponse:
-    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    detail = [
-        {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type")}
-        for error in errors
-    ]
-    return JSONResponse({"detail": detail}, status_code=422)
+from shared.errors import ErrorBody, Issue, code_of, error_response
 
 
 def data_exception(exc: BaseException) -> bool:
@@ -37,8 +27,7 @@ async def unstorable_value(request: Request, exc: Exception) -> JSONResponse:
     if not data_exception(exc):
         raise exc
     problem = "a value in the request is out of range or holds a character that cannot be stored"
-    # The shape of FastAPI's own 422, which every route declares.
-    return JSONResponse(
-        {"detail": [{"loc": ["request"], "msg": problem, "type": "value_error"}]},
-        status_code=422,
-    )
+    # The ErrorBody every route declares for 422 (shared/errors.py).
+    issue = Issue(where="(request)", problem=problem)
+    body = ErrorBody(error=code_of(422), detail=problem, where=issue.where, issues=[issue])
+    return error_response(422, body)

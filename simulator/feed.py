@@ -309,9 +309,12 @@ def _settle(response: httpx.Response, count: int, report: FeedReport) -> bool:
 
 def _problems(response: httpx.Response) -> str:
     try:
-        detail = response.json().get("detail")
+        body = response.json()
     except ValueError:
-        detail = None
+        body = {}
+    detail, issues = body.get("detail"), body.get("issues")
+    if isinstance(issues, list) and issues:
+        return "; ".join(f"{p.get('where')}: {p.get('problem')}" for p in issues[:3])
     if isinstance(detail, list) and detail:
         return "; ".join(f"{p.get('loc')}: {p.get('msg')}" for p in detail[:3])
     return f"HTTP {response.status_code}"

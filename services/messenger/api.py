@@ -21,21 +21,15 @@ from shared.auth import Admin, CurrentPrincipal, Operator, require_clinic
 from shared.events.common import Channel, Purpose, TimeZoneName
 from shared.events.envelope import new_event
 from shared.events.messages import ConsentScope, OptedIn, OptedOut, RecordedVia
+from shared.ids import ClinicId, PatientKey, clinic_of
 from shared.runtime import Runtime
 
 router = APIRouter()
-
-PatientKey = Annotated[str, Path(min_length=3, max_length=200, pattern=r"^[^:/]+:.+$")]
-ClinicId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[^:/\s]+$")]
 
 
 def _parts(request: Request) -> tuple[Runtime, MessengerContext]:
     runtime: Runtime = request.app.state.runtime
     return runtime, runtime.extras["messenger"]
-
-
-def _clinic_of(patient_key: str) -> str:
-    return patient_key.split(":", 1)[0]
 
 
 READING_FIELDS = (
@@ -66,7 +60,7 @@ async def patient_conversation(
     request: Request, principal: CurrentPrincipal, patient_key: PatientKey
 ) -> dict[str, Any]:
     """Every message to and from the patient (reply words are shown here and nowhere else)."""
-    require_clinic(principal, _clinic_of(patient_key))
+    require_clinic(principal, clinic_of(patient_key))
     runtime, _ = _parts(request)
     async with runtime.sessions() as session:
         messages = await conversations.conversation(session, patient_key)
@@ -101,7 +95,7 @@ async def reply_reading(
 async def patient_contacts(
     request: Request, principal: CurrentPrincipal, patient_key: PatientKey
 ) -> dict[str, Any]:
-    require_clinic(principal, _clinic_of(patient_key))
+    require_clinic(principal, clinic_of(patient_key))
     runtime, _ = _parts(request)
     async with runtime.sessions() as session:
         row = await repository.contact_row(session, patient_key)
@@ -115,7 +109,7 @@ async def patient_consent(
     request: Request, principal: CurrentPrincipal, patient_key: PatientKey
 ) -> dict[str, Any]:
     """The consent ledger: who changed what, when, and from which message."""
-    require_clinic(principal, _clinic_of(patient_key))
+    require_clinic(principal, clinic_of(patient_key))
     runtime, _ = _parts(request)
     async with runtime.sessions() as session:
         ledger = await repository.consent_ledger(session, patient_key)
@@ -139,7 +133,7 @@ async def record_patient_consent(
     request: Request, principal: Operator, patient_key: PatientKey, body: ConsentBody
 ) -> dict[str, Any]:
     """Staff record a consent change the patient made by phone or at the front desk."""
-    clinic_id = _clinic_of(patient_key)
+    clinic_id = clinic_of(patient_key)
     require_clinic(principal, clinic_id)
     runtime, _ = _parts(request)
     now = runtime.clock.now()

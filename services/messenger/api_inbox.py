@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.messenger import conversations, inbox_store, queue, repository
@@ -26,10 +26,10 @@ from services.messenger.domain.staff_reply import (
 from shared.audit import note_patients
 from shared.auth import CurrentPrincipal, Operator, require_clinic
 from shared.events.common import Channel
+from shared.ids import PatientKey, clinic_of
 from shared.runtime import Runtime
 
 router = APIRouter(prefix="/inbox", tags=["inbox"])
-PatientKey = Annotated[str, Path(min_length=3, max_length=200, pattern=r"^[^:/]+:.+$")]
 StaffId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^\S+$")]
 NO_CONVERSATION = "no conversation with this patient in the clinics this credential covers"
 
@@ -37,10 +37,6 @@ NO_CONVERSATION = "no conversation with this patient in the clinics this credent
 def _parts(request: Request) -> tuple[Runtime, MessengerContext]:
     runtime: Runtime = request.app.state.runtime
     return runtime, runtime.extras["messenger"]
-
-
-def _clinic_of(patient_key: str) -> str:
-    return patient_key.split(":", 1)[0]
 
 
 def _reading(row: dict[str, Any]) -> dict[str, Any]:
@@ -93,7 +89,7 @@ async def inbox(
 async def conversation(
     request: Request, principal: CurrentPrincipal, patient_key: PatientKey
 ) -> dict[str, Any]:
-    require_clinic(principal, _clinic_of(patient_key))
+    require_clinic(principal, clinic_of(patient_key))
     runtime, _ = _parts(request)
     async with runtime.sessions() as session:
         messages = await conversations.conversation(session, patient_key)
@@ -135,7 +131,7 @@ class StaffReply(BaseModel):
 async def reply(
     request: Request, principal: Operator, patient_key: PatientKey, body: StaffReply
 ) -> dict[str, Any]:
-    clinic_id = _clinic_of(patient_key)
+    clinic_id = clinic_of(patient_key)
     require_clinic(principal, clinic_id)
     runtime, ctx = _parts(request)
     now = runtime.clock.now()
@@ -212,7 +208,7 @@ async def reply(
 async def mark_handled(
     request: Request, principal: Operator, patient_key: PatientKey
 ) -> dict[str, Any]:
-    clinic_id = _clinic_of(patient_key)
+    clinic_id = clinic_of(patient_key)
     require_clinic(principal, clinic_id)
     runtime, _ = _parts(request)
     now = runtime.clock.now()
@@ -236,7 +232,7 @@ class Assignment(BaseModel):
 async def assign(
     request: Request, principal: Operator, patient_key: PatientKey, body: Assignment
 ) -> dict[str, Any]:
-    clinic_id = _clinic_of(patient_key)
+    clinic_id = clinic_of(patient_key)
     require_clinic(principal, clinic_id)
     runtime, _ = _parts(request)
     now = runtime.clock.now()

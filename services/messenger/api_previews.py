@@ -6,21 +6,17 @@ caller's own credentials), never in logs. Every item's clinic must be in the cal
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter, Request
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, Field
 
 from services.messenger.context import MessengerContext
 from services.messenger.previews import preview_steps
 from shared.auth import CurrentPrincipal, require_clinic
 from shared.events.outreach import SendStep
+from shared.ids import PatientKey
 from shared.runtime import Runtime
 
 router = APIRouter(tags=["previews"])
-PatientKey = Annotated[
-    str, StringConstraints(min_length=3, max_length=200, pattern=r"^[^:\s]+:\S+$")
-]
 
 
 class PreviewItem(BaseModel):

@@ -14,10 +14,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from services.messenger import inbound, repository
-from services.messenger.api import _clinic_of, _parts
+from services.messenger.api import _parts
 from services.messenger.providers import sandbox
 from shared.auth import CurrentPrincipal, Operator, require_clinic
 from shared.events.common import Channel
+from shared.ids import clinic_of
 from shared.runtime import Runtime
 
 router = APIRouter()
@@ -29,7 +30,7 @@ async def sandbox_messages(
     principal: CurrentPrincipal,
     patient_key: str = Query(min_length=3, max_length=200, pattern=r"^[^:]+:.+$"),
 ) -> dict[str, Any]:
-    require_clinic(principal, _clinic_of(patient_key))
+    require_clinic(principal, clinic_of(patient_key))
     runtime: Runtime = request.app.state.runtime
     async with runtime.sessions() as session:
         messages = await sandbox.sandbox_messages(session, patient_key)
@@ -89,7 +90,7 @@ async def sandbox_reply(
 ) -> dict[str, Any]:
     """Reply as the patient, exactly as if their phone had answered through a provider."""
     require_clinic(principal, reply.clinic_id)
-    if reply.patient_key and _clinic_of(reply.patient_key) != reply.clinic_id:
+    if reply.patient_key and clinic_of(reply.patient_key) != reply.clinic_id:
         raise HTTPException(422, "patient_key must belong to clinic_id")
     runtime, ctx = _parts(request)
     async with runtime.sessions() as session, session.begin():

@@ -180,7 +180,8 @@ def make_spec(messenger_settings: MessengerSettings | None = None) -> ServiceSpe
         runtime.loops.add("dispatcher", dispatcher.run)
         if isinstance(ctx.scheduling, ClinicScheduling):
             runtime.loops.add("chart-writer", ChartWriter(runtime, ctx.scheduling).run)
-        runtime.extras["retention"].add("message_bodies", body_job(runtime))
+        assert runtime.retention is not None  # run_service builds it before on_start
+        runtime.retention.add("message_bodies", body_job(runtime))
 
     async def on_stop(runtime: Runtime) -> None:
         # The dispatcher and the chart writer have stopped with the other loops by now: the

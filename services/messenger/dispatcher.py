@@ -61,6 +61,7 @@ from shared.events.messages import (
     FailureReason,
     MessageBlocked,
 )
+from shared.loops import sleep_or_stop, wait_any
 from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class Dispatcher:
                 ):
                     pm.LEADER.labels("messenger", "dispatcher").set(1)
                     break
-                await _sleep_or_stop(stop, 1.0)
+                await sleep_or_stop(stop, 1.0)
             backoff = 0.2
             while not stop.is_set():
                 # Still the leader? The lock lives exactly as long as its connection.
@@ -119,13 +120,13 @@ class Dispatcher:
                     backoff = 0.2
                 except Exception as exc:  # database hiccup: keep the rows, try again
                     log.warning("dispatcher retrying", extra={"error": type(exc).__name__})
-                    await _sleep_or_stop(stop, backoff)
+                    await sleep_or_stop(stop, backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
                 if stats.taken == 0 or stats.deferred:
                     self._wake.clear()
                     wait = min(self._rate_wait(), 0.5) if stats.deferred else 0.5
-                    await _wait_any(stop, self._wake, wait)
+                    await wait_any(stop, self._wake, wait)
         finally:
             pm.LEADER.labels("messenger", "dispatcher").set(0)
             for conn in (listener, lock_conn):
@@ -375,17 +376,3 @@ class Dispatcher:
         return 0
 
     # --- reconciliation ------------------------------------------------------------------
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()

@@ -90,7 +90,7 @@ async def exposition(runtime: Runtime) -> bytes:
         log.warning("read model unavailable for /metrics", extra={"error": type(exc).__name__})
         up.add_metric([], 0)
     families.append(up)
-    sampler = runtime.extras.get("offset_sampler")
+    sampler = runtime.context.sampler
     if sampler is not None:
         families += pipeline_families(sampler.sample, sampler.errors)
     return render(families)

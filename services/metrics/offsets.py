@@ -3,9 +3,9 @@
 Lag of a consumer group on a partition = the partition's high-water mark - the group's
 committed offset. High-water marks come from fetch responses (``consumer.highwater(tp)``) of a
 group-less consumer assigned to every partition, never from ``end_offsets`` /
-``offsets_for_times`` (wrong on the embedded broker, see KAFKA-NOTES). Committed offsets come
-from the admin client's ``list_consumer_group_offsets(group, partitions=...)``. A scrape only
-reads the last sample: it never talks to Kafka.
+``offsets_for_times`` (wrong on the embedded broker, see docs/kafka-notes.md). Committed
+offsets come from the admin client's ``list_consumer_group_offsets(group, partitions=...)``.
+A scrape only reads the last sample: it never talks to Kafka.
 """
 
 from __future__ import annotations

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from services.metrics.offsets import OffsetSampler
 
 
 class MetricsSettings(BaseSettings):
@@ -18,3 +24,12 @@ class MetricsSettings(BaseSettings):
     lag_interval_s: float = Field(default=15.0, ge=0.2, le=3600.0)
     # Off: no consumer lag or DLQ figures (e.g. a replica that should not talk to the admin API).
     lag_enabled: bool = True
+
+
+@dataclass
+class MetricsContext:
+    """What the metrics service's routes and /metrics share (``runtime.context``)."""
+
+    settings: MetricsSettings
+    # Reads consumer lag and dead-letter counts in the background; None when lag is disabled.
+    sampler: OffsetSampler | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from pydantic import ValidationError
 from sqlalchemy import text
 
@@ -21,6 +21,7 @@ from services.segmenter.handlers import REEVALUATE_TIMER
 from services.segmenter.repository import SCHEMA, clinic_of
 from shared.auth import Admin, CurrentPrincipal, require_clinic
 from shared.events.envelope import describe_validation_error
+from shared.ids import ClinicId, PatientKey
 from shared.runtime import Runtime
 
 router = APIRouter(tags=["segmenter"])
@@ -37,17 +38,6 @@ Block = Literal[
     "consult_no_treatment",
 ]
 assert set(get_args(Block)) == set(BLOCK_NAMES)
-
-PatientKey = Annotated[
-    str,
-    Path(
-        min_length=3,
-        max_length=200,
-        pattern=r"^[^:\s]+:\S+$",
-        description="'<clinic_id>:<patient id in that clinic>'",
-    ),
-]
-ClinicId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^\S+$")]
 
 
 def _runtime(request: Request) -> Runtime:

@@ -18,10 +18,11 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from services.segmenter import repository
-from services.segmenter.api import ClinicId, RuntimeDep, _change
+from services.segmenter.api import RuntimeDep, _change
 from services.segmenter.domain.params import effective
 from services.segmenter.repository import SCHEMA
 from shared.auth import Admin, CurrentPrincipal, require_clinic
+from shared.ids import ClinicId
 
 router = APIRouter(tags=["segmenter"])
 

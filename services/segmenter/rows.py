@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.segmenter.domain import Membership
 from services.segmenter.domain.records import Record
+from shared.ids import clinic_of as clinic_of  # re-exported: the one rule, in shared/
 
 SCHEMA = "segmenter"
 MEMBERSHIP_COLUMNS = (
@@ -20,10 +21,6 @@ MEMBERSHIP_COLUMNS = (
     "status, surface_at, expires_at, rank, cosmetic, fields, emissions, eligibility_id, "
     "hold_reason, closed_reason, closed_at, opened_at, origin"
 )
-
-
-def clinic_of(patient_key: str) -> str:
-    return patient_key.partition(":")[0]
 
 
 async def execute_rows(session: AsyncSession, sql: Any, rows: list[Any]) -> None:

@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from shared.ids import ClinicId, PatientKey
+
 
 class EventError(ValueError):
     """A message that cannot become a typed event; the text says exactly why."""
@@ -127,8 +129,8 @@ class Envelope(BaseModel, Generic[P]):
     version: int
     occurred_at: datetime
     recorded_at: datetime = Field(default_factory=_utcnow)
-    clinic_id: str = Field(min_length=1, max_length=64)
-    patient_key: str = Field(min_length=3, max_length=200)
+    clinic_id: ClinicId
+    patient_key: PatientKey
     correlation_id: uuid.UUID | None = None
     causation_id: uuid.UUID | None = None
     payload: P
@@ -139,13 +141,6 @@ class Envelope(BaseModel, Generic[P]):
         if value.tzinfo is None:
             raise ValueError("timestamps must carry a time zone offset")
         return value.astimezone(UTC)
-
-    @field_validator("patient_key")
-    @classmethod
-    def _keyed_by_clinic(cls, value: str) -> str:
-        if ":" not in value:
-            raise ValueError("patient_key must be '<clinic_id>:<patient id>'")
-        return value
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()

@@ -19,6 +19,7 @@ from services.sequencer.api.pilots import PilotChange, PilotIn, view
 from services.sequencer.domain import pilot_phases
 from services.sequencer.domain import pilots as rules
 from services.sequencer.domain.pilots import Pilot, PilotStatus
+from shared.errors import validation_issues
 
 NOT_FOUND = "no such pilot in the clinics this credential covers"
 VERDICTS = ("enrolled", "held", "out", "exclusive")
@@ -30,8 +31,8 @@ def _who(token: str) -> tuple[str, str, set[str] | None]:
 
 
 def _invalid(exc: ValidationError) -> ApiError:
-    detail = [{"loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors()]
-    return ApiError("sequencer", 422, detail)
+    errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+    return ApiError("sequencer", 422, [i.model_dump() for i in validation_issues(errors)])
 
 
 class FakePilots(PilotsApi):

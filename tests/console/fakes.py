@@ -138,7 +138,7 @@ class FakeEscalation(EscalationApi):
     ) -> dict[str, Any]:
         case = self._case(token, escalation_id, "operator")
         if outcome not in ("answered", "booked", "no_action", "referred"):
-            raise ApiError("escalation", 422, [{"loc": ["body", "outcome"], "msg": "not one"}])
+            raise ApiError("escalation", 422, [{"where": "body.outcome", "problem": "not one"}])
         who = _who(token)[0]
         case.update(state="resolved", outcome=outcome, resolved_by=who, note=note or None)
         self.w.calls.append(("resolve", escalation_id, outcome, str(resume_outreach)))

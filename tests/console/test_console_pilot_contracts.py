@@ -89,7 +89,7 @@ async def test_only_an_admin_defines_and_a_bad_definition_names_its_field(side: 
     with pytest.raises(ApiError) as short:
         await side.pilots.define(admin, _definition(side, days=7))
     assert short.value.status == 422
-    assert [d["loc"][-1] for d in short.value.detail] == ["days"]
+    assert [d["where"] for d in short.value.detail] == ["body.days"]
     made = await side.pilots.define(admin, _definition(side))
     assert (made["status"], made["week"], made["cohort_words"]) == (
         "draft",

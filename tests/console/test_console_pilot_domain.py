@@ -95,11 +95,12 @@ def test_a_draft_fills_the_form_back() -> None:
 
 def test_the_sequencers_refusal_lands_on_the_field_it_names() -> None:
     detail = [
-        {"loc": ["body", "holdout_share"], "msg": "Input should be less than or equal to 0.9"},
-        {"loc": ["body", "cohort", "service_lines", 0], "msg": "Input should be a valid value"},
+        {"where": "body.holdout_share", "problem": "Input should be less than or equal to 0.9"},
+        {"where": "body.cohort.service_lines[0]", "problem": "Input should be a valid value"},
     ]
     found = refusal_by_field(detail)
     assert set(found) == {"holdout_percent", "cohort"}
+    assert found["cohort"] == "cohort.service_lines[0]: Input should be a valid value"
     assert refusal_by_field("a pilot with this id already exists") == {
         "": "a pilot with this id already exists"
     }

@@ -1,9 +1,14 @@
 """The console's end-to-end tests' practice: the stack, the console's address, axe-core and a
 browser; signing in through the dev sign-in page; screenshots; and posting to the stack as the
-EHR and the patients' phones do."""
+EHR and the patients' phones do.
+
+Screenshots go to a temporary folder, or to ``$REVISIT_SCREENSHOTS`` (relative to the repository,
+or absolute) when that is set: ``REVISIT_SCREENSHOTS=docs/images`` refreshes the pictures in the
+README and docs/console.md. A plain test run leaves the repository as it was."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -11,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from shared.auth import issue_staff_token
 from tests.e2e.browser import axe_violations
 from tests.e2e.conftest import DevStack
 
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+REPO = Path(__file__).resolve().parents[2]
 A, B = "clinic-demo", "clinic-east"
 
 
@@ -26,6 +32,7 @@ class Practice:
     console: str
     axe: Path
     browser: Any
+    images: Path  # where the screenshots go: screenshot_folder()
     cases: dict[str, str] = field(default_factory=dict)  # name -> escalation id
 
     def admin(self) -> dict[str, str]:
@@ -45,12 +52,17 @@ class Practice:
 
     def shot(self, page: Any, name: str, part: Any = None) -> None:
         """What a screen shows first, or the whole of one ``part`` of the page."""
-        IMAGES.mkdir(parents=True, exist_ok=True)
-        (part or page).screenshot(path=str(IMAGES / f"console-{name}.png"))
+        self.images.mkdir(parents=True, exist_ok=True)
+        (part or page).screenshot(path=str(self.images / f"console-{name}.png"))
 
     def accessible(self, page: Any) -> None:
         bad = axe_violations(page, self.axe)
         assert bad == [], f"{page.url}: {bad}"
+
+
+def screenshot_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wanted = os.environ.get("REVISIT_SCREENSHOTS")
+    return REPO / wanted if wanted else tmp_path_factory.mktemp("console-screenshots")
 
 
 def post_events(stack: DevStack, clinic: str, *events: dict[str, Any]) -> None:

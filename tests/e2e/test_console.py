@@ -4,7 +4,8 @@ patient's question from the inbox (the reply reaches the sandbox phone), reads i
 story why they were messaged; an admin runs a small pilot from its definition to its report,
 three weeks passing on the stack's controlled clock; axe-core finds no serious or critical
 violation on any page; a nurse of one clinic sees and does nothing of another. Each page's
-screenshot goes to docs/images/console-*.png for the README.
+screenshot goes to a temporary folder, or where ``REVISIT_SCREENSHOTS`` says
+(tests/e2e/console_practice.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tests.e2e.console_practice import (
     post_events,
     red_flag_case,
     reply_as_patient,
+    screenshot_folder,
     texted,
 )
 from tests.e2e.test_walking_skeleton import (
@@ -72,7 +74,8 @@ def practice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Practice]:
             assert wait_until(lambda c=clinic, p=pid: red_flag_case(stack, c, p) is not None)
             cases[clinic] = str(red_flag_case(stack, clinic, pid))
         with chromium() as browser:
-            yield Practice(stack, stack.urls["console"], axe, browser, cases)
+            images = screenshot_folder(tmp_path_factory)
+            yield Practice(stack, stack.urls["console"], axe, browser, images, cases)
 
 
 def test_a_nurse_takes_a_red_flag_from_the_queue_and_resolves_it(practice: Practice) -> None:

@@ -205,4 +205,4 @@ async def metrics_counted(world: World) -> None:
 
 async def audit_flushed(world: World) -> None:
     for app in world.apps.values():
-        await app.state.runtime.extras["audit"].flush()
+        await app.state.runtime.audit.flush()

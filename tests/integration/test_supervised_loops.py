@@ -4,18 +4,29 @@ says "not ready" while a required loop is down."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import httpx
 import pytest
+from fastapi import APIRouter, Depends
 from prometheus_client import REGISTRY
 
 from shared.config import AuthSettings, DatabaseSettings, KafkaSettings, RevisitSettings
 from shared.loops import Loops
-from shared.runtime import Runtime, ServiceSpec, build_app
+from shared.runtime import Runtime, ServiceSpec, build_app, context_dependency
 from tests.integration.conftest import Scratch, wait_for
 
 pytestmark = pytest.mark.integration
+
+
+def _settings(database_url: str, kafka: KafkaSettings) -> RevisitSettings:
+    return RevisitSettings(
+        db=DatabaseSettings(database_url=database_url),
+        kafka=kafka,
+        auth=AuthSettings(revisit_jwt_secret="x" * 40),
+        revisit_profile="test",
+    )
 
 
 def _restarts(service: str, loop: str) -> float:
@@ -69,13 +80,7 @@ async def test_readyz_is_not_ready_while_a_required_loop_is_down_and_ready_once_
         runtime.loops.add("flaky", flaky)
 
     spec = ServiceSpec(name="it-loops", schema=scratch.schema, on_start=on_start)
-    settings = RevisitSettings(
-        db=DatabaseSettings(database_url=migrated),
-        kafka=kafka_settings,
-        auth=AuthSettings(revisit_jwt_secret="x" * 40),
-        revisit_profile="test",
-    )
-    app = build_app(spec, settings)
+    app = build_app(spec, _settings(migrated, kafka_settings))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://it") as client:
@@ -90,3 +95,81 @@ async def test_readyz_is_not_ready_while_a_required_loop_is_down_and_ready_once_
 
             assert await wait_for(ready, timeout=5)
     assert _restarts("it-loops", "flaky") == 1
+
+
+async def test_a_job_runs_to_its_end_once_and_again_only_after_a_crash() -> None:
+    runs = 0
+
+    async def rebuild(stop: asyncio.Event) -> None:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            raise ConnectionError("lost the database")
+
+    loops = Loops("it-once")
+    loops.backoff.base = loops.backoff.cap = 0.05
+    loops.once("rebuild", rebuild)
+    loops.start()
+    try:
+
+        async def finished() -> bool:
+            return loops.status() == {"rebuild": "done"}
+
+        assert await wait_for(finished, timeout=3)
+        await asyncio.sleep(0.2)
+        assert runs == 2 and loops.down() == []
+    finally:
+        await loops.stop()
+
+
+@dataclass
+class Desk:
+    """A service's context: what its routes and handlers share."""
+
+    greeting: str
+    loops_running_at_close: bool | None = None
+    runtime: Runtime[Desk] | None = None
+
+    async def aclose(self) -> None:
+        assert self.runtime is not None
+        self.loops_running_at_close = any(v == "up" for v in self.runtime.loops.status().values())
+
+
+DeskDep = Annotated[Desk, Depends(context_dependency(Desk))]
+
+
+async def test_the_typed_context_is_built_in_the_lifespan_served_to_routes_and_closed_last(
+    scratch: Scratch, migrated: str, kafka_settings: KafkaSettings
+) -> None:
+    router = APIRouter()
+
+    @router.get("/greeting")
+    async def greeting(desk: DeskDep) -> dict[str, str]:
+        return {"greeting": desk.greeting}
+
+    seen_by_handlers: list[str] = []
+
+    async def build(runtime: Runtime[Desk]) -> Desk:
+        return Desk(greeting=f"hello from {runtime.service}", runtime=runtime)
+
+    def timers(runtime: Runtime[Desk]) -> dict[str, Any]:
+        seen_by_handlers.append(runtime.context.greeting)  # built before the timers and consumers
+        return {}
+
+    spec = ServiceSpec[Desk](
+        name="it-context",
+        schema=scratch.schema,
+        context=build,
+        timer_handlers=timers,
+        routers=(router,),
+    )
+    app = build_app(spec, _settings(migrated, kafka_settings))
+    async with app.router.lifespan_context(app):
+        runtime: Runtime[Desk] = app.state.runtime
+        desk = runtime.context
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://it") as client:
+            answer = await client.get("/greeting")
+            assert answer.json() == {"greeting": "hello from it-context"}
+    assert seen_by_handlers == ["hello from it-context"]
+    assert desk.loops_running_at_close is False

@@ -16,7 +16,7 @@ AGE = "now() - interval '400 days'"
 async def test_the_messenger_prunes_inbox_rows_and_old_message_words_in_its_sweep(
     messenger: Messenger,
 ) -> None:
-    retention = messenger.runtime.extras["retention"]
+    retention = messenger.runtime.retention
     assert {"inbox", "audit", "message_bodies"} <= set(retention.jobs)
     assert messenger.runtime.loops.status().get("pruning") == "up"
 

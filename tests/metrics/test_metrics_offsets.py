@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from aiokafka import TopicPartition
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from services.metrics import exposition
-from services.metrics.offsets import OffsetSample, group_lag, is_revisit_group
+from services.metrics.offsets import OffsetSample, OffsetSampler, group_lag, is_revisit_group
+from services.metrics.settings import MetricsContext, MetricsSettings
 from tests.metrics.prometheus_server import free_port
 
 E0, E1 = TopicPartition("ehr.events.v1", 0), TopicPartition("ehr.events.v1", 1)
@@ -43,7 +44,8 @@ async def test_metrics_still_answer_with_pipeline_figures_when_postgres_is_away(
         errors=0,
     )
     runtime: Any = SimpleNamespace(
-        sessions=async_sessionmaker(engine), extras={"offset_sampler": sampler}
+        sessions=async_sessionmaker(engine),
+        context=MetricsContext(MetricsSettings(), cast(OffsetSampler, sampler)),
     )
     try:
         body = (await exposition.exposition(runtime)).decode()

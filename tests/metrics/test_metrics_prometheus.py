@@ -237,7 +237,8 @@ async def test_every_dashboard_query_returns_data_from_a_real_prometheus(
                 payload={"events": [e.model_dump(mode="json") for e in rest]},
             )
         # A message nothing can parse (on the topic only metrics reads), and one event twice.
-        producer = runtime.extras["producer"]
+        producer = runtime.producer
+        assert producer is not None
         await (await producer.send("outreach.sequences.v1", b"\x00not an event", key=b"k"))
         again = first[0]
         await (

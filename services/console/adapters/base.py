@@ -23,14 +23,22 @@ class ApiError(Exception):
         detail = self.detail
         if isinstance(detail, dict):
             detail = detail.get("message") or detail.get("reason") or detail
-        if isinstance(detail, list):  # FastAPI's validation errors: where, and what is wrong
+        if isinstance(detail, list):  # a refused request's issues: where, and what is wrong
             detail = "; ".join(
-                f"{'.'.join(str(p) for p in d.get('loc', ())[1:])}: {d.get('msg', '')}"
+                f"{_field(str(d.get('where', '')))}: {d.get('problem', '')}"
                 if isinstance(d, dict)
                 else str(d)
                 for d in detail
             )
         return str(detail)
+
+
+def _field(where: str) -> str:
+    """``body.window.days`` -> ``window.days``: staff fill in a form, not a request body."""
+    for part in ("body.", "query.", "path."):
+        if where.startswith(part):
+            return where.removeprefix(part)
+    return where
 
 
 class HttpService:
@@ -56,9 +64,12 @@ class HttpService:
             ) from None
         if response.status_code >= 400:
             try:
-                detail = response.json().get("detail", response.reason_phrase)
+                body = response.json()
             except ValueError:
-                detail = response.reason_phrase
+                body = {}
+            # Every service answers an ErrorBody (shared/errors.py): each issue of an invalid
+            # request when there are some, else its one sentence.
+            detail = body.get("issues") or body.get("detail") or response.reason_phrase
             raise ApiError(self.service, response.status_code, detail)
         if response.status_code == 204 or not response.content:
             return None

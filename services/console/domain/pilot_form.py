@@ -168,17 +168,19 @@ FIELD_OF = {"holdout_share": "holdout_percent"}
 
 
 def refusal_by_field(detail: Any) -> dict[str, str]:
-    """The sequencer's refusal (a sentence, or FastAPI's list of field errors) by form field."""
+    """The sequencer's refusal (a sentence, or the issues of an invalid request, each with its
+    field path such as ``body.cohort.service_lines[0]``) by form field."""
     if not isinstance(detail, list):
         return {"": str(detail)}
     out: dict[str, str] = {}
     for d in detail:
         if not isinstance(d, dict):
             continue
-        where = [str(p) for p in d.get("loc", ())[1:]]
+        path = str(d.get("where", "")).removeprefix("body").lstrip(".")
+        where = [p for p in re.sub(r"\[\d+\]", "", path).split(".") if p]
         key = where[-1] if where else ""
         key = FIELD_OF.get(key, key)
         if where[:1] == ["cohort"] and key not in NUMBERS and key not in dict(ID_LISTS):
             key = "cohort"
-        out[key] = f"{'.'.join(where) or 'pilot'}: {d.get('msg', '')}"
+        out[key] = f"{path or 'pilot'}: {d.get('problem', '')}"
     return out

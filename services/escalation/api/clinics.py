@@ -29,10 +29,10 @@ from services.escalation.workflow import load_setup
 from shared.auth import Admin, CurrentPrincipal, Operator, require_clinic
 from shared.events.common import Id, TimeZoneName
 from shared.events.escalations import CaseType, Severity
+from shared.ids import ClinicId
 from shared.outbound import OutboundRefused
 
 router = APIRouter(tags=["clinic set-up"])
-ClinicId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^\S+$")]
 SECRET_MAX = 2000
 
 

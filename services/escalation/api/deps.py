@@ -7,18 +7,19 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from pydantic import ValidationError
 
+from services.escalation.context import EscalationContext
 from services.escalation.repository import cases
 from services.escalation.workflow import Escalation
 from shared.audit import note_patients
 from shared.auth import CurrentPrincipal
 from shared.events.envelope import describe_validation_error
+from shared.runtime import context_dependency
+
+_context = context_dependency(EscalationContext)
 
 
-def _escalation(request: Request) -> Escalation:
-    esc = request.app.state.runtime.extras.get("escalation")
-    if not isinstance(esc, Escalation):
-        raise HTTPException(503, "the escalation service is starting")
-    return esc
+def _escalation(context: Annotated[EscalationContext, Depends(_context)]) -> Escalation:
+    return context.escalation
 
 
 EscalationDep = Annotated[Escalation, Depends(_escalation)]

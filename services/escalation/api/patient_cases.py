@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from services.escalation.api.deps import EscalationDep
 from services.escalation.repository import patient_cases
 from shared.auth import CurrentPrincipal, require_clinic
+from shared.ids import PatientKey
 
 router = APIRouter(tags=["cases"])
-PatientKey = Annotated[str, Path(min_length=3, max_length=200, pattern=r"^[^:/\s]+:\S+$")]
 
 
 @router.get("/patients/{patient_key}/cases", summary="A patient's cases, newest first")

@@ -22,9 +22,9 @@ from services.escalation.repository import audit, notifiers, setup
 from services.escalation.workflow import Escalation
 from shared.auth import Admin, CurrentPrincipal, Operator, Principal, require_clinic
 from shared.events.common import Id, TimeZoneName
+from shared.ids import ClinicId
 
 router = APIRouter(tags=["rotations"])
-ClinicId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^\S+$")]
 RotationId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^\S+$")]
 Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 

@@ -15,9 +15,9 @@ from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 from services.ingest import keys, replay, repository
 from services.ingest.api.common import AUTH_RESPONSES, Problems, ingest_of, runtime_of
 from shared.auth import Admin, require_clinic
+from shared.ids import ClinicId
 
 router = APIRouter(prefix="/admin", tags=["admin"])
-ClinicId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\s:]+$")]
 _RESPONSES = AUTH_RESPONSES | {422: {"model": Problems, "description": "invalid request"}}
 
 

@@ -11,7 +11,7 @@ import os
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from services.messenger.ehr import store
@@ -21,10 +21,10 @@ from services.messenger.ehr.domain.connection import ConnectionSettings, secret_
 from services.messenger.ehr.routing import ClinicScheduling
 from shared.auth import Admin, Operator, require_clinic
 from shared.events.common import ServiceLine
+from shared.ids import ClinicId
 from shared.runtime import Runtime
 
 router = APIRouter(prefix="/ehr", tags=["EHR connections"])
-ClinicId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[^:/\s]+$")]
 
 
 class ConnectionView(BaseModel):

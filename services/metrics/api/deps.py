@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.metrics.repository.reports import Filters
-from services.metrics.settings import MetricsSettings
+from services.metrics.settings import MetricsContext, MetricsSettings
 from shared.auth import CurrentPrincipal, require_clinic
 from shared.events.common import Segment
 
@@ -94,7 +94,8 @@ def _context(request: Request) -> Context:
     runtime = getattr(request.app.state, "runtime", None)
     if runtime is None:
         raise HTTPException(503, "the metrics service is starting")
-    settings = runtime.extras.get("metrics_settings") or MetricsSettings()
+    found = runtime.context
+    settings = found.settings if isinstance(found, MetricsContext) else MetricsSettings()
     return Context(runtime.sessions, settings)
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query
 from sqlalchemy import text
 
-from services.sequencer.api.deps import ClinicId, RuntimeDep, base_rules
+from services.sequencer.api.deps import RuntimeDep, base_rules
 from services.sequencer.batch import Batch, policies_of
 from services.sequencer.domain.rules import Rules
 from services.sequencer.domain.workflows import DEFAULT_WORKFLOWS, Catalogue
@@ -25,6 +25,7 @@ from services.sequencer.policy import (
 from services.sequencer.repository import SCHEMA, config
 from shared.auth import Admin, CurrentPrincipal, require_clinic
 from shared.events.common import StateCode
+from shared.ids import ClinicId
 from shared.runtime import Runtime
 
 router = APIRouter(tags=["workflows and rules"])

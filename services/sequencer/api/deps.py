@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Path, Request
+from fastapi import Depends, HTTPException, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sequencer.batch import Batch
@@ -26,17 +26,6 @@ def _runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
-
-PatientKey = Annotated[
-    str,
-    Path(
-        min_length=3,
-        max_length=200,
-        pattern=r"^[^:\s]+:\S+$",
-        description="'<clinic_id>:<patient id in that clinic>'",
-    ),
-]
-ClinicId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^:\s]+$")]
 
 
 def base_rules(runtime: Runtime) -> Rules:

@@ -10,7 +10,6 @@ from fastapi import APIRouter, HTTPException, Query
 
 from services.sequencer.api.deps import (
     Decide,
-    PatientKey,
     RuntimeDep,
     apply_to_patient,
     scoped_patient,
@@ -20,6 +19,7 @@ from services.sequencer.domain.model import Sequence, State, clinic_of
 from services.sequencer.repository import queries, state
 from shared.auth import CurrentPrincipal, Operator, require_clinic
 from shared.events.common import Segment
+from shared.ids import PatientKey
 from shared.runtime import Runtime
 
 router = APIRouter(tags=["sequences"])

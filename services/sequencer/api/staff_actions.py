@@ -10,11 +10,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.sequencer.api.deps import PatientKey, RuntimeDep, apply_to_patient, scoped_patient
+from services.sequencer.api.deps import RuntimeDep, apply_to_patient, scoped_patient
 from services.sequencer.api.sequences import sequence_view
 from services.sequencer.domain import operators
 from services.sequencer.repository import staff_actions
 from shared.auth import CurrentPrincipal, Operator
+from shared.ids import PatientKey
 
 router = APIRouter(tags=["sequences"])
 NOTE_MAX = 500

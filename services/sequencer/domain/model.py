@@ -26,6 +26,7 @@ from shared.events.common import (
 from shared.events.eligibility import Documented, PatientBecameEligible
 from shared.events.escalations import CaseType
 from shared.events.outreach import Arm, StopReason
+from shared.ids import clinic_of as clinic_of  # re-exported: the one rule, in shared/
 
 _T = TypeVar("_T")
 STEP_TIMER = "step"
@@ -237,10 +238,6 @@ class Outcome:
         if patient != self.patient:
             self.patient = patient
             self.patient_changed = True
-
-
-def clinic_of(patient_key: str) -> str:
-    return patient_key.split(":", 1)[0]
 
 
 def reminder_key(event: PatientBecameEligible) -> str:
