@@ -40,7 +40,8 @@ class Retention:
     async def sweep_once(self) -> dict[str, int]:
         """Run every job once; how many rows each removed or redacted (-1: it failed)."""
         done: dict[str, int] = {}
-        for name, job in self.jobs.items():
+        # A service adds its own jobs in on_start, while the first sweep may be running.
+        for name, job in list(self.jobs.items()):
             try:
                 done[name] = await job()
             except Exception as exc:  # the next sweep tries again
