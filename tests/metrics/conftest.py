@@ -95,7 +95,7 @@ def clinic(prefix: str = "clinic-m") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 60.0) -> Any:
     """Poll ``check`` until it returns something truthy; that value (or the last one)."""
     deadline = time.monotonic() + timeout
     while True:
