@@ -6,8 +6,10 @@ schemathesis over each OpenAPI, and the cross-clinic (BOLA) matrix.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -64,12 +66,44 @@ class Stack:
         return httpx.Client(base_url=self.urls[service], timeout=30)
 
 
-@pytest.fixture(scope="session")
-def stack(pg: Any, kafka: Any) -> Iterator[Stack]:
+def _fresh_database(pg: Any) -> str:
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = f"security_{uuid.uuid4().hex[:10]}"
+
+    async def create() -> None:
+        admin = create_async_engine(str(pg.dsn), isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        await admin.dispose()
+
+    asyncio.run(create())
+    return make_url(str(pg.dsn)).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="module")
+def own_broker() -> Iterator[Any]:
+    """A broker of this module's own: other modules in the same worker run services with the
+    same consumer groups, which would take clinic B's events away from this stack."""
+    from revisit.embedded.broker import EmbeddedBroker, ExternalBroker
+
+    if bootstrap := os.environ.get("TEST_KAFKA_BOOTSTRAP"):
+        yield ExternalBroker(bootstrap)
+        return
+    with EmbeddedBroker() as broker:
+        yield broker
+
+
+# One stack per module, on its own database and broker: the fuzzer's random (valid) requests
+# change state the BOLA matrix must not inherit, and nothing else shares its topics.
+@pytest.fixture(scope="module")
+def stack(pg: Any, own_broker: Any) -> Iterator[Stack]:
     from revisit.migrate import migrate_all
     from shared.kafka import ensure_topics
 
-    dsn, bootstrap = str(pg.dsn), str(kafka.bootstrap)
+    dsn, bootstrap = _fresh_database(pg), str(own_broker.bootstrap)
     settings = RevisitSettings(
         revisit_profile="test",
         revisit_clock="system",
