@@ -91,12 +91,16 @@ def production(dsn: str, bootstrap: str, issuer: Issuer) -> RevisitSettings:
 FALLBACK_SECRET = "deployment-fallback-signing-" + "s" * 16
 
 
-def app_for(settings: RevisitSettings, fallback_url: str | None = "http://127.0.0.1:9/") -> Any:
+def app_for(
+    settings: RevisitSettings,
+    fallback_url: str | None = "http://127.0.0.1:9/",
+    kind: str = "webhook",
+) -> Any:
     """The service in production; ``fallback_url`` None: no fallback notifier configured."""
     fallback: dict[str, Any] = {}
     if fallback_url is not None:
         fallback = {
-            "fallback_notifier_kind": "webhook",
+            "fallback_notifier_kind": kind,
             "fallback_notifier_url": fallback_url,
             "fallback_notifier_secret": FALLBACK_SECRET,
             "outbound_allow_networks": "127.0.0.1/32",  # the tests' local receiver
@@ -259,6 +263,48 @@ async def test_a_red_flag_of_a_clinic_never_set_up_pages_the_fallback_not_the_sa
     # the clinic that is not set up does not stop the next start (its pages go to the fallback)
     async with app.router.lifespan_context(app):
         pass
+
+
+async def test_a_pagerduty_fallback_gets_the_trigger_and_the_acknowledgement_of_one_incident(
+    database: str, kafka: Any, provider: Issuer, server: RecordingServer
+) -> None:
+    clinic = f"clinic-new-{uuid.uuid4().hex[:6]}"
+    settings = production(database, kafka.bootstrap, provider)
+    app = app_for(settings, f"{server.url}/v2/enqueue", kind="pagerduty")
+    operator = {
+        "Authorization": "Bearer "
+        + provider.token(revisit_role="operator", revisit_clinics=[clinic], sub="rn-7")
+    }
+    event = raised_event(clinic, case_type=CaseType.red_flag, at=datetime.now(UTC))
+    escalation_id = event.payload.escalation_id
+
+    async def events(action: str) -> list[Any]:
+        return [
+            r.json()
+            for r in server.received
+            if r.path == "/v2/enqueue" and r.json()["event_action"] == action
+        ]
+
+    async with app.router.lifespan_context(app):
+        esc = app.state.runtime.context.escalation
+        async with esc.runtime.sessions() as session, session.begin():
+            assert await workflow.raise_case(session, esc, event, {})
+        esc.wake_dispatcher()
+        # PagerDuty's Events API v2 shape, with the deployment's routing key
+        [trigger] = await eventually(lambda: events("trigger"))
+        assert trigger["routing_key"] == FALLBACK_SECRET
+        assert trigger["dedup_key"] == escalation_id
+        assert trigger["payload"]["source"] == f"revisit:{clinic}"
+        assert trigger["payload"]["severity"] == "critical"
+
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://esc") as client:
+            answer = await client.post(f"/cases/{escalation_id}/acknowledge", headers=operator)
+            assert answer.status_code == 200, answer.text
+        esc.wake_dispatcher()
+        # the acknowledgement closes the same incident, through the same fallback
+        [ack] = await eventually(lambda: events("acknowledge"))
+        assert (ack["routing_key"], ack["dedup_key"]) == (FALLBACK_SECRET, escalation_id)
 
 
 def test_an_incomplete_fallback_is_refused_naming_the_setting_never_the_secret() -> None:
