@@ -427,14 +427,17 @@ def test_traces_go_from_the_services_through_the_collector_to_jaeger(
 
 
 def exported_metrics() -> dict[str, set[str]]:
-    """Series name -> label names: every process's pipeline metrics and the metrics service's."""
+    """Series name -> label names: every process's pipeline metrics, the escalation fallback's
+    and the metrics service's."""
     from prometheus_client.metrics import MetricWrapperBase
 
+    from services.escalation import fallback
     from services.metrics.exposition import SERIES
     from shared import pipeline_metrics
 
     series: dict[str, set[str]] = {}
-    for collector in vars(pipeline_metrics).values():
+    collectors = [*vars(pipeline_metrics).values(), *vars(fallback).values()]
+    for collector in collectors:
         if not isinstance(collector, MetricWrapperBase):
             continue
         labels = set(collector._labelnames)  # no public accessor for a labelled metric's labels
