@@ -12,6 +12,7 @@ from services.escalation import handlers
 from services.escalation.api import ROUTERS
 from services.escalation.context import EscalationContext
 from services.escalation.dispatch import PageDispatcher
+from services.escalation.fallback import check_fallback
 from services.escalation.live_routes import check_every_clinic
 from services.escalation.notifiers import NotifierFactory
 from services.escalation.repository import SCHEMA
@@ -46,8 +47,9 @@ def build_spec(
         return {ACK_TIMER: fire, PAGE_TIMER: fire}
 
     async def on_start(runtime: Runtime[EscalationContext]) -> None:
-        await check_every_clinic(runtime)  # production: no urgent page may end in a table
         esc = runtime.context.escalation
+        await check_fallback(runtime, esc.config)  # production: a new clinic's pages go there
+        await check_every_clinic(runtime)  # production: no urgent page may end in a table
         factory = NotifierFactory(
             http=runtime.context.http,
             sessions=runtime.sessions,

@@ -29,6 +29,7 @@ from services.escalation.notifiers import (
     PageNotice,
 )
 from services.escalation.repository import audit, cases, notifiers, pages
+from services.escalation.settings import FALLBACK_ID
 from services.escalation.workflow import Escalation, envelopes
 from shared.events.escalations import EscalationPaged
 
@@ -112,8 +113,12 @@ class PageDispatcher:
 
     async def _try(self, row: Any, notice: PageNotice) -> DeliveryResult:
         try:
-            async with self.esc.runtime.sessions() as session:
-                found = await notifiers.load(session, row.clinic_id, [row.notifier_id])
+            if row.notifier_id == FALLBACK_ID:
+                fallback = self.esc.fallback
+                found = [fallback] if fallback is not None else []
+            else:
+                async with self.esc.runtime.sessions() as session:
+                    found = await notifiers.load(session, row.clinic_id, [row.notifier_id])
             if not found:
                 return DeliveryResult.give_up("notifier no longer configured")
             notifier = await self.factory.build(found[0], row.clinic_id)

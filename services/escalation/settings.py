@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+import re
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.escalation.domain.sla import MAX_ATTEMPTS, AckPolicy
+from services.escalation.notifiers.config import HTTP_URL, NotifierConfig, NotifierKind
 from shared.events.escalations import Severity
 from shared.outbound import OutboundPolicy
 
+# No clinic's notifier id may start with "@" (the API's pattern), so none can name this one.
+FALLBACK_ID = "@deployment-fallback"
+
 
 class EscalationSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="REVISIT_ESCALATION_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="REVISIT_ESCALATION_", extra="ignore", hide_input_in_errors=True
+    )
 
     # Minutes a page may wait for an acknowledgement before the next person is paged.
     ack_minutes_urgent: int = Field(default=5, ge=1, le=10080)
@@ -38,6 +47,15 @@ class EscalationSettings(BaseSettings):
     # Links in pages point here (e.g. https://revisit.example.org/escalation); empty: no link.
     public_url: str = Field(default="", max_length=300)
 
+    # The deployment's fallback notifier (services/escalation/fallback.py): in production,
+    # pages of clinics not yet set up go here instead of the sandbox; required there. The URL is
+    # the webhook's, or PagerDuty's Events API (empty: PagerDuty's own). The secret (webhook
+    # signing secret or PagerDuty routing key) is the deployment's, in its own variable outside
+    # every clinic's REVISIT_NOTIFIER_<CLINIC>__ namespace.
+    fallback_notifier_kind: Literal["", "webhook", "pagerduty"] = ""
+    fallback_notifier_url: str = Field(default="", max_length=500)
+    fallback_notifier_secret: SecretStr = Field(default=SecretStr(""), max_length=500)
+
     @model_validator(mode="after")
     def _outbound_parses(self) -> EscalationSettings:
         try:
@@ -45,6 +63,35 @@ class EscalationSettings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"REVISIT_ESCALATION_OUTBOUND_ALLOW_NETWORKS: {exc}") from None
         return self
+
+    @model_validator(mode="after")
+    def _fallback_complete(self) -> EscalationSettings:
+        url = self.fallback_notifier_url
+        if url and not re.fullmatch(HTTP_URL, url):
+            raise ValueError("REVISIT_ESCALATION_FALLBACK_NOTIFIER_URL: must be an http(s) URL")
+        if not self.fallback_notifier_kind:
+            return self
+        if self.fallback_notifier_kind == "webhook" and not url:
+            raise ValueError("REVISIT_ESCALATION_FALLBACK_NOTIFIER_URL: a webhook needs its URL")
+        if not self.fallback_notifier_secret.get_secret_value():
+            raise ValueError(
+                "REVISIT_ESCALATION_FALLBACK_NOTIFIER_SECRET: the fallback notifier needs its "
+                "secret (webhook signing secret or PagerDuty routing key)"
+            )
+        return self
+
+    def fallback_notifier(self) -> NotifierConfig | None:
+        """The deployment's fallback notifier, or None when none is configured."""
+        if not self.fallback_notifier_kind:
+            return None
+        kind = NotifierKind(self.fallback_notifier_kind)
+        url = self.fallback_notifier_url
+        if kind is NotifierKind.webhook:
+            settings = {"url": url}
+        else:
+            settings = {"events_url": url} if url else {}
+        secret = self.fallback_notifier_secret.get_secret_value()
+        return NotifierConfig(FALLBACK_ID, kind, settings, secret_value=secret)
 
     def outbound_policy(self) -> OutboundPolicy:
         return OutboundPolicy.parse(self.outbound_allow_networks, self.outbound_allow_hosts)

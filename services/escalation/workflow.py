@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.escalation import domain
 from services.escalation.domain import AckPolicy, Action, Case, CaseState, Decision, Rotation
-from services.escalation.notifiers import SANDBOX
+from services.escalation.fallback import fallback_for, instead_of_sandbox
+from services.escalation.notifiers import SANDBOX, NotifierConfig
 from services.escalation.repository import audit, cases, notifiers, pages, setup
 from services.escalation.settings import EscalationSettings
 from shared.clock import Clock, SystemClock
@@ -45,6 +46,11 @@ class Escalation:
     @property
     def clock(self) -> Clock:
         return self.runtime.clock
+
+    @property
+    def fallback(self) -> NotifierConfig | None:
+        """Where a page that would reach only the sandbox goes (production only)."""
+        return fallback_for(self.runtime, self.config)
 
     @property
     def policy(self) -> AckPolicy:
@@ -124,6 +130,7 @@ async def apply(
         rotation = ctx.rotations.get(target.rotation_id)
         wanted = (rotation.notifier_ids if rotation else ()) or ctx.clinic.default_notifiers
         configs = await notifiers.load(session, case.clinic_id, wanted) or [SANDBOX]
+        configs = await instead_of_sandbox(session, esc.fallback, case, configs)
         member = rotation.member(target.responder_id) if rotation else None
         await pages.create_triggers(
             session,

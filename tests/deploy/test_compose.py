@@ -43,6 +43,7 @@ SECRETS = {
     "REVISIT_METRICS_TOKEN",
     "GRAFANA_ADMIN_PASSWORD",
     "REVISIT_CONSOLE_SECRET",
+    "REVISIT_ESCALATION_FALLBACK_NOTIFIER_SECRET",
 }
 # Not secret, but with no sensible default either: where the console is and who signs staff in.
 CONSOLE_REQUIRED = {
@@ -50,8 +51,12 @@ CONSOLE_REQUIRED = {
     "REVISIT_CONSOLE_OIDC_ISSUER": "https://id.clinic.example",
     "REVISIT_CONSOLE_OIDC_CLIENT_ID": "revisit-console",
 }
-REQUIRED = SECRETS | set(CONSOLE_REQUIRED)
-TEST_SECRETS = {name: "s3cr3t" + "x" * 40 for name in SECRETS} | CONSOLE_REQUIRED
+# Where a clinic not yet set up is paged: the escalation service refuses to start without it.
+ESCALATION_REQUIRED = {"REVISIT_ESCALATION_FALLBACK_NOTIFIER_KIND": "pagerduty"}
+REQUIRED = SECRETS | set(CONSOLE_REQUIRED) | set(ESCALATION_REQUIRED)
+TEST_SECRETS = (
+    {name: "s3cr3t" + "x" * 40 for name in SECRETS} | CONSOLE_REQUIRED | ESCALATION_REQUIRED
+)
 NO_DOCKER_HINT = "`make run` runs everything without Docker"
 
 
@@ -422,14 +427,17 @@ def test_traces_go_from_the_services_through_the_collector_to_jaeger(
 
 
 def exported_metrics() -> dict[str, set[str]]:
-    """Series name -> label names: every process's pipeline metrics and the metrics service's."""
+    """Series name -> label names: every process's pipeline metrics, the escalation fallback's
+    and the metrics service's."""
     from prometheus_client.metrics import MetricWrapperBase
 
+    from services.escalation import fallback
     from services.metrics.exposition import SERIES
     from shared import pipeline_metrics
 
     series: dict[str, set[str]] = {}
-    for collector in vars(pipeline_metrics).values():
+    collectors = [*vars(pipeline_metrics).values(), *vars(fallback).values()]
+    for collector in collectors:
         if not isinstance(collector, MetricWrapperBase):
             continue
         labels = set(collector._labelnames)  # no public accessor for a labelled metric's labels

@@ -95,6 +95,9 @@ def test_production_example_satisfies_the_schema() -> None:
         (("services", "segmenter", "port"), 70000, "is greater than the maximum"),
         # A secret never goes in values: the schema has no place for one.
         (("database", "url"), "postgresql+asyncpg://u:p@h/db", "Additional properties"),
+        # the escalation fallback: a known kind, and a webhook has somewhere to go
+        (("escalationFallback", "kind"), "sandbox", "is not one of"),
+        (("escalationFallback", "kind"), "webhook", "should be non-empty"),
     ],
 )
 def test_schema_refuses_unsafe_or_mistyped_values(
@@ -307,6 +310,10 @@ def test_every_setting_a_service_reads_is_set_in_its_pod(default_render: dict[st
         # staff tokens come from the identity provider: no HS256 secret in production
         assert env["REVISIT_JWT_SECRET"]["value"] == "", name
         assert env["REVISIT_OIDC_ISSUER"]["value"].startswith("https://"), name
+        if name == "escalation":  # a clinic not yet set up pages this, never only a table
+            assert env["REVISIT_ESCALATION_FALLBACK_NOTIFIER_KIND"]["value"] == "pagerduty"
+            ref = env["REVISIT_ESCALATION_FALLBACK_NOTIFIER_SECRET"]["valueFrom"]["secretKeyRef"]
+            assert ref["key"] == "REVISIT_ESCALATION_FALLBACK_NOTIFIER_SECRET"
 
 
 def test_rendered_environment_builds_valid_settings(

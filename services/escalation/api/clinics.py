@@ -86,10 +86,13 @@ class NotifierBody(BaseModel):
     secret: str | None = None  # checked in the route so a refusal never echoes it
 
 
-def _clinic_view(clinic: setup.Clinic, policy: domain.AckPolicy) -> dict[str, Any]:
+def _clinic_view(clinic: setup.Clinic, policy: domain.AckPolicy, *, set_up: bool) -> dict[str, Any]:
     h = clinic.hours
     return {
         "clinic_id": clinic.clinic_id,
+        # False until the clinic has a real notifier: in production its pages go to the
+        # deployment's fallback notifier meanwhile (services/escalation/fallback.py).
+        "set_up": set_up,
         "time_zone": h.time_zone,
         "opens": h.opens.isoformat(timespec="minutes"),
         "closes": h.closes.isoformat(timespec="minutes"),
@@ -107,7 +110,8 @@ async def get_settings(
     require_clinic(principal, clinic_id)
     async with esc.runtime.sessions() as session, session.begin():
         ctx = await load_setup(session, esc, clinic_id, esc.clock.now())
-    return _clinic_view(ctx.clinic, ctx.policy)
+        set_up = await notifiers.has_real(session, clinic_id)
+    return _clinic_view(ctx.clinic, ctx.policy, set_up=set_up)
 
 
 @router.put("/clinics/{clinic_id}/settings", summary="Change hours, SLAs, default notifiers")
@@ -131,7 +135,8 @@ async def put_settings(
         entry = AuditEntry("settings_saved", principal.subject, {"time_zone": body.time_zone})
         await audit.add(session, clinic_id, None, now, [entry])
         ctx = await load_setup(session, esc, clinic_id, now)
-    return _clinic_view(ctx.clinic, ctx.policy)
+        set_up = await notifiers.has_real(session, clinic_id)
+    return _clinic_view(ctx.clinic, ctx.policy, set_up=set_up)
 
 
 def _rule_view(rule: RoutingRule) -> dict[str, Any]:

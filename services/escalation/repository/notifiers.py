@@ -100,3 +100,17 @@ async def upsert(
             "new": new_secret,
         },
     )
+
+
+async def has_real(session: AsyncSession, clinic_id: str) -> bool:
+    """Whether the clinic has any notifier that is not a sandbox (else it is not set up)."""
+    row = (
+        await session.execute(
+            text(
+                f"SELECT 1 FROM {SCHEMA}.notifiers WHERE clinic_id = :c AND kind <> :sandbox "
+                "LIMIT 1"
+            ),
+            {"c": clinic_id, "sandbox": NotifierKind.sandbox.value},
+        )
+    ).first()
+    return row is not None

@@ -165,6 +165,14 @@ app.kubernetes.io/component: {{ .name }}
 - name: REVISIT_ESCALATION_PUBLIC_URL
   value: {{ $v.console.publicUrl | quote }}
 {{- end }}
+{{- if eq .name "escalation" }}
+# Where pages of a clinic not yet set up go (never only into the sandbox's table).
+- name: REVISIT_ESCALATION_FALLBACK_NOTIFIER_KIND
+  value: {{ $v.escalationFallback.kind | quote }}
+- name: REVISIT_ESCALATION_FALLBACK_NOTIFIER_URL
+  value: {{ $v.escalationFallback.url | quote }}
+{{ include "revisit.secretEnv" (dict "root" .root "name" "REVISIT_ESCALATION_FALLBACK_NOTIFIER_SECRET" "key" $v.secrets.escalationFallbackSecretKey) }}
+{{- end }}
 - name: REVISIT_MAX_BODY_BYTES
   value: {{ int64 $v.config.maxBodyBytes | quote }}
 {{ include "revisit.secretEnv" (dict "root" .root "name" "REVISIT_METRICS_TOKEN" "key" $v.secrets.metricsTokenKey) }}
