@@ -145,7 +145,7 @@ async def rehearse(
             )
             start = await team.run(definition, args.days, args.follow_days)
             end = await sim.now()
-            barriers = await _barriers(client, base["metrics"], team.pilot_id)
+            barriers = await _barriers(client, base["metrics"], pilot_id)
     finally:
         await setup.close()
     run = PilotRun(

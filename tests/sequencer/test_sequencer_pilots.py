@@ -9,7 +9,7 @@ from typing import get_args
 import pytest
 
 from services.sequencer.api.pilot_review import DecisionWord
-from services.sequencer.domain import pilot_ids, pilot_phases, pilots
+from services.sequencer.domain import pilot_phases, pilots
 from services.sequencer.domain.pilots import (
     Pilot,
     PilotStatus,
@@ -229,12 +229,3 @@ def test_the_review_counts_facts_per_week_and_arm() -> None:
     assert two["outreach"].as_dict()["declined"] == 1
     assert two["holdout"].as_dict()["booked"] == 1
     assert two["holdout"].as_dict()["stops"] == {"booked": 1}
-
-
-def test_a_chosen_id_is_stored_in_its_clinics_namespace_whatever_other_clinics_chose() -> None:
-    a, b = pilot_ids.in_clinic("clinic-a", "spring"), pilot_ids.in_clinic("clinic-b", "spring")
-    assert a != b and a.startswith("spring.") and b.startswith("spring.")
-    assert pilot_ids.in_clinic("clinic-a", a) == a  # the id it answered names it again
-    assert pilot_ids.in_clinic("clinic-b", a) != a  # never another clinic's stored id
-    made = {pilot_ids.made_up() for _ in range(50)}
-    assert len(made) == 50 and not any("." in m for m in made)

@@ -35,8 +35,7 @@ from services.console.domain.words import SEGMENTS, say
 from services.console.repository.sessions import Session
 
 router = APIRouter()
-# A stored id is the chosen one (64 characters at most) and its clinic tag.
-PilotId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[a-z0-9][a-z0-9_.\-]*$")]
+PilotId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.\-]*$")]
 ClinicQuery = Annotated[str | None, Query(alias="clinic", max_length=64)]
 
 

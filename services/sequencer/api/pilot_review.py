@@ -58,8 +58,8 @@ async def preview(
 ) -> dict[str, Any]:
     async with runtime.sessions() as session:
         pilot = await find_pilot(session, pilot_id, principal)
-        counts = await screenings.screening_counts(session, pilot.pilot_id)
-        rows = await screenings.screenings(session, pilot.pilot_id, verdict, limit)
+        counts = await screenings.screening_counts(session, pilot_id)
+        rows = await screenings.screenings(session, pilot_id, verdict, limit)
     return {
         **view(pilot, runtime.clock.now()),
         "screened": {v: counts.get(v, 0) for v in VERDICTS},
@@ -75,10 +75,10 @@ async def review(
     now = runtime.clock.now()
     async with runtime.sessions() as session:
         pilot = await find_pilot(session, pilot_id, principal)
-        facts = await repo.facts(session, pilot.pilot_id) if pilot.starts_at else []
-        reviews = await repo.reviews(session, pilot.pilot_id)
-        arms = await repo.arm_counts(session, pilot.pilot_id)
-        counts = await screenings.screening_counts(session, pilot.pilot_id)
+        facts = await repo.facts(session, pilot_id) if pilot.starts_at else []
+        reviews = await repo.reviews(session, pilot_id)
+        arms = await repo.arm_counts(session, pilot_id)
+        counts = await screenings.screening_counts(session, pilot_id)
     weeks = rules.review(pilot, facts) if pilot.starts_at else {}
     return {
         **view(pilot, now),
@@ -121,7 +121,7 @@ async def add_review(
             pilot, _ = await close_and_complete(runtime, session, pilot)
         await repo.add_review(
             session,
-            pilot.pilot_id,
+            pilot_id,
             body.week,
             body.decision,
             body.note,
@@ -130,7 +130,7 @@ async def add_review(
             decided.checked,
         )
     return {
-        "pilot_id": pilot.pilot_id,
+        "pilot_id": pilot_id,
         "week": body.week,
         "phase": decided.phase.value,
         "decision": body.decision,

@@ -10,6 +10,7 @@ recorded. The weekly decisions and the preview are in ``pilot_review.py``.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sequencer.api.deps import RuntimeDep, base_rules
 from services.sequencer.batch import Batch
-from services.sequencer.domain import operators, pilot_ids
+from services.sequencer.domain import operators
 from services.sequencer.domain import pilots as rules
 from services.sequencer.domain.pilots import Pilot, PilotStatus
 from services.sequencer.repository import pilots as repo
@@ -31,8 +32,7 @@ from shared.pilots import PHASE_WORDS, describe
 from shared.runtime import Runtime
 
 router = APIRouter(tags=["pilots"])
-# A chosen id (64 characters at most) grows by its clinic tag when stored.
-PilotId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[a-z0-9][a-z0-9_.\-]*$")]
+PilotId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.\-]*$")]
 Share = Annotated[float, Field(ge=0.0, le=0.9)]
 # Week 1 only defines: a pilot needs days after it to launch in.
 Days = Annotated[int, Field(ge=8, le=365)]
@@ -106,35 +106,17 @@ def view(p: Pilot, now: datetime | None = None) -> dict[str, Any]:
 async def find_pilot(
     session: AsyncSession, pilot_id: str, principal: Principal, *, lock: bool = False
 ) -> Pilot:
-    """The pilot ``pilot_id`` names (its stored id, or the id its clinic chose) in the clinics
-    ``principal`` covers; another clinic's answers 404 exactly like a missing one."""
-    found = [
-        p
-        for p in await repo.named(session, pilot_id, pilot_ids.TAG_LENGTH, lock=lock)
-        if principal.may_access(p.clinic_id)
-    ]
-    exact = [p for p in found if p.pilot_id == pilot_id]
-    mine = exact or [p for p in found if p.pilot_id == pilot_ids.in_clinic(p.clinic_id, pilot_id)]
-    if not mine:
+    found = await repo.get(session, pilot_id, lock=lock)
+    if found is None or not principal.may_access(found.clinic_id):
         raise HTTPException(404, "no such pilot in the clinics this credential covers")
-    if len(mine) > 1:
-        raise HTTPException(
-            409,
-            "several clinics this credential covers have a pilot with this id; use its full id: "
-            + ", ".join(sorted(p.pilot_id for p in mine)),
-        )
-    return mine[0]
+    return found
 
 
 @router.post("/pilots", status_code=201, summary="Define a pilot (admin); it starts as a draft")
 async def create_pilot(body: PilotIn, principal: Admin, runtime: RuntimeDep) -> dict[str, Any]:
     require_clinic(principal, body.clinic_id)
     pilot = Pilot(
-        pilot_id=(
-            pilot_ids.in_clinic(body.clinic_id, body.pilot_id)
-            if body.pilot_id
-            else pilot_ids.made_up()
-        ),
+        pilot_id=body.pilot_id or f"pilot-{uuid.uuid4().hex[:12]}",
         clinic_id=body.clinic_id,
         name=body.name,
         segment=body.segment,
@@ -147,7 +129,7 @@ async def create_pilot(body: PilotIn, principal: Admin, runtime: RuntimeDep) -> 
     )
     async with runtime.sessions() as session, session.begin():
         if await repo.get(session, pilot.pilot_id) is not None:
-            raise HTTPException(409, "this clinic already has a pilot with this id")
+            raise HTTPException(409, "a pilot with this id already exists")
         await repo.create(session, pilot, principal.subject, runtime.clock.now())
     return view(pilot)
 
@@ -171,7 +153,7 @@ async def get_pilot(
 ) -> dict[str, Any]:
     async with runtime.sessions() as session:
         pilot = await find_pilot(session, pilot_id, principal)
-        arms = await repo.arm_counts(session, pilot.pilot_id)
+        arms = await repo.arm_counts(session, pilot_id)
     return {
         **view(pilot, runtime.clock.now()),
         "arms": {"outreach": arms.get("outreach", 0), "holdout": arms.get("holdout", 0)},
@@ -199,8 +181,8 @@ async def delete_pilot(pilot_id: PilotId, principal: Admin, runtime: RuntimeDep)
         pilot = await find_pilot(session, pilot_id, principal, lock=True)
         if pilot.status is not PilotStatus.draft:
             raise HTTPException(409, "only a draft pilot can be deleted; close a running one")
-        await repo.delete(session, pilot.pilot_id)
-    return {"pilot_id": pilot.pilot_id, "deleted": True}
+        await repo.delete(session, pilot_id)
+    return {"pilot_id": pilot_id, "deleted": True}
 
 
 @router.post(
@@ -212,7 +194,7 @@ async def start_pilot(pilot_id: PilotId, principal: Admin, runtime: RuntimeDep) 
     async with runtime.sessions() as session, session.begin():
         pilot = await find_pilot(session, pilot_id, principal, lock=True)
         running = await repo.running_for(session, [pilot.clinic_id])
-        if any(p.segment is pilot.segment for p in running if p.pilot_id != pilot.pilot_id):
+        if any(p.segment is pilot.segment for p in running if p.pilot_id != pilot_id):
             raise HTTPException(409, "another pilot is already running for this segment")
         try:
             pilot = rules.start(pilot, now)

@@ -60,21 +60,6 @@ async def get(session: AsyncSession, pilot_id: str, *, lock: bool = False) -> Pi
     return _pilot(row) if row else None
 
 
-async def named(
-    session: AsyncSession, pilot_id: str, tag_length: int, *, lock: bool = False
-) -> list[Pilot]:
-    """The pilot stored as ``pilot_id`` and every pilot stored as ``<pilot_id>.<clinic tag>``."""
-    rows = await session.execute(
-        text(
-            f"SELECT {_COLS} FROM {SCHEMA}.pilots WHERE pilot_id = :p OR "
-            "(starts_with(pilot_id, :p || '.') AND length(pilot_id) = length(:p) + 1 + :t) "
-            "ORDER BY pilot_id" + (" FOR UPDATE" if lock else "")
-        ),
-        {"p": pilot_id, "t": tag_length},
-    )
-    return [_pilot(r) for r in rows]
-
-
 async def list_for(session: AsyncSession, clinic_id: str | None) -> list[Pilot]:
     where = "WHERE clinic_id = :c" if clinic_id else ""
     rows = await session.execute(
